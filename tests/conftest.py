@@ -1,0 +1,46 @@
+"""Shared fixtures: tiny randomly initialised BERT models and a small learnable synthetic task."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+from transformers import BertConfig, BertForMaskedLM, BertForQuestionAnswering, BertForSequenceClassification
+
+HEADS = {"cls": BertForSequenceClassification, "qa": BertForQuestionAnswering, "mlm": BertForMaskedLM}
+
+
+def tiny_config(layers: int = 2, hidden: int = 32, vocab: int = 64) -> BertConfig:
+    return BertConfig(vocab_size=vocab, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
+                      intermediate_size=2 * hidden, max_position_embeddings=64, num_labels=2)
+
+
+def tiny_model(head: str = "cls", seed: int = 0, **config_kwargs):
+    torch.manual_seed(seed)
+    return HEADS[head](tiny_config(**config_kwargs)).eval()
+
+
+def synthetic_features(n: int = 64, seed: int = 0, vocab: int = 64) -> list[dict]:
+    """Label 1 iff token 7 occurs: learnable in a few dozen steps by a tiny model."""
+    rng = random.Random(seed)
+    features = []
+    for _ in range(n):
+        length = rng.randint(4, 16)
+        ids = [2] + [rng.randrange(8, vocab) for _ in range(length - 2)] + [3]
+        label = rng.random() < 0.5
+        if label:
+            ids[rng.randrange(1, length - 1)] = 7
+        features.append({"input_ids": ids, "attention_mask": [1] * length,
+                         "token_type_ids": [0] * length, "labels": int(label)})
+    return features
+
+
+@pytest.fixture
+def model():
+    return tiny_model()
+
+
+@pytest.fixture
+def features():
+    return synthetic_features()

@@ -1,0 +1,63 @@
+import pytest
+import torch
+
+from conftest import synthetic_features, tiny_model
+from ticketlib.batching import Batches, batch_indices, pad_collate
+from ticketlib.train import TrainConfig, fine_tune, linear_schedule
+
+
+def accuracy(features):
+    def evaluate(model):
+        correct = 0
+        with torch.no_grad():
+            for idx, batch in Batches(features, 32):
+                labels = batch.pop("labels")
+                correct += int((model(**batch).logits.argmax(-1) == labels).sum())
+        return {"accuracy": correct / len(features)}
+    return evaluate
+
+
+def test_fine_tune_learns_and_is_bit_for_bit_deterministic():
+    train, dev = synthetic_features(256, seed=0), synthetic_features(128, seed=1)
+    config = TrainConfig(learning_rate=1e-3, epochs=6, batch_size=16, seed=3, progress=False)
+    runs = []
+    for _ in range(2):
+        model = tiny_model()
+        result = fine_tune(model, train, config, evaluate=accuracy(dev))
+        runs.append((model.state_dict(), result))
+    (a, ra), (b, rb) = runs
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert ra.losses == rb.losses and ra.steps == 6 * 16
+    assert ra.metrics["accuracy"] > 0.8, ra.metrics
+
+
+def test_config_validation():
+    for bad in ({"learning_rate": 0}, {"learning_rate": -1e-5}, {"max_steps": 0}, {"epochs": 0},
+                {"batch_size": 0}, {"schedule_horizon": "epoch"}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            TrainConfig(**bad)
+
+
+def test_linear_schedule_per_level_and_whole_run():
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([param], lr=1.0)
+    level = linear_schedule(opt, warmup=0, total=10)
+    assert [level.lr_lambdas[0](s) for s in (0, 5, 10)] == [1.0, 0.5, 0.0]
+    run = linear_schedule(opt, warmup=0, total=100, offset=50)  # level 5 of 10 in the reference
+    assert run.lr_lambdas[0](0) == 0.5 and run.lr_lambdas[0](10) == 0.4
+    warm = linear_schedule(opt, warmup=4, total=10)
+    assert warm.lr_lambdas[0](0) == 0.25 and warm.lr_lambdas[0](4) == 1.0
+
+
+def test_dynamic_padding_and_length_grouping():
+    features = synthetic_features(200)
+    batch = pad_collate(features[:3])
+    assert batch["input_ids"].shape[1] == max(len(f["input_ids"]) for f in features[:3])
+    grouped = Batches(features, 16, shuffle=True, seed=0).padding_fraction()
+    random_batches = Batches(features, 16, shuffle=True, seed=0, group_by_length=False).padding_fraction()
+    assert grouped < random_batches / 2
+    idx = batch_indices([len(f["input_ids"]) for f in features], 16, shuffle=True, seed=0)
+    assert sorted(i for b in idx for i in b) == list(range(200))
+    assert idx == batch_indices([len(f["input_ids"]) for f in features], 16, shuffle=True, seed=0)
+    with pytest.raises(ValueError, match="empty"):
+        Batches([], 4)

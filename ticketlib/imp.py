@@ -1,0 +1,287 @@
+"""Drivers: iterative magnitude pruning (IMP) and its baselines.
+
+IMP (the paper): level 0 fine-tunes the dense model; each later level rewinds the base
+model to theta_0 (the pre-trained weights; or theta_i, the weights after i fine-tuning
+steps, for the rewinding ablation), applies the mask, fine-tunes, evaluates, and prunes the
+trained weights to the next level's sparsity. Every level is written to its own folder
+(mask, sparsity report, head, metrics) and is complete once its `level.json` exists
+(written last), so a killed run resumes at the first unfinished level and finishes with
+the same masks, bit for bit.
+
+Baselines: `evaluate_ticket` fine-tunes any mask from theta_0 or from random weights
+(random pruning, random re-initialisation, one-shot magnitude pruning, transfer), and
+`standard_pruning` prunes during one fine-tuning run without rewinding.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Literal, Sequence
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from . import __version__
+from .mask_files import load_mask, save_mask
+from .masking import Masker
+from .masks import Mask, Schedule, full_mask, magnitude_prune, random_prune, sparsity, sparsity_report
+from .prunable import PrunableSet, architecture_fingerprint, base_model, prunable_parameters, prunable_state
+from .rewind import HEAD_POLICIES, base_snapshot, head_parameters, head_snapshot, load_snapshot, reinit_head, rewind
+from .store import atomic_path, canonical, read_json, write_json
+from .train import TrainConfig, fine_tune
+
+Evaluate = Callable[[nn.Module], dict[str, float]]
+
+
+@dataclass
+class PruneConfig:
+    """What is pruned, how, and on which schedule (defaults: the paper's).
+
+    levels: pruning levels after the dense level 0 (paper: 9, i.e. 10% ... 90%).
+    schedule/rate: "paper" = level k at k * rate of the original set; "fraction" = open_lth's
+        `rate` of the remaining weights per level (see masks.Schedule).
+    scope: "global" magnitude ranking across all matrices (paper) or "layerwise".
+    include_pooler/exclude: the prunable set (see prunable.PrunableSet).
+    """
+
+    levels: int = 9
+    schedule: Literal["paper", "fraction"] = "paper"
+    rate: float = 0.1
+    scope: Literal["global", "layerwise"] = "global"
+    include_pooler: bool = True
+    exclude: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if self.levels < 1:
+            raise ValueError(f"levels must be >= 1, got {self.levels!r}")
+        if self.scope not in ("global", "layerwise"):
+            raise ValueError(f"unknown pruning scope {self.scope!r}; expected 'global' or 'layerwise'")
+        self.exclude = tuple(self.exclude)
+        if self.levels > self.to_schedule().max_levels():
+            raise ValueError(f"levels={self.levels} would reach 100% sparsity with rate {self.rate}")
+
+    def to_schedule(self) -> Schedule:
+        return Schedule(self.schedule, self.rate)
+
+    def spec(self) -> PrunableSet:
+        return PrunableSet(include_pooler=self.include_pooler, exclude=self.exclude)
+
+
+@dataclass
+class IMPConfig:
+    """One IMP run. head_policy: "reinit" (default), "keep" (the reference code), "rewind".
+    rewind_step: 0 rewinds to the pre-trained theta_0 (the paper); i > 0 to theta_i."""
+
+    prune: PruneConfig = field(default_factory=PruneConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    head_policy: Literal["reinit", "keep", "rewind"] = "reinit"
+    rewind_step: int = 0
+
+    def __post_init__(self):
+        if self.head_policy not in HEAD_POLICIES:
+            raise ValueError(f"unknown head_policy {self.head_policy!r}; expected one of {HEAD_POLICIES}")
+        if self.rewind_step < 0:
+            raise ValueError(f"rewind_step must be >= 0, got {self.rewind_step!r}")
+
+
+def weights_checksum(tensors: dict[str, torch.Tensor]) -> str:
+    digest = hashlib.sha256()
+    for key in sorted(tensors):
+        digest.update(key.encode() + tensors[key].contiguous().cpu().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def head_seed(seed: int, level: int) -> int:
+    return seed * 1000 + level
+
+
+def _save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    with atomic_path(path) as tmp:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
+
+
+def _level_dir(run_dir: Path, level: int) -> Path:
+    return run_dir / f"level_{level:02d}"
+
+
+def _start_manifest(run_dir: Path, config: IMPConfig, model: nn.Module, theta0: dict, metadata: dict) -> None:
+    """Write the run's manifest, or check that a resumed run has the same parameters and model."""
+    manifest = {"kind": "imp", "config": config, "metadata": metadata, "ticketlib_version": __version__,
+                "architecture": architecture_fingerprint(model, config.prune.spec()),
+                "theta0_checksum": weights_checksum(theta0)}
+    manifest = canonical(manifest)
+    path = run_dir / "manifest.json"
+    if path.exists():
+        old = read_json(path)
+        for key in ("config", "architecture", "theta0_checksum"):
+            if old.get(key) != manifest[key]:
+                raise ValueError(f"{run_dir} holds an IMP run with a different {key}; "
+                                 "use another run directory (nothing was changed)")
+        return
+    write_json(path, manifest)
+
+
+def run_imp(model: nn.Module, train_features: Sequence[dict], evaluate: Evaluate | None,
+            config: IMPConfig, run_dir: str | Path, metadata: dict | None = None,
+            pad_token_id: int = 0) -> list[dict]:
+    """Run (or resume) IMP; returns one row per level: level, sparsity, metrics, timings.
+
+    `model` must hold theta_0 (the pre-trained weights) when called. `metadata` (task, model
+    name, data subset, ...) goes into the manifest and every mask file.
+    """
+    run_dir = Path(run_dir)
+    metadata = dict(metadata or {})
+    spec, schedule = config.prune.spec(), config.prune.to_schedule()
+    theta0 = base_snapshot(model)
+    _start_manifest(run_dir, config, model, theta0, metadata)
+    steps_per_level = config.train.steps(len(train_features))
+    levels = config.prune.levels
+    theta_i_path = run_dir / "theta_i.safetensors"
+    reinit_head(model, head_seed(config.train.seed, 0))
+    initial_head = head_snapshot(model)
+    rows = []
+    for level in range(levels + 1):
+        level_dir = _level_dir(run_dir, level)
+        if (level_dir / "level.json").exists():
+            rows.append(read_json(level_dir / "level.json"))
+            continue
+        mask = full_mask(prunable_parameters(model, spec)) if level == 0 else \
+            load_mask(level_dir / "mask.safetensors")[0]
+        # Reset: base model to theta_0 or theta_i, head per policy, then the mask.
+        theta = theta0
+        if level > 0 and config.rewind_step > 0:
+            if not theta_i_path.exists():
+                raise FileNotFoundError(f"{theta_i_path} missing: level 0 must save theta_i")
+            theta = load_file(str(theta_i_path))
+        rewind(model, theta)
+        if level == 0 or config.head_policy == "rewind":
+            load_snapshot(head_parameters(model), initial_head)
+        elif config.head_policy == "reinit":
+            reinit_head(model, head_seed(config.train.seed, level))
+        else:  # keep: the previous level's trained head
+            load_snapshot(head_parameters(model), load_file(str(_level_dir(run_dir, level - 1) / "head.safetensors")))
+        masker = Masker(model, mask, spec)
+        masker.apply()
+
+        def save_theta_i(step: int, m: nn.Module, level=level) -> None:
+            if level == 0 and step == config.rewind_step:
+                _save_tensors(theta_i_path, base_snapshot(m))
+
+        result = fine_tune(model, train_features, config.train, masker=masker, evaluate=evaluate,
+                           on_step=save_theta_i if config.rewind_step else None,
+                           horizon=(level * steps_per_level, (levels + 1) * steps_per_level),
+                           pad_token_id=pad_token_id)
+        if config.rewind_step > result.steps:
+            raise ValueError(f"rewind_step {config.rewind_step} exceeds the {result.steps} steps of a level")
+        assert masker.pruned_are_zero(), "pruned weights drifted from zero"
+        report = sparsity_report(mask)
+        write_json(level_dir / "sparsity.json", report)
+        if level < levels:  # the next level's mask, from this level's trained weights
+            next_mask = magnitude_prune(prunable_state(model, spec), schedule.sparsity(level + 1),
+                                        current=mask, scope=config.prune.scope)
+            save_mask(_level_dir(run_dir, level + 1) / "mask.safetensors", next_mask,
+                      level=level + 1, seed=config.train.seed, rewind_step=config.rewind_step,
+                      architecture=architecture_fingerprint(model, spec), **metadata)
+        if config.head_policy == "keep":
+            _save_tensors(level_dir / "head.safetensors", head_snapshot(model))
+        if level == 0:
+            save_mask(level_dir / "mask.safetensors", mask, level=0, seed=config.train.seed,
+                      architecture=architecture_fingerprint(model, spec), **metadata)
+        row = {"level": level, "sparsity": sparsity(mask), "target_sparsity": schedule.sparsity(level),
+               "steps": result.steps, "train_seconds": round(result.seconds, 3),
+               "final_loss": result.losses[-1] if result.losses else None,
+               "fully_pruned_matrices": [r["name"] for r in report if r["scope"] == "matrix" and r["fully_pruned"]],
+               "metrics": result.metrics}
+        write_json(level_dir / "level.json", row)  # last: marks the level complete
+        rows.append(row)
+    return rows
+
+
+def imp_mask(run_dir: str | Path, level: int) -> tuple[Mask, dict]:
+    """The ticket of an IMP run at `level` (its mask file and metadata)."""
+    return load_mask(_level_dir(Path(run_dir), level) / "mask.safetensors")
+
+
+@torch.no_grad()
+def random_init_base(model: nn.Module, seed: int) -> None:
+    """Randomly re-initialise every base-model weight with BERT's initialisation (seeded):
+    the 'random re-initialisation' baseline keeps the mask and discards theta_0."""
+    std = getattr(getattr(model, "config", None), "initializer_range", 0.02)
+    generator = torch.Generator().manual_seed(seed)
+    base = base_model(model)
+    for name, param in base.named_parameters():
+        owner = base.get_submodule(name.rpartition(".")[0])
+        if isinstance(owner, nn.LayerNorm):
+            param.fill_(1.0 if name.endswith("weight") else 0.0)
+        elif name.endswith("bias"):
+            param.zero_()
+        else:
+            param.copy_(torch.normal(0.0, std, param.shape, generator=generator))
+            if isinstance(owner, nn.Embedding) and owner.padding_idx is not None:
+                param[owner.padding_idx].zero_()
+
+
+def one_shot_magnitude_mask(model: nn.Module, target: float, spec: PrunableSet = PrunableSet(),
+                            scope: str = "global") -> Mask:
+    """OMP: prune theta_0 itself by magnitude, in one shot."""
+    return magnitude_prune(prunable_state(model, spec), target, scope=scope)
+
+
+def random_mask(model: nn.Module, target: float, seed: int, spec: PrunableSet = PrunableSet(),
+                scope: str = "global") -> Mask:
+    """Random pruning baseline: same counts as the ticket, positions drawn at random (seeded)."""
+    return random_prune(prunable_parameters(model, spec), target, seed, scope=scope)
+
+
+def evaluate_ticket(model: nn.Module, mask: Mask, train_features: Sequence[dict], evaluate: Evaluate | None,
+                    train: TrainConfig, init: Literal["pretrained", "random"] = "pretrained",
+                    spec: PrunableSet = PrunableSet(), pad_token_id: int = 0) -> dict:
+    """Fine-tune a subnetwork with the standard recipe: mask on theta_0 (or on random weights),
+    fresh seeded head. `model` must hold theta_0 and is trained in place."""
+    if init == "random":
+        random_init_base(model, seed=train.seed + 7919)
+    elif init != "pretrained":
+        raise ValueError(f"init must be 'pretrained' or 'random', got {init!r}")
+    reinit_head(model, head_seed(train.seed, 0))
+    masker = Masker(model, mask, spec)
+    result = fine_tune(model, train_features, train, masker=masker, evaluate=evaluate, pad_token_id=pad_token_id)
+    return {"sparsity": sparsity(mask), "init": init, "steps": result.steps,
+            "train_seconds": round(result.seconds, 3), "metrics": result.metrics}
+
+
+def standard_pruning(model: nn.Module, train_features: Sequence[dict], evaluate: Evaluate | None,
+                     config: IMPConfig, run_dir: str | Path | None = None, pad_token_id: int = 0) -> list[dict]:
+    """Prune during one fine-tuning run, no rewinding: the run is cut into levels + 1 equal
+    segments; after segment k the trained weights are evaluated and pruned to level k + 1's
+    sparsity, and training continues (one learning-rate schedule over the whole run).
+    Rows (and, with run_dir, masks) are per segment. Not resumable mid-run."""
+    spec, schedule, levels = config.prune.spec(), config.prune.to_schedule(), config.prune.levels
+    segment = config.train.steps(len(train_features))
+    train = dataclasses.replace(config.train, max_steps=segment * (levels + 1))
+    reinit_head(model, head_seed(train.seed, 0))
+    masker = Masker(model, full_mask(prunable_parameters(model, spec)), spec)
+    rows: list[dict] = []
+
+    def prune_at_save_point(step: int, m: nn.Module) -> None:
+        if step % segment or step // segment > levels:
+            return
+        level = step // segment - 1
+        row = {"level": level, "step": step, "sparsity": sparsity(masker.mask),
+               "target_sparsity": schedule.sparsity(level),
+               "metrics": evaluate(m) if evaluate else {}}
+        m.train()
+        if run_dir is not None:
+            save_mask(_level_dir(Path(run_dir), level) / "mask.safetensors", masker.mask,
+                      level=level, kind="standard_pruning", seed=train.seed)
+            write_json(_level_dir(Path(run_dir), level) / "level.json", row)
+        rows.append(row)
+        if level < levels:
+            masker.set_mask(magnitude_prune(prunable_state(m, spec), schedule.sparsity(level + 1),
+                                            current=masker.mask, scope=config.prune.scope))
+
+    fine_tune(model, train_features, train, masker=masker, on_step=prune_at_save_point, pad_token_id=pad_token_id)
+    return rows
