@@ -267,9 +267,9 @@ def standard_pruning(model: nn.Module, train_features: Sequence[dict], evaluate:
     rows: list[dict] = []
 
     def prune_at_save_point(step: int, m: nn.Module) -> None:
-        if step % segment or step // segment > levels:
-            return
         level = step // segment - 1
+        if step % segment or level > levels:
+            return
         row = {"level": level, "step": step, "sparsity": sparsity(masker.mask),
                "target_sparsity": schedule.sparsity(level),
                "metrics": evaluate(m) if evaluate else {}}
