@@ -1,0 +1,92 @@
+"""Evaluation of a model on a task's dev features: eval mode, no gradients, the model's own
+device, length-grouped batches (order restored by index), then the task's metrics."""
+
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from .. import metrics as M
+from ..batching import Batches
+from .squad_postprocess import best_spans
+
+if TYPE_CHECKING:
+    from .loading import TaskData
+
+MLM_MAX_BATCH = 16  # MLM logits are batch x length x vocab floats: cap the memory
+
+
+def _inputs(model: nn.Module, batch: dict, device: torch.device) -> dict:
+    accepted = set(inspect.signature(model.forward).parameters)
+    return {k: v.to(device) for k, v in batch.items() if k in accepted and k not in ("labels", "start_positions",
+                                                                                       "end_positions")}
+
+
+def _batches(data: "TaskData", features, batch_size: int):
+    return Batches(features, batch_size, shuffle=False, group_by_length=True, pad_token_id=data.pad_token_id)
+
+
+def evaluate(data: "TaskData", model: nn.Module, batch_size: int = 64, device=None) -> dict[str, float]:
+    """Metrics of `model` on every eval split of `data`: the first split's under plain names
+    (e.g. "accuracy"), others suffixed with the split name (MNLI: "accuracy_mismatched")."""
+    if device is not None:
+        model.to(device)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    results: dict[str, float] = {}
+    try:
+        with torch.no_grad():
+            for position, (split, features) in enumerate(data.eval_sets.items()):
+                scores = _evaluate_split(data, model, split, features, batch_size, device)
+                suffix = "" if position == 0 else f"_{split}"
+                results.update({f"{name}{suffix}": value for name, value in scores.items()})
+    finally:
+        model.train(was_training)
+    return results
+
+
+def _evaluate_split(data, model, split, features, batch_size, device) -> dict[str, float]:
+    head = data.task.head
+    if head == "mlm":
+        return _evaluate_mlm(data, model, features, min(batch_size, MLM_MAX_BATCH), device)
+    if head == "qa":
+        return _evaluate_qa(data, model, split, features, batch_size, device)
+    outputs: list = [None] * len(features)
+    for indices, batch in _batches(data, features, batch_size):
+        logits = model(**_inputs(model, batch, device)).logits.float().cpu()
+        values = logits[:, 0] if head == "regression" else logits.argmax(-1)
+        for i, value in zip(indices, values.tolist()):
+            outputs[i] = value
+    labels = [f["labels"] for f in features]
+    return {name: M.CLASSIFICATION_METRICS[name](outputs, labels) for name in data.task.metrics}
+
+
+def _evaluate_mlm(data, model, features, batch_size, device) -> dict[str, float]:
+    loss_sum, correct, count = 0.0, 0, 0
+    for _, batch in _batches(data, features, batch_size):
+        logits = model(**_inputs(model, batch, device)).logits.float()
+        labels = batch["labels"].to(device)
+        where = labels != -100
+        picked, targets = logits[where], labels[where]
+        loss_sum += nn.functional.cross_entropy(picked, targets, reduction="sum").item()
+        correct += (picked.argmax(-1) == targets).sum().item()
+        count += targets.numel()
+    return M.mlm_metrics(loss_sum, correct, count)
+
+
+def _evaluate_qa(data, model, split, features, batch_size, device) -> dict[str, float]:
+    starts: list = [None] * len(features)
+    ends: list = [None] * len(features)
+    for indices, batch in _batches(data, features, batch_size):
+        out = model(**_inputs(model, batch, device))
+        for row, i in enumerate(indices):
+            length = len(features[i]["input_ids"])  # drop this batch's padding
+            starts[i] = out.start_logits[row, :length].float().cpu().numpy()
+            ends[i] = out.end_logits[row, :length].float().cpu().numpy()
+    qa = data.qa_eval[split]
+    predictions = best_spans(qa["examples"], qa["meta"], starts, ends)
+    return M.squad_metrics(predictions, {e["id"]: e["answers"]["text"] for e in qa["examples"]})
