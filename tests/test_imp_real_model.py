@@ -1,0 +1,57 @@
+"""IMP on the real pre-trained offline model (MiniLM-L6 from the registry) and a real task."""
+
+import pytest
+import torch
+
+from ticketlib.data import load_task_data
+from ticketlib.imp import IMPConfig, PruneConfig, run_imp
+from ticketlib.mask_files import load_mask
+from ticketlib.models import OFFLINE_MODEL, load_model
+from ticketlib.train import TrainConfig
+
+pytestmark = pytest.mark.slow
+
+CONFIG = IMPConfig(prune=PruneConfig(levels=2, rate=0.25, include_pooler=False),
+                   train=TrainConfig(learning_rate=5e-5, max_steps=6, batch_size=16, seed=1, progress=False))
+
+
+@pytest.fixture(scope="module")
+def data():
+    _, tokenizer, _ = load_model(OFFLINE_MODEL, "rt-sentiment")
+    return load_task_data("rt-sentiment", "offline", tokenizer, max_train_examples=192,
+                          max_eval_examples=96, max_length=64)
+
+
+def masks(run_dir):
+    return [load_mask(run_dir / f"level_{k:02d}" / "mask.safetensors")[0] for k in range(3)]
+
+
+def test_two_levels_resume_after_interruption_with_bit_identical_masks(tmp_path, data):
+    model, _, info = load_model(OFFLINE_MODEL, "rt-sentiment")
+    rows = run_imp(model, data.train_features, data.evaluate, CONFIG, tmp_path / "a",
+                   metadata={"task": "rt-sentiment", "model": OFFLINE_MODEL}, pad_token_id=data.pad_token_id)
+    assert [round(r["sparsity"], 4) for r in rows] == [0.0, 0.25, 0.5]
+    assert all(0 <= r["metrics"]["accuracy"] <= 1 for r in rows)
+    assert rows[0]["fully_pruned_matrices"] == [] and rows[2]["fully_pruned_matrices"] == []
+
+    class Interrupted(Exception):
+        pass
+
+    seen = []
+
+    def evaluate_until_level_1(m):
+        seen.append(1)
+        if len(seen) == 2:
+            raise Interrupted  # dies at the end of level 1's training
+        return data.evaluate(m)
+
+    with pytest.raises(Interrupted):
+        run_imp(load_model(OFFLINE_MODEL, "rt-sentiment")[0], data.train_features, evaluate_until_level_1,
+                CONFIG, tmp_path / "b", metadata={"task": "rt-sentiment", "model": OFFLINE_MODEL},
+                pad_token_id=data.pad_token_id)
+    resumed = run_imp(load_model(OFFLINE_MODEL, "rt-sentiment")[0], data.train_features, data.evaluate,
+                      CONFIG, tmp_path / "b", metadata={"task": "rt-sentiment", "model": OFFLINE_MODEL},
+                      pad_token_id=data.pad_token_id)
+    assert [r["metrics"] for r in resumed] == [r["metrics"] for r in rows]
+    for a, b in zip(masks(tmp_path / "a"), masks(tmp_path / "b")):
+        assert all(torch.equal(a[k], b[k]) for k in a)
