@@ -19,21 +19,27 @@ def _fetch_assets(args) -> None:
 
 
 def _imp(args) -> None:
-    from .experiments import find_tickets, print_levels
+    from .experiments import find_tickets
+    from .params import Recipe
 
-    rows = find_tickets(task=args.task, model=args.model, source=args.source, levels=args.levels,
-                        rate=args.rate, schedule=args.schedule, max_steps=args.max_steps,
-                        batch_size=args.batch_size, learning_rate=args.learning_rate,
-                        max_train_examples=args.max_train_examples, max_eval_examples=args.max_eval_examples,
-                        num_layers=args.num_layers, include_pooler=not args.no_pooler,
-                        head_policy=args.head_policy, seed=args.seed, run_dir=args.run_dir)
-    print_levels(rows)
+    recipe = Recipe(task=args.task, model=args.model, source=args.source, levels=args.levels, rate=args.rate,
+                    schedule=args.schedule, max_steps=args.max_steps, batch_size=args.batch_size,
+                    learning_rate=args.learning_rate, epochs=args.epochs,
+                    max_train_examples=args.max_train_examples, max_eval_examples=args.max_eval_examples,
+                    num_layers=args.num_layers, include_pooler=not args.no_pooler,
+                    head_policy=args.head_policy, seed=args.seed)
+    rows = find_tickets(recipe, args.run_dir)
+    table = rows.pivot_table(index=["level", "sparsity"], columns="metric", values="value")
+    print(table.to_string(float_format=lambda x: f"{x:.4f}"))
 
 
 def _study(args) -> None:
-    from .experiments import run_quick_imp
+    from .sweep import main_sweep
 
-    run_quick_imp()
+    code = main_sweep(args.profile, store=args.store, reports=args.reports, engine=args.engine, jobs=args.jobs,
+                      threads=args.threads)
+    if code:
+        raise RuntimeError("some runs failed or were skipped (see above); their executed notebooks are kept")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     imp.add_argument("--rate", type=float, default=0.1)
     imp.add_argument("--schedule", default="paper", choices=["paper", "fraction"])
     imp.add_argument("--max-steps", type=int, default=None)
+    imp.add_argument("--epochs", type=float, default=1.0)
     imp.add_argument("--batch-size", type=int, default=32)
     imp.add_argument("--learning-rate", type=float, default=5e-5)
     imp.add_argument("--max-train-examples", type=int, default=None)
@@ -64,7 +71,17 @@ def main(argv: list[str] | None = None) -> int:
     imp.add_argument("--run-dir", required=True)
     imp.set_defaults(run=_imp)
 
-    study = commands.add_parser("study", help="the quick offline study (the README's main job)")
+    study = commands.add_parser(
+        "study", help="run a profile's sweep (default: the quick offline study) and build its report",
+        description="Run every unfinished run of a profile (params/<profile>.yaml), then write "
+                    "<reports>/results.csv and <reports>/index.html. Finished runs are skipped.")
+    study.add_argument("--profile", default="quick", help="a profile name under params/ or a YAML path")
+    study.add_argument("--engine", choices=["local", "submitit"], default=None,
+                       help="local processes (default) or submitit jobs (Slurm; see docs/cluster.md)")
+    study.add_argument("--jobs", type=int, default=None, help="runs at a time (default: the profile's, else cores)")
+    study.add_argument("--threads", type=int, default=None, help="torch threads per run (default: cores / jobs)")
+    study.add_argument("--store", default=None, help="run store (default: $TICKETLIB_RUNS or runs/)")
+    study.add_argument("--reports", default=None, help="report folder (default: reports/)")
     study.set_defaults(run=_study)
 
     args = parser.parse_args(argv)

@@ -1,0 +1,444 @@
+"""The experiments the notebooks run, one function each, on top of the core (imp.py, train.py).
+
+Every function takes a `Recipe` (ticketlib.params) and a run folder, writes its artifacts
+there (masks, level folders, one JSON per finished cell so a killed run resumes), and
+returns its results as tidy rows (one row per metric value), also written to
+`<run_dir>/rows.csv` for the sweep's results table. Without a run folder (a notebook run by
+hand) the folder is `<store>/manual/<experiment>/<hash of the parameters>`, so a ticket
+found by hand is found again by the notebooks that need it.
+
+  find_tickets          IMP for a task: metric vs sparsity per level
+  evaluate_subnetworks  a ticket against random pruning, random re-init, OMP, standard pruning
+  transfer              a mask from a source task fine-tuned on a target task
+  rewinding             IMP rewinding to theta_0 against theta_i
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import pandas as pd
+
+from . import __version__
+from .params import Recipe
+from .report import ROW_COLUMNS
+from .store import atomic_path, params_hash, read_json, write_json
+
+METHODS = ("full", "imp", "random_pruning", "random_reinit", "omp", "standard_pruning")
+METHOD_TITLES = {"full": "full model (no pruning)", "imp": "IMP ticket (rewound to theta_0)",
+                 "random_pruning": "random pruning", "random_reinit": "random re-init with the IMP mask",
+                 "omp": "one-shot magnitude pruning of theta_0", "standard_pruning": "standard pruning (no rewinding)",
+                 "transfer": "transferred mask"}
+
+
+# --- set-up ---------------------------------------------------------------------------------
+
+def set_threads(recipe: Recipe) -> int:
+    """torch CPU threads: recipe.threads, else $TICKETLIB_THREADS (set by the sweep), else torch's default."""
+    import torch
+
+    threads = recipe.threads or int(os.environ.get("TICKETLIB_THREADS", "0") or 0)
+    if threads:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
+def store_root() -> Path:
+    from .sweep import default_store
+
+    return default_store()
+
+
+def resolve_run_dir(run_dir: str | os.PathLike | None, experiment: str, key: dict) -> Path:
+    """The given run folder, or the manual one for these parameters."""
+    if run_dir:
+        return Path(run_dir)
+    return store_root() / "manual" / experiment / params_hash({"key": key, "version": __version__})
+
+
+@dataclass
+class Loaded:
+    recipe: Recipe
+    data: object  # ticketlib.data.TaskData
+    tokenizer: object
+    info: dict
+
+
+def load_data(recipe: Recipe) -> Loaded:
+    """The task's tokenized train/eval features for the recipe (tokenizer of its model)."""
+    from .data import load_task_data
+    from .models import load_tokenizer
+
+    set_threads(recipe)
+    tokenizer = load_tokenizer(recipe.model)
+    data = load_task_data(recipe.task, recipe.source, tokenizer, max_train_examples=recipe.max_train_examples,
+                          max_eval_examples=recipe.max_eval_examples, subset_seed=recipe.subset_seed,
+                          glue_dir=recipe.glue_dir, max_length=recipe.max_length)
+    return Loaded(recipe, data, tokenizer, data.info)
+
+
+def fresh_model(recipe: Recipe, seed: int = 0):
+    """theta_0 with a new head for the recipe's task (seeded)."""
+    from .models import load_model
+
+    model, _, info = load_model(recipe.model, recipe.task, num_layers=recipe.num_layers, seed=seed)
+    return model, info
+
+
+def evaluator(loaded: Loaded):
+    return lambda model: loaded.data.evaluate(model)
+
+
+# --- rows -----------------------------------------------------------------------------------
+
+def metric_rows(base: dict, metrics: dict) -> list[dict]:
+    return [{**base, "metric": name, "value": float(value)} for name, value in metrics.items()]
+
+
+def write_rows(run_dir: Path, rows: list[dict]) -> pd.DataFrame:
+    """rows -> `<run_dir>/rows.csv` (written atomically) and a DataFrame in the table's column order."""
+    frame = pd.DataFrame(rows)
+    for column in ROW_COLUMNS:
+        if column not in frame:
+            frame[column] = None
+    frame = frame[ROW_COLUMNS + [c for c in frame if c not in ROW_COLUMNS]]
+    with atomic_path(Path(run_dir) / "rows.csv") as tmp:
+        frame.to_csv(tmp, index=False)
+    return frame
+
+
+def _describe(run_dir: Path, experiment: str, recipe: Recipe, **extra) -> None:
+    write_json(run_dir / "run.json", {"experiment": experiment, "recipe": recipe.as_dict(),
+                                      "ticketlib_version": __version__, **extra})
+
+
+def _cell(run_dir: Path, name: str, compute) -> dict:
+    """A finished cell's JSON, else compute it and store it (resume after a kill)."""
+    path = run_dir / "cells" / f"{name}.json"
+    if path.is_file():
+        return read_json(path)
+    result = compute()
+    write_json(path, result)
+    return result
+
+
+# --- 1. finding tickets ---------------------------------------------------------------------
+
+def imp_key(recipe: Recipe, rewind_step: int = 0) -> dict:
+    """Everything that decides an IMP run (its manual folder's identity)."""
+    return {"recipe": {k: v for k, v in recipe.as_dict().items() if k not in ("device", "threads")},
+            "rewind_step": rewind_step}
+
+
+def find_tickets(recipe: Recipe, run_dir: str | os.PathLike | None = None, run_id: str = "",
+                 rewind_step: int = 0, experiment: str = "find_tickets") -> pd.DataFrame:
+    """IMP on the recipe's task (resumable): one row per level and metric. The ticket of level k
+    is `<run_dir>/imp/level_0k/mask.safetensors`."""
+    from .imp import run_imp
+
+    run_dir = resolve_run_dir(run_dir, "find_tickets", imp_key(recipe, rewind_step))
+    _describe(run_dir, experiment, recipe, rewind_step=rewind_step)
+    levels = _imp_levels(recipe, run_dir / "imp", rewind_step)
+    rows = imp_rows(levels, recipe, experiment, run_id or run_dir.name, rewind_step)
+    write_rows(run_dir, rows)
+    return pd.DataFrame(rows)
+
+
+def _imp_levels(recipe: Recipe, imp_dir: Path, rewind_step: int) -> list[dict]:
+    from .imp import run_imp
+
+    loaded = load_data(recipe)
+    model, info = fresh_model(recipe, seed=recipe.seed)
+    metadata = {"task": recipe.task, "model": recipe.model, "num_layers": info["num_layers"],
+                "source": recipe.source, "data": loaded.data.info.get("subset")}
+    return run_imp(model, loaded.data.train_features, evaluator(loaded), recipe.imp_config(rewind_step),
+                   imp_dir, metadata=metadata, pad_token_id=loaded.data.pad_token_id)
+
+
+def imp_rows(levels: list[dict], recipe: Recipe, experiment: str, run_id: str, rewind_step: int = 0) -> list[dict]:
+    rows = []
+    for level in levels:
+        base = {"experiment": experiment, "method": "imp", "task": recipe.task, "source_task": recipe.task,
+                "model": recipe.model, "seed": recipe.seed, "level": level["level"], "sparsity": level["sparsity"],
+                "rewind_step": rewind_step, "steps": level["steps"], "train_seconds": level["train_seconds"],
+                "run_id": run_id}
+        rows += metric_rows(base, level["metrics"])
+    return rows
+
+
+def ensure_ticket(recipe: Recipe, ticket: str | os.PathLike | None = "") -> Path:
+    """The folder of the IMP run to take tickets from: `ticket` if given, else the manual run
+    for this recipe (found, or computed now)."""
+    if ticket:
+        path = Path(ticket)
+        if not path.exists():
+            raise FileNotFoundError(f"ticket {path} does not exist (a find_tickets run folder or a mask file)")
+        return path
+    run_dir = resolve_run_dir(None, "find_tickets", imp_key(recipe))
+    find_tickets(recipe, run_dir)
+    return run_dir
+
+
+# --- tickets --------------------------------------------------------------------------------
+
+@dataclass
+class Ticket:
+    """A mask and where it came from: a find_tickets run at a level, or a mask file."""
+
+    mask: dict
+    meta: dict
+    path: Path
+    level: int | None = None
+
+    @property
+    def sparsity(self) -> float:
+        from .masks import sparsity
+
+        return sparsity(self.mask)
+
+    def report(self) -> pd.DataFrame:
+        from .masks import sparsity_report
+
+        return pd.DataFrame(sparsity_report(self.mask, warn=False))
+
+    def layers(self) -> pd.DataFrame:
+        frame = self.report()
+        return frame[frame["scope"] == "layer"][["name", "total", "pruned", "sparsity"]].reset_index(drop=True)
+
+    def matrices(self) -> pd.DataFrame:
+        frame = self.report()
+        frame = frame[frame["scope"] == "matrix"].copy()
+        frame["layer"] = frame["name"].str.extract(r"layer\.(\d+)\.")[0]
+        frame["matrix"] = frame["name"].str.replace(r"^encoder\.layer\.\d+\.", "", regex=True) \
+                                       .str.replace(".weight", "", regex=False)
+        return frame[["name", "layer", "matrix", "total", "pruned", "sparsity", "fully_pruned"]].reset_index(drop=True)
+
+    def overlap(self, other: "Ticket") -> float:
+        """Jaccard similarity of the pruned weights (over the keys both masks have)."""
+        from .masks import masks_overlap
+
+        keys = sorted(set(self.mask) & set(other.mask))
+        return masks_overlap({k: self.mask[k] for k in keys}, {k: other.mask[k] for k in keys})
+
+
+def imp_folder(ticket: str | os.PathLike) -> Path:
+    """The IMP folder (holding level_XX/) of a find_tickets run folder, or the folder itself."""
+    path = Path(ticket)
+    return path / "imp" if (path / "imp").is_dir() else path
+
+
+def available_levels(ticket: str | os.PathLike) -> list[int]:
+    folder = imp_folder(ticket)
+    return sorted(int(p.parent.name.split("_")[1]) for p in folder.glob("level_*/level.json"))
+
+
+def load_ticket(ticket: str | os.PathLike, level: int | None = None) -> Ticket:
+    """A ticket from a mask file, or from a find_tickets/IMP run folder at `level`
+    (default: the highest finished level)."""
+    from .mask_files import load_mask
+
+    path = Path(ticket)
+    if path.is_file():
+        mask, meta = load_mask(path)
+        return Ticket(mask, meta, path, int(meta["level"]) if "level" in meta else None)
+    levels = available_levels(path)
+    if not levels:
+        raise FileNotFoundError(f"{path}: no finished IMP level (not a find_tickets run folder?)")
+    level = levels[-1] if level is None else level
+    if level not in levels:
+        raise ValueError(f"{path}: level {level} is not finished; finished levels: {levels}")
+    mask_path = imp_folder(path) / f"level_{level:02d}" / "mask.safetensors"
+    mask, meta = load_mask(mask_path)
+    return Ticket(mask, meta, mask_path, level)
+
+
+def imp_levels_table(ticket: str | os.PathLike) -> pd.DataFrame:
+    """The level.json rows of an IMP run: level, sparsity, steps, seconds, metrics."""
+    folder = imp_folder(ticket)
+    rows = []
+    for level in available_levels(ticket):
+        data = read_json(folder / f"level_{level:02d}" / "level.json")
+        rows.append({"level": level, "sparsity": data["sparsity"], "steps": data["steps"],
+                     "train_seconds": data["train_seconds"], **data["metrics"]})
+    return pd.DataFrame(rows)
+
+
+# --- 2. subnetworks at a sparsity -----------------------------------------------------------
+
+def evaluate_subnetworks(recipe: Recipe, ticket: str | os.PathLike | None = "", at_levels: Sequence[int] = (1,),
+                         methods: Sequence[str] = METHODS, seeds: Sequence[int] = (0, 1),
+                         run_dir: str | os.PathLike | None = None, run_id: str = "",
+                         experiment: str = "baselines") -> pd.DataFrame:
+    """Fine-tune, per seed, the IMP ticket of each level in `at_levels` and its baselines at the
+    same sparsity (see METHOD_TITLES); "full" is the unpruned model (the matching reference)."""
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown method {unknown[0]!r}; expected some of {', '.join(METHODS)}")
+    ticket_dir = ensure_ticket(recipe, ticket)
+    run_dir = resolve_run_dir(run_dir, experiment, {"recipe": recipe.as_dict(), "ticket": str(ticket_dir),
+                                                    "at_levels": list(at_levels), "methods": list(methods),
+                                                    "seeds": list(seeds)})
+    _describe(run_dir, experiment, recipe, ticket=str(ticket_dir), at_levels=list(at_levels), methods=list(methods),
+              seeds=list(seeds))
+    loaded = load_data(recipe)
+    rows = []
+    for seed in seeds:
+        if "full" in methods:
+            result = _cell(run_dir, f"full-s{seed}", lambda: _train_mask(loaded, None, seed))
+            rows += _result_rows(result, "full", 0, recipe, seed, experiment, run_id or run_dir.name)
+        for level in at_levels:
+            ticket_mask = load_ticket(ticket_dir, level).mask
+            for method in methods:
+                if method == "full":
+                    continue
+                name = f"{method}-l{level}-s{seed}"
+                result = _cell(run_dir, name, lambda: _baseline(loaded, method, ticket_mask, level, seed))
+                rows += _result_rows(result, method, level, recipe, seed, experiment, run_id or run_dir.name)
+    return write_rows(run_dir, rows)
+
+
+def _result_rows(result: dict, method: str, level: int, recipe: Recipe, seed: int, experiment: str,
+                 run_id: str, source_task: str | None = None) -> list[dict]:
+    base = {"experiment": experiment, "method": method, "task": recipe.task,
+            "source_task": source_task or recipe.task, "model": recipe.model, "seed": seed, "level": level,
+            "sparsity": result["sparsity"], "rewind_step": 0, "steps": result["steps"],
+            "train_seconds": result["train_seconds"], "run_id": run_id}
+    return metric_rows(base, result["metrics"])
+
+
+def _train_mask(loaded: Loaded, mask: dict | None, seed: int, init: str = "pretrained") -> dict:
+    """Fine-tune theta_0 (or random weights) under `mask` (None: dense) with a seeded head."""
+    from .imp import evaluate_ticket
+    from .masks import full_mask
+    from .prunable import prunable_parameters
+
+    recipe = loaded.recipe
+    spec = recipe.prune_config().spec()
+    model, _ = fresh_model(recipe, seed=seed)
+    if mask is None:
+        mask = full_mask(prunable_parameters(model, spec))
+    result = evaluate_ticket(model, mask, loaded.data.train_features, evaluator(loaded), recipe.train_config(seed),
+                             init=init, spec=spec, pad_token_id=loaded.data.pad_token_id)
+    return result
+
+
+def _baseline(loaded: Loaded, method: str, ticket_mask: dict, level: int, seed: int) -> dict:
+    from .imp import one_shot_magnitude_mask, random_mask, standard_pruning
+    from .masks import sparsity
+
+    recipe = loaded.recipe
+    spec = recipe.prune_config().spec()
+    target = sparsity(ticket_mask)
+    if method == "imp":
+        return _train_mask(loaded, ticket_mask, seed)
+    if method == "random_reinit":
+        return _train_mask(loaded, ticket_mask, seed, init="random")
+    model, _ = fresh_model(recipe, seed=seed)
+    if method == "random_pruning":
+        return _train_mask(loaded, random_mask(model, target, seed=seed + 104_729, spec=spec, scope=recipe.scope),
+                           seed)
+    if method == "omp":
+        return _train_mask(loaded, one_shot_magnitude_mask(model, target, spec=spec, scope=recipe.scope), seed)
+    if method == "standard_pruning":
+        config = dataclasses.replace(recipe.imp_config(), train=recipe.train_config(seed),
+                                     prune=dataclasses.replace(recipe.prune_config(), levels=level))
+        started = time.perf_counter()
+        rows = standard_pruning(model, loaded.data.train_features, evaluator(loaded), config,
+                                pad_token_id=loaded.data.pad_token_id)
+        last = rows[-1]
+        return {"sparsity": last["sparsity"], "init": "pretrained", "steps": last["step"],
+                "train_seconds": round(time.perf_counter() - started, 3), "metrics": last["metrics"]}
+    raise ValueError(f"unknown method {method!r}")
+
+
+# --- 3. transfer ----------------------------------------------------------------------------
+
+def transfer(recipe: Recipe, source_task: str, ticket: str | os.PathLike | None = "",
+             at_levels: Sequence[int] = (1,), seeds: Sequence[int] = (0, 1), source_params: dict | None = None,
+             run_dir: str | os.PathLike | None = None, run_id: str = "", experiment: str = "transfer") -> pd.DataFrame:
+    """Fine-tune on the recipe's (target) task the IMP masks found on `source_task`
+    (an MLM task included): one row per level, seed and metric, method "transfer"."""
+    source_recipe = recipe.replace(task=source_task, **(source_params or {}))
+    ticket_dir = ensure_ticket(source_recipe, ticket)
+    run_dir = resolve_run_dir(run_dir, experiment, {"recipe": recipe.as_dict(), "ticket": str(ticket_dir),
+                                                    "source_task": source_task, "at_levels": list(at_levels),
+                                                    "seeds": list(seeds)})
+    _describe(run_dir, experiment, recipe, ticket=str(ticket_dir), source_task=source_task, at_levels=list(at_levels),
+              seeds=list(seeds))
+    loaded = load_data(recipe)
+    rows = []
+    for seed in seeds:
+        for level in at_levels:
+            mask = load_ticket(ticket_dir, level).mask
+            result = _cell(run_dir, f"transfer-l{level}-s{seed}", lambda: _train_mask(loaded, mask, seed))
+            rows += _result_rows(result, "transfer", level, recipe, seed, experiment, run_id or run_dir.name,
+                                 source_task=source_task)
+    return write_rows(run_dir, rows)
+
+
+# --- 4. rewinding ---------------------------------------------------------------------------
+
+def rewinding(recipe: Recipe, rewind_steps: Iterable[int] = (0, 10), ticket: str | os.PathLike | None = "",
+              run_dir: str | os.PathLike | None = None, run_id: str = "", experiment: str = "rewinding") -> pd.DataFrame:
+    """IMP with rewinding to theta_i for each i in `rewind_steps` (0 = theta_0, the paper).
+    With `ticket` (a find_tickets run of the same recipe), its levels serve as i = 0."""
+    rewind_steps = list(rewind_steps)
+    run_dir = resolve_run_dir(run_dir, experiment, {"recipe": recipe.as_dict(), "rewind_steps": rewind_steps})
+    _describe(run_dir, experiment, recipe, rewind_steps=rewind_steps, ticket=str(ticket or ""))
+    rows = []
+    for step in rewind_steps:
+        reused = _reusable_levels(recipe, ticket) if step == 0 and ticket else None
+        levels = reused if reused is not None else _imp_levels(recipe, run_dir / f"rewind_{step}", step)
+        rows += imp_rows(levels, recipe, experiment, run_id or run_dir.name, step)
+    return write_rows(run_dir, rows)
+
+
+def _reusable_levels(recipe: Recipe, ticket) -> list[dict] | None:
+    """The finished levels of `ticket` if it is an IMP run of exactly this recipe at theta_0."""
+    from .store import canonical
+
+    folder = imp_folder(ticket)
+    manifest = folder / "manifest.json"
+    if not manifest.is_file() or canonical(recipe.imp_config(0)) != read_json(manifest)["config"]:
+        return None
+    levels = [read_json(folder / f"level_{k:02d}" / "level.json") for k in available_levels(ticket)]
+    return levels if len(levels) == recipe.levels + 1 else None
+
+
+# --- reading results back -------------------------------------------------------------------
+
+def collect_rows(runs: Sequence[str | os.PathLike] | str | os.PathLike = ()) -> pd.DataFrame:
+    """Every rows.csv of the given run folders (a results.csv file, or a folder searched
+    recursively, also work); empty: the manual runs of the store."""
+    if isinstance(runs, (str, os.PathLike)):
+        runs = [runs] if str(runs) else []
+    paths: list[Path] = []
+    for run in runs or [store_root() / "manual"]:
+        run = Path(run)
+        if run.is_file():
+            paths.append(run)
+        elif (run / "rows.csv").is_file():
+            paths.append(run / "rows.csv")
+        elif run.is_dir():
+            paths += sorted(run.rglob("rows.csv"))
+    frames = [pd.read_csv(p) for p in paths]
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=ROW_COLUMNS)
+
+
+def ticket_runs(runs: Sequence[str | os.PathLike] | str | os.PathLike = ()) -> dict[str, Path]:
+    """task -> find_tickets run folder, among the given run folders (empty: the manual store)."""
+    if isinstance(runs, (str, os.PathLike)):
+        runs = [runs] if str(runs) else []
+    folders = [Path(r) for r in runs] or sorted((store_root() / "manual" / "find_tickets").glob("*"))
+    found = {}
+    for folder in folders:
+        info = folder / "run.json"
+        if info.is_file() and read_json(info)["experiment"] == "find_tickets" and available_levels(folder):
+            found.setdefault(read_json(info)["recipe"]["task"], folder)
+    return found
