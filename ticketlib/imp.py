@@ -108,7 +108,7 @@ def _level_dir(run_dir: Path, level: int) -> Path:
     return run_dir / f"level_{level:02d}"
 
 
-def _start_manifest(run_dir: Path, config: IMPConfig, model: nn.Module, theta0: dict, metadata: dict) -> None:
+def _start_manifest(run_dir: Path, config: IMPConfig, model: nn.Module, theta0: dict, metadata: dict) -> dict:
     """Write the run's manifest, or check that a resumed run has the same parameters and model."""
     manifest = {"kind": "imp", "config": config, "metadata": metadata, "ticketlib_version": __version__,
                 "architecture": architecture_fingerprint(model, config.prune.spec()),
@@ -121,8 +121,9 @@ def _start_manifest(run_dir: Path, config: IMPConfig, model: nn.Module, theta0: 
             if old.get(key) != manifest[key]:
                 raise ValueError(f"{run_dir} holds an IMP run with a different {key}; "
                                  "use another run directory (nothing was changed)")
-        return
+        return manifest
     write_json(path, manifest)
+    return manifest
 
 
 def run_imp(model: nn.Module, train_features: Sequence[dict], evaluate: Evaluate | None,
@@ -137,7 +138,9 @@ def run_imp(model: nn.Module, train_features: Sequence[dict], evaluate: Evaluate
     metadata = dict(metadata or {})
     spec, schedule = config.prune.spec(), config.prune.to_schedule()
     theta0 = base_snapshot(model)
-    _start_manifest(run_dir, config, model, theta0, metadata)
+    manifest = _start_manifest(run_dir, config, model, theta0, metadata)
+    provenance = {"seed": config.train.seed, "rewind_step": config.rewind_step,
+                  "architecture": manifest["architecture"], "theta0_checksum": manifest["theta0_checksum"], **metadata}
     steps_per_level = config.train.steps(len(train_features))
     levels = config.prune.levels
     theta_i_path = run_dir / "theta_i.safetensors"
@@ -183,14 +186,11 @@ def run_imp(model: nn.Module, train_features: Sequence[dict], evaluate: Evaluate
         if level < levels:  # the next level's mask, from this level's trained weights
             next_mask = magnitude_prune(prunable_state(model, spec), schedule.sparsity(level + 1),
                                         current=mask, scope=config.prune.scope)
-            save_mask(_level_dir(run_dir, level + 1) / "mask.safetensors", next_mask,
-                      level=level + 1, seed=config.train.seed, rewind_step=config.rewind_step,
-                      architecture=architecture_fingerprint(model, spec), **metadata)
+            save_mask(_level_dir(run_dir, level + 1) / "mask.safetensors", next_mask, level=level + 1, **provenance)
         if config.head_policy == "keep":
             _save_tensors(level_dir / "head.safetensors", head_snapshot(model))
         if level == 0:
-            save_mask(level_dir / "mask.safetensors", mask, level=0, seed=config.train.seed,
-                      architecture=architecture_fingerprint(model, spec), **metadata)
+            save_mask(level_dir / "mask.safetensors", mask, level=0, **provenance)
         row = {"level": level, "sparsity": sparsity(mask), "target_sparsity": schedule.sparsity(level),
                "steps": result.steps, "train_seconds": round(result.seconds, 3),
                "final_loss": result.losses[-1] if result.losses else None,
