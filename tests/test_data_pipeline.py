@@ -256,3 +256,30 @@ def test_sources_a_task_lacks_are_named(tokenizer):
         load_task_data("rt-sentiment", "hub", tokenizer)
     with pytest.raises(ValueError, match="unknown data source 'glue'"):
         load_task_data("rte", "glue", tokenizer)
+
+
+def test_hub_source_converts_the_standard_datasets(tokenizer, monkeypatch):
+    """The real load_dataset call path, with the hub replaced by in-memory datasets of the same schema."""
+    import datasets
+
+    from ticketlib.data import hub_source
+
+    calls = []
+    mnli_rows = {"premise": ["the cat sat ."], "hypothesis": ["a cat sat ."], "label": [0], "idx": [0]}
+    squad_rows = {"id": ["q1"], "title": ["t"], "context": [QA_EXAMPLE["context"]],
+                  "question": [QA_EXAMPLE["question"]], "answers": [{"text": ["Paris"], "answer_start": [24]}]}
+
+    def fake_load_dataset(path, config=None):
+        calls.append((path, config))
+        if path == "nyu-mll/glue":
+            return datasets.DatasetDict({s: datasets.Dataset.from_dict(mnli_rows)
+                                         for s in ("train", "validation_matched", "validation_mismatched")})
+        return datasets.DatasetDict({s: datasets.Dataset.from_dict(squad_rows) for s in ("train", "validation")})
+
+    monkeypatch.setattr(hub_source, "hub_unavailable_reason", lambda: None)
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    mnli = load_task_data("mnli", "hub", tokenizer)
+    assert list(mnli.eval_sets) == ["matched", "mismatched"] and mnli.train_features[0]["labels"] == 0
+    squad = load_task_data("squad", "hub", tokenizer, max_length=32)
+    assert squad.qa_eval["dev"]["examples"][0]["answers"]["text"] == ["Paris"]
+    assert calls == [("nyu-mll/glue", "mnli"), ("rajpurkar/squad", None)]
