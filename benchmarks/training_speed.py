@@ -1,0 +1,185 @@
+"""Training speed, side by side in one process: ticketlib masked vs dense vs torch.nn.utils.prune
+vs Hugging Face Trainer, and dynamic padding vs padding to the maximum length.
+
+Every variant trains the offline MiniLM model on the offline sentiment task with the same
+batch size, max length, optimizer (AdamW, eps 1e-8, weight decay 0), clipping (1.0) and
+linear schedule. The ticketlib variants run `ticketlib.train.fine_tune` itself (the
+library's loop); "torch_prune" runs the same loop on a model re-parametrised by
+`torch.nn.utils.prune.custom_from_mask` (weight = weight_orig * mask on every forward, how
+the reference code masks); "hf_trainer" is `transformers.Trainer` on the dense model with
+`DataCollatorWithPadding` and `train_sampling_strategy="group_by_length"` (equal settings). Padding variants run
+the masked loop with random batches (dynamic padding) and with every sequence padded to
+`--max-length` (the reference's default).
+
+Seconds per step are the gaps between consecutive step-end callbacks (so batch collation
+and data loading are included, the first step of each call, optimizer-state set-up, is
+not). Variants are interleaved round by round so that machine noise hits them alike;
+medians and ratios are reported.
+
+    .venv/bin/python benchmarks/training_speed.py [--steps 8] [--rounds 3] [--num-layers 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+import warnings
+
+import torch
+from torch.nn.utils import prune
+
+from ticketlib.batching import Batches
+from ticketlib.data import load_task_data
+from ticketlib.masks import magnitude_prune
+from ticketlib.masking import Masker
+from ticketlib.models import OFFLINE_MODEL, load_model
+from ticketlib.prunable import PrunableSet, prunable_state
+from ticketlib.train import TrainConfig, fine_tune
+
+SPEC = PrunableSet(include_pooler=False)
+LOOP_VARIANTS = {  # name: (masking, group_by_length, pad to max length)
+    "dense": ("none", True, False),
+    "masked": ("masker", True, False),
+    "torch_prune": ("torch_prune", True, False),
+    "masked_random_batches": ("masker", False, False),
+    "masked_pad_to_max": ("masker", False, True),
+}
+
+
+def step_gaps(run) -> list[float]:
+    """Run `run(on_step)` and return the seconds between consecutive step ends."""
+    marks: list[float] = []
+    run(lambda *_: marks.append(time.perf_counter()))
+    return [b - a for a, b in zip(marks, marks[1:])]
+
+
+def pad_to(features, width: int, pad_token_id: int):
+    out = []
+    for f in features:
+        g = dict(f)
+        for key, pad in (("input_ids", pad_token_id), ("attention_mask", 0), ("token_type_ids", 0)):
+            if key in g:
+                g[key] = list(g[key]) + [pad] * (width - len(g[key]))
+        out.append(g)
+    return out
+
+
+class LoopVariant:
+    def __init__(self, name, args, data, mask):
+        masking, self.group, pad_max = LOOP_VARIANTS[name]
+        self.model, _, _ = load_model(OFFLINE_MODEL, "rt-sentiment", num_layers=args.num_layers, seed=0)
+        self.features = pad_to(data.train_features, args.max_length, data.pad_token_id) if pad_max \
+            else data.train_features
+        self.pad = data.pad_token_id
+        self.masker = None
+        if masking == "masker":
+            self.masker = Masker(self.model, mask, SPEC)
+        elif masking == "torch_prune":
+            modules = dict(self.model.base_model.named_modules())
+            for key, m in mask.items():
+                prune.custom_from_mask(modules[key.rpartition(".")[0]], "weight", m)
+        self.args = args
+        self.tokens = []
+
+    def round(self, seed):
+        config = TrainConfig(learning_rate=2e-5, max_steps=self.args.steps + 1, batch_size=self.args.batch_size,
+                             group_by_length=self.group, seed=seed, progress=False)
+        return step_gaps(lambda on_step: fine_tune(self.model, self.features, config, masker=self.masker,
+                                                   on_step=on_step, pad_token_id=self.pad))
+
+    def mean_width(self, seed=0):
+        b = Batches(self.features, self.args.batch_size, shuffle=True, seed=seed, group_by_length=self.group,
+                    pad_token_id=self.pad)
+        widths = [batch["input_ids"].shape[1] for _, batch in b]
+        return statistics.mean(widths), b.padding_fraction()
+
+
+class TrainerVariant:
+    def __init__(self, args, data, tokenizer):
+        from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
+
+        self.Trainer, self.TrainingArguments, self.Callback = Trainer, TrainingArguments, TrainerCallback
+        self.collator = DataCollatorWithPadding(tokenizer)
+        self.model, _, _ = load_model(OFFLINE_MODEL, "rt-sentiment", num_layers=args.num_layers, seed=0)
+        self.features = data.train_features
+        self.args = args
+        self.tmp = tempfile.mkdtemp(prefix="bench-trainer-")
+
+    def round(self, seed):
+        marks: list[float] = []
+
+        class Mark(self.Callback):
+            def on_step_end(self, *_, **__):
+                marks.append(time.perf_counter())
+
+        targs = self.TrainingArguments(
+            output_dir=self.tmp, per_device_train_batch_size=self.args.batch_size, max_steps=self.args.steps + 1,
+            learning_rate=2e-5, weight_decay=0.0, adam_epsilon=1e-8, max_grad_norm=1.0, lr_scheduler_type="linear",
+            warmup_steps=0, train_sampling_strategy="group_by_length", seed=seed, report_to=[], save_strategy="no", logging_strategy="no",
+            disable_tqdm=True, use_cpu=True, dataloader_num_workers=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            trainer = self.Trainer(model=self.model, args=targs, train_dataset=self.features,
+                                   data_collator=self.collator, callbacks=[Mark()])
+            trainer.train()
+        return [b - a for a, b in zip(marks, marks[1:])]
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=8, help="timed steps per variant per round")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--sparsity", type=float, default=0.5)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--num-layers", type=int, default=None, help="default: all 6 of MiniLM")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--variants", nargs="+", default=[*LOOP_VARIANTS, "hf_trainer"])
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    reference, tokenizer, info = load_model(OFFLINE_MODEL, "rt-sentiment", num_layers=args.num_layers, seed=0)
+    data = load_task_data("rt-sentiment", "offline", tokenizer, max_length=args.max_length)
+    mask = magnitude_prune(prunable_state(reference, SPEC), args.sparsity)
+    variants = {name: (TrainerVariant(args, data, tokenizer) if name == "hf_trainer"
+                       else LoopVariant(name, args, data, mask)) for name in args.variants}
+    times = {name: [] for name in variants}
+    load_before = os.getloadavg()
+    for round_ in range(args.rounds):
+        for name, variant in variants.items():
+            times[name] += variant.round(seed=round_)
+            print(f"round {round_} {name}: median {statistics.median(times[name]):.3f} s/step", flush=True)
+    median = {k: statistics.median(v) for k, v in times.items()}
+    ratios = {f"{k}_over_dense": median[k] / median["dense"] for k in median if k != "dense" and "dense" in median}
+    if "masked" in median:
+        ratios.update({f"{k}_over_masked": median[k] / median["masked"] for k in median if k != "masked"})
+    widths = {k: v.mean_width() for k, v in variants.items() if isinstance(v, LoopVariant)}
+    result = {
+        "benchmark": "training_speed", "model": OFFLINE_MODEL, "num_layers": info["num_layers"],
+        "task": "rt-sentiment", "train_examples": len(data.train_features), "sparsity": args.sparsity,
+        "batch_size": args.batch_size, "max_length": args.max_length, "steps_per_variant": {k: len(v) for k, v in times.items()},
+        "seconds_per_step_median": {k: round(v, 4) for k, v in median.items()},
+        "seconds_per_step_quartiles": {k: [round(q, 4) for q in statistics.quantiles(v, n=4)] for k, v in times.items()},
+        "ratios": {k: round(v, 3) for k, v in ratios.items()},
+        "mean_batch_width_and_padding_fraction": {k: [round(w, 1), round(f, 3)] for k, (w, f) in widths.items()},
+        "torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.machine(),
+        "cpu_count": os.cpu_count(), "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
+    import transformers
+    result["transformers"] = transformers.__version__
+    try:
+        import accelerate
+        result["accelerate"] = accelerate.__version__
+    except ImportError:
+        pass
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
