@@ -58,14 +58,41 @@ def measure(task: str, model_name: str, seed: int) -> dict:
             "machine": platform.machine()}
 
 
+def table(rows: list[dict]) -> str:
+    """A markdown table of measured rows (the last row per task wins)."""
+    latest = {row["task"]: row for row in rows}
+    lines = ["| task | source | train examples (steps) | dev examples | dense dev score | train s |",
+             "|---|---|---|---|---|---|"]
+    for task, row in latest.items():
+        metrics = row["metrics"]
+        shown = [f"**{row['matching_metric']} {metrics[row['matching_metric']]:.3f}**"]
+        shown += [f"{k} {v:.3f}" if k != "perplexity" else f"{k} {v:.1f}"
+                  for k, v in metrics.items() if k not in (row["matching_metric"], "loss")]
+        if row.get("before_fine_tune"):
+            before = row["before_fine_tune"]
+            shown.append(f"(before fine-tuning: {row['matching_metric']} {before[row['matching_metric']]:.3f}, "
+                         f"perplexity {before['perplexity']:.0f})")
+        dev = ", ".join(f"{v.get('examples_used', v.get('blocks_used'))}" + (f" {k}" if k != "dev" else "")
+                        for k, v in row["eval"].items())
+        train = row["train_examples"].get("examples_used", row["train_examples"].get("blocks_used"))
+        unit = " blocks" if "blocks_used" in row["train_examples"] else ""
+        lines.append(f"| `{task}` | {row['source']} | {train}{unit} ({row['steps']}) | {dev}{unit} | "
+                     f"{', '.join(shown)} | {row['train_seconds']:.0f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", nargs="+", default=list(PLAN), choices=list(PLAN))
     parser.add_argument("--model", default=OFFLINE_MODEL)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="docs/measurements/dense_dev_scores.jsonl")
+    parser.add_argument("--table", action="store_true", help="print a markdown table of --out and exit")
     args = parser.parse_args()
     out = Path(args.out)
+    if args.table:
+        print(table([json.loads(line) for line in out.read_text(encoding="utf-8").splitlines() if line.strip()]))
+        return
     out.parent.mkdir(parents=True, exist_ok=True)
     for task in args.tasks:
         row = measure(task, args.model, args.seed)
