@@ -107,9 +107,16 @@ class Recipe:
             if not ok:
                 raise ValueError(f"parameter {name!r} must be {hint}, got {value!r}")
         self.learning_rate, self.epochs, self.rate = float(self.learning_rate), float(self.epochs), float(self.rate)
-        # The configs validate the rest (ranges, choices) and name the bad value.
-        self.prune_config()
-        self.train_config()
+        # The task registry and the configs validate the rest (names, ranges, choices).
+        from .tasks import SOURCES, get_task
+
+        try:
+            get_task(self.task)
+        except KeyError as error:
+            raise ValueError(str(error)) from None
+        if self.source not in SOURCES:
+            raise ValueError(f"parameter 'source' must be one of {', '.join(SOURCES)}, got {self.source!r}")
+        self.imp_config()
 
     @classmethod
     def names(cls) -> list[str]:

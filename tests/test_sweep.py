@@ -1,0 +1,260 @@
+"""Profiles and sweeps: composition and validation, run identity, skip, dependencies, atomic run
+folders, failures, and the same code path on the local engine and on submitit's local executor.
+
+The mechanics run on toy notebooks (seconds each); one slow test runs a small grid of the
+real notebooks (smoke profile) through submitit's local executor.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from ticketlib import sweep
+from ticketlib.params import ProfileError, Recipe, load_profile
+from ticketlib.store import read_json
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def make_notebook(path: Path, params: str, body: str) -> Path:
+    nb = new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    cell = new_code_cell(params)
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [new_markdown_cell("# toy"), cell, new_code_cell(textwrap.dedent(body))]
+    nbformat.write(nb, str(path))
+    return path
+
+
+PRODUCE = """\
+import json, pathlib
+out = pathlib.Path(run_dir or ".")
+if fail:
+    raise RuntimeError(f"boom for {task}")
+(out / "value.json").write_text(json.dumps({"task": task, "value": value}))
+import pandas as pd
+pd.DataFrame([{"experiment": "produce", "method": "imp", "task": task, "source_task": task, "model": "toy",
+               "seed": 0, "level": 0, "sparsity": 0.0, "rewind_step": 0, "metric": "accuracy",
+               "value": value, "steps": 1, "train_seconds": 0.0, "run_id": run_id}]).to_csv(out / "rows.csv", index=False)
+"""
+
+CONSUME = """\
+import json, pathlib
+got = json.loads((pathlib.Path(ticket) / "value.json").read_text())
+assert got["task"] == task, got
+print("consumed", got)
+"""
+
+GATHER = """\
+print(len(runs), "runs")
+"""
+
+
+@pytest.fixture
+def toy(tmp_path):
+    """A toy repository: three notebooks and a profile whose grid has a failing point."""
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    make_notebook(nbs / "produce.ipynb", 'task = "a"\nvalue = 1.0\nfail = False\nrun_dir = ""\nrun_id = ""', PRODUCE)
+    make_notebook(nbs / "consume.ipynb", 'task = "a"\nticket = ""\nrun_dir = ""\nrun_id = ""', CONSUME)
+    make_notebook(nbs / "gather.ipynb", 'runs = []\nrun_dir = ""\nrun_id = ""', GATHER)
+    (tmp_path / "params").mkdir()
+    (tmp_path / "params" / "base.yaml").write_text(textwrap.dedent("""\
+        notebooks: notebooks
+        experiments:
+          produce: {notebook: produce.ipynb}
+          consume:
+            notebook: consume.ipynb
+            needs: {ticket: {experiment: produce, match: {task: task}}}
+          gather:
+            notebook: gather.ipynb
+            needs: {runs: {after: [produce, consume]}}
+        """))
+    (tmp_path / "params" / "toy.yaml").write_text(textwrap.dedent("""\
+        extends: base.yaml
+        name: toy
+        defaults: {value: 0.5}
+        task_params: {b: {value: 2.0}}
+        experiments:
+          produce: {grid: {task: [a, b, c]}}
+          consume: {grid: {task: [a, b, c]}}
+        """))
+    return tmp_path
+
+
+def run_toy(toy, profile="toy", **kwargs):
+    return sweep.run_sweep(profile, store=toy / "store", reports=toy / "reports", root=toy, html=False, **kwargs)
+
+
+# --- profiles -------------------------------------------------------------------------------
+
+def test_profile_extends_and_overrides(toy):
+    profile = load_profile("toy", root=toy)
+    assert set(profile.experiments) == {"produce", "consume", "gather"}
+    assert profile.experiments["produce"]["grid"] == {"task": ["a", "b", "c"]}
+    runs = sweep.expand(profile, toy / "store", root=toy)
+    values = {r.params["task"]: r.params["value"] for r in runs if r.experiment == "produce"}
+    assert values == {"a": 0.5, "b": 2.0, "c": 0.5}  # defaults, then task_params
+    consume = [r for r in runs if r.experiment == "consume"]
+    assert [r.needs["ticket"].params["task"] for r in consume] == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("text, key", [
+    ("experiments:\n  produce: {params: {valeu: 1}}", "valeu"),
+    ("experiments:\n  produce: {grid: {tsak: [a]}}", "tsak"),
+    ("defaults: {learning_rat: 1}", "learning_rat"),
+    ("task_params: {a: {vlaue: 1}}", "vlaue"),
+    ("experiment: {}", "experiment"),
+    ("experiments:\n  produce: {notebok: x.ipynb}", "notebok"),
+    ("experiments:\n  consume: {needs: {ticket: {experiment: prodce}}}", "prodce"),
+    ("experiments:\n  produce: {params: {run_dir: x}}", "run_dir"),
+])
+def test_unknown_keys_are_errors_that_name_the_key(toy, text, key):
+    (toy / "params" / "bad.yaml").write_text("extends: toy.yaml\n" + text + "\n")
+    with pytest.raises(ProfileError, match=repr(key)):
+        sweep.expand(load_profile("bad", root=toy), toy / "store", root=toy)
+
+
+def test_missing_dependency_is_an_error(toy):
+    (toy / "params" / "bad.yaml").write_text("extends: toy.yaml\nexperiments:\n  consume: {grid: {task: [z]}}\n")
+    with pytest.raises(ProfileError, match="task='z'"):
+        sweep.expand(load_profile("bad", root=toy), toy / "store", root=toy)
+
+
+def test_recipe_checks_values():
+    with pytest.raises(ValueError, match="learning_rate"):
+        Recipe(learning_rate="fast")
+    with pytest.raises(ValueError, match="head_policy"):
+        Recipe(head_policy="sometimes")
+    with pytest.raises(ValueError, match="lerning_rate"):
+        Recipe().replace(lerning_rate=1.0)
+    assert Recipe.from_namespace({"task": "squad-qnli", "unrelated": 1}).task == "squad-qnli"
+
+
+def test_shipped_profiles_expand():
+    """quick, paper and smoke: every key known to its notebooks, every dependency found."""
+    for name in ("smoke", "quick", "paper"):
+        profile = load_profile(name)
+        runs = sweep.expand(profile, Path("/nonexistent-store"))
+        assert runs, name
+        for run in runs:
+            Recipe.from_namespace(run.params, **run.params.get("recipe_extra", {}))  # values are valid
+
+
+# --- identity -------------------------------------------------------------------------------
+
+def _ids(toy):
+    return {r.name: r.run_id for r in sweep.expand(load_profile("toy", root=toy), toy / "store", root=toy)}
+
+
+def test_identity_ignores_cosmetic_changes_and_follows_code_and_dependencies(toy, monkeypatch):
+    before = _ids(toy)
+    path = toy / "notebooks" / "produce.ipynb"
+    nb = nbformat.read(str(path), as_version=4)
+    nb.cells[0].source = "# toy, retitled"  # markdown
+    nb.cells[2].outputs = [nbformat.v4.new_output("stream", text="old output")]
+    nb.cells[2].execution_count = 7
+    nb.metadata["widgets"] = {"saved": True}
+    nbformat.write(nb, str(path))
+    sweep._read_notebook.cache_clear()
+    assert _ids(toy) == before
+
+    nb.cells[2].source += "\n# a code change"
+    nbformat.write(nb, str(path))
+    sweep._read_notebook.cache_clear()
+    after = _ids(toy)
+    assert all(after[name] != before[name] for name in before)  # produce, its dependents, and gather
+
+    monkeypatch.setattr(sweep, "__version__", "9.9.9")
+    assert all(v not in after.values() for v in _ids(toy).values())
+
+
+# --- running --------------------------------------------------------------------------------
+
+def test_sweep_runs_skips_and_isolates_failures(toy):
+    (toy / "params" / "toy_fail.yaml").write_text("extends: toy.yaml\ntask_params: {c: {fail: true}}\n")
+    statuses = {s["name"]: s for s in run_toy(toy, "toy_fail", jobs=2)}
+    assert statuses["produce[task=a]"]["status"] == "ok"
+    assert statuses["produce[task=c]"]["status"] == "failed"
+    assert "boom for c" in statuses["produce[task=c]"]["error"]
+    assert statuses["consume[task=c]"]["status"] == "skipped"  # its ticket failed
+    assert statuses["consume[task=a]"]["status"] == "ok"
+    assert statuses["gather"]["status"] == "ok"  # `after` waits for the end, not for success
+
+    runs = {r.name: r for r in sweep.expand(load_profile("toy_fail", root=toy), toy / "store", root=toy)}
+    failed = runs["produce[task=c]"].folder
+    assert not failed.exists()
+    partial = failed.with_name(failed.name + ".partial")
+    executed = nbformat.read(str(partial / "notebook.ipynb"), as_version=4)
+    assert any(o.get("ename") == "RuntimeError" for c in executed.cells for o in c.get("outputs", []))
+    assert read_json(partial / "status.json")["status"] == "failed"
+    ok = runs["produce[task=a]"].folder
+    assert (ok / "status.json").is_file() and (ok / "notebook.ipynb").is_file()
+    assert not ok.with_name(ok.name + ".partial").exists()  # renamed into place
+
+    results = pd.read_csv(toy / "reports" / "results.csv")
+    assert sorted(results["task"]) == ["a", "b"]
+    assert {"experiment", "task", "source_task", "model", "seed", "sparsity", "level", "metric", "value",
+            "run_id"} <= set(results.columns)
+    listing = json.loads((toy / "reports" / "runs.json").read_text())
+    assert {r["status"] for r in listing["runs"]} == {"ok", "failed", "skipped"}
+
+    # Again: finished runs are skipped; the failed one is retried (and fails again), nothing else runs.
+    again = {s["name"]: s for s in run_toy(toy, "toy_fail", jobs=2)}
+    assert again["produce[task=a]"].get("skipped") and again["gather"].get("skipped")
+    assert again["produce[task=c]"]["status"] == "failed"
+
+
+def test_dependents_rerun_when_their_dependency_changes(toy):
+    run_toy(toy, jobs=2)
+    (toy / "params" / "toy2.yaml").write_text("extends: toy.yaml\ntask_params: {a: {value: 3.0}}\n")
+    statuses = {s["name"]: s for s in run_toy(toy, "toy2", jobs=2)}
+    assert not statuses["produce[task=a]"].get("skipped") and not statuses["consume[task=a]"].get("skipped")
+    assert statuses["produce[task=b]"].get("skipped") and statuses["consume[task=b]"].get("skipped")
+    assert not statuses["gather"].get("skipped")
+
+
+def test_submitit_local_executor_runs_the_same_grid(toy):
+    """The cluster engine (submitit), in its local mode: the same scheduling code path."""
+    statuses = run_toy(toy, engine="submitit", jobs=3, cluster={"cluster": "local", "timeout_min": 10})
+    assert [s["status"] for s in statuses] == ["ok"] * len(statuses)
+    assert list((toy / "store" / ".submitit").iterdir())  # submitit's job folders
+    again = run_toy(toy, engine="submitit", cluster={"cluster": "local"})
+    assert all(s.get("skipped") for s in again)
+
+
+@pytest.mark.slow
+def test_real_notebooks_small_grid_through_submitit_local(tmp_path):
+    """A small grid of the real notebooks (smoke profile: IMP on two tasks, two baselines, the
+    summary) through submitit's local executor, then the report."""
+    (tmp_path / "grid.yaml").write_text(textwrap.dedent(f"""\
+        extends: {ROOT / 'params' / 'smoke.yaml'}
+        name: grid
+        notebooks: {ROOT / 'notebooks'}
+        experiments:
+          find_tickets: {{grid: {{task: [rt-sentiment, squad-qnli]}}}}
+          baselines:
+            grid: {{task: [rt-sentiment]}}
+            params: {{methods: [imp, random_pruning], seeds: [0]}}
+          transfer: {{enabled: false}}
+          rewinding: {{enabled: false}}
+          explore: {{enabled: false}}
+          summary: {{needs: {{runs: {{after: [find_tickets, baselines]}}}}}}
+        """))
+    statuses = sweep.run_sweep(tmp_path / "grid.yaml", store=tmp_path / "store", reports=tmp_path / "reports",
+                               engine="submitit", jobs=2, cluster={"cluster": "local"})
+    assert [s["status"] for s in statuses] == ["ok"] * 4, [s.get("error") for s in statuses]
+    results = pd.read_csv(tmp_path / "reports" / "results.csv")
+    assert set(results["experiment"]) == {"find_tickets", "baselines"}
+    assert set(results["task"]) == {"rt-sentiment", "squad-qnli"}
+    from ticketlib.report import build_report
+
+    index = build_report(tmp_path / "reports")
+    assert "summary/curves.png" in index.read_text()
