@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -51,9 +52,9 @@ def parse_args(argv=None):
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--num-layers", type=int, default=2)
     p.add_argument("--train-examples", type=int, default=2000, help="per task (MLM: blocks)")
-    p.add_argument("--eval-examples", type=int, default=400)
-    p.add_argument("--mlm-eval-examples", type=int, default=64, help="dev blocks for MLM")
-    p.add_argument("--steps", type=int, default=30, help="fine-tuning steps per run (every IMP level, every ticket)")
+    p.add_argument("--eval-examples", type=int, default=300)
+    p.add_argument("--mlm-eval-examples", type=int, default=48, help="dev blocks for MLM")
+    p.add_argument("--steps", type=int, default=20, help="fine-tuning steps per run (every IMP level, every ticket)")
     p.add_argument("--levels", type=int, default=2)
     p.add_argument("--rate", type=float, default=0.45, help="paper schedule: level k at k x rate sparsity")
     p.add_argument("--learning-rate", type=float, default=1e-4)
@@ -65,7 +66,7 @@ def parse_args(argv=None):
     p.add_argument("--transfer-seeds", nargs="+", type=int, default=[0], help="seeds of the transfer matrix")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--glue-dir", default=GLUE_DIR)
-    p.add_argument("--out", default=None, help="default: runs/benchmarks/fidelity/<hash of the size> (git-ignored)")
+    p.add_argument("--out", default=None, help="default: $TICKETLIB_BENCH_OUT (~/.cache/bert-tickets/benchmarks)/fidelity/<hash of the size>")
     p.add_argument("--report-only", action="store_true")
     return p.parse_args(argv)
 
@@ -79,7 +80,8 @@ class Study:
         self.args = args
         self.spec = PrunableSet(include_pooler=False)
         size = {k: getattr(args, k) for k in SIZE_KEYS}
-        self.out = Path(args.out or Path(__file__).resolve().parents[1] / "runs" / "benchmarks" / "fidelity" / params_hash(size))
+        self.out = Path(args.out or Path(os.environ.get("TICKETLIB_BENCH_OUT", "~/.cache/bert-tickets/benchmarks")).expanduser()
+                        / "fidelity" / params_hash(size))
         self.out.mkdir(parents=True, exist_ok=True)
         write_json(self.out / "size.json", size)
         self._data = {}

@@ -23,6 +23,7 @@ import json
 import math
 import os
 import platform
+import random
 import statistics
 import tempfile
 import time
@@ -108,8 +109,11 @@ def part2(args, tokenizer_data):
         models[depth] = (model, Masker(model, mask, SPEC))
     data = {n: tokenizer_data(tokenizer, n) for n in sizes}
     per_step = {d: [] for d in depths}
+    order = list(models)
     for round_ in range(args.rounds):
-        for depth, (model, masker) in models.items():
+        random.Random(round_).shuffle(order)
+        for depth in order:
+            model, masker = models[depth]
             per_step[depth] += step_seconds(model, masker, data[4000].train_features, data[4000].pad_token_id,
                                             args.steps, round_)
     median = {d: statistics.median(v) for d, v in per_step.items()}
@@ -135,8 +139,8 @@ def main(argv=None) -> None:
     p.add_argument("--examples", type=int, default=1000, help="part 1 training examples (1 epoch, batch 32)")
     p.add_argument("--num-layers", type=int, default=6, help="part 1 depth")
     p.add_argument("--sparsity", type=float, default=0.5)
-    p.add_argument("--rounds", type=int, default=3, help="part 2 interleaved rounds")
-    p.add_argument("--steps", type=int, default=6, help="part 2 timed steps per depth per round")
+    p.add_argument("--rounds", type=int, default=8, help="part 2 interleaved rounds (shuffled order)")
+    p.add_argument("--steps", type=int, default=2, help="part 2 timed steps per depth per round")
     p.add_argument("--full", action="store_true", help="measure every cell of part 2 end to end")
     p.add_argument("--skip", choices=["part1", "part2"], default=None)
     p.add_argument("--threads", type=int, default=None)

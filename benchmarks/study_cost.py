@@ -21,26 +21,24 @@ import time
 import psutil
 
 
-def run_measured(command: list[str], env: dict) -> dict:
+def run_measured(command: list[str], env: dict, log_path: str) -> dict:
     start = time.perf_counter()
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    root = psutil.Process(proc.pid)
-    peak = 0
-    output: list[str] = []
-    os.set_blocking(proc.stdout.fileno(), False)
-    while proc.poll() is None:
-        try:
-            tree = [root, *root.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
-        except psutil.Error:
-            pass
-        chunk = proc.stdout.read()
-        if chunk:
-            output.append(chunk)
-        time.sleep(0.2)
-    output.append(proc.stdout.read() or "")
-    return {"returncode": proc.returncode, "wall_s": round(time.perf_counter() - start, 1),
-            "peak_rss_mib": round(peak / 2**20), "output_tail": "".join(output)[-1500:]}
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        root = psutil.Process(proc.pid)
+        peak = 0
+        while proc.poll() is None:
+            try:
+                tree = [root, *root.children(recursive=True)]
+                peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+            except psutil.Error:
+                pass
+            time.sleep(0.2)
+    wall = time.perf_counter() - start
+    with open(log_path) as log:
+        tail = log.read()[-1500:]
+    return {"returncode": proc.returncode, "wall_s": round(wall, 1), "peak_rss_mib": round(peak / 2**20),
+            "log": log_path, "output_tail": tail}
 
 
 def main(argv=None) -> None:
@@ -54,8 +52,9 @@ def main(argv=None) -> None:
     env = dict(os.environ)
     result = {"benchmark": "study_cost", "command": " ".join(command[1:]), "folder": folder,
               "loadavg_before": os.getloadavg()}
-    result["first_run_after_setup"] = run_measured(command, env)
-    result["rerun_cached"] = run_measured(command, env)
+    os.makedirs(folder, exist_ok=True)
+    result["first_run_after_setup"] = run_measured(command, env, os.path.join(folder, "first_run.log"))
+    result["rerun_cached"] = run_measured(command, env, os.path.join(folder, "rerun.log"))
     result.update(loadavg_after=os.getloadavg(), machine=platform.machine(), cpu_count=os.cpu_count(),
                   memory_gib=round(psutil.virtual_memory().total / 2**30, 1), date=time.strftime("%Y-%m-%d %H:%M"))
     print(json.dumps(result, indent=2))

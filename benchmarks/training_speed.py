@@ -14,9 +14,10 @@ the masked loop with random batches (dynamic padding) and with every sequence pa
 Seconds per step are the gaps between consecutive step-end callbacks (so batch collation
 and data loading are included, the first step of each call, optimizer-state set-up, is
 not). Variants are interleaved round by round so that machine noise hits them alike;
-medians and ratios are reported.
+medians and ratios are reported. Rounds are short (a few steps per variant, in a shuffled
+order each round) so that a change of machine load hits every variant.
 
-    .venv/bin/python benchmarks/training_speed.py [--steps 8] [--rounds 3] [--num-layers 6]
+    .venv/bin/python benchmarks/training_speed.py [--steps 2] [--rounds 15] [--num-layers 6]
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import statistics
 import tempfile
 import time
@@ -95,8 +97,12 @@ class LoopVariant:
     def mean_width(self, seed=0):
         b = Batches(self.features, self.args.batch_size, shuffle=True, seed=seed, group_by_length=self.group,
                     pad_token_id=self.pad)
-        widths = [batch["input_ids"].shape[1] for _, batch in b]
-        return statistics.mean(widths), b.padding_fraction()
+        widths, real, total = [], 0, 0
+        for _, batch in b:
+            widths.append(batch["input_ids"].shape[1])
+            real += int(batch["attention_mask"].sum())
+            total += batch["attention_mask"].numel()
+        return statistics.mean(widths), 1 - real / total
 
 
 class TrainerVariant:
@@ -132,8 +138,8 @@ class TrainerVariant:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=8, help="timed steps per variant per round")
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--steps", type=int, default=2, help="timed steps per variant per round")
+    p.add_argument("--rounds", type=int, default=15)
     p.add_argument("--sparsity", type=float, default=0.5)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--max-length", type=int, default=128)
@@ -150,10 +156,13 @@ def main(argv=None) -> None:
                        else LoopVariant(name, args, data, mask)) for name in args.variants}
     times = {name: [] for name in variants}
     load_before = os.getloadavg()
+    order = list(variants)
+    shuffle = random.Random(0)
     for round_ in range(args.rounds):
-        for name, variant in variants.items():
-            times[name] += variant.round(seed=round_)
-            print(f"round {round_} {name}: median {statistics.median(times[name]):.3f} s/step", flush=True)
+        shuffle.shuffle(order)  # a fresh order each round: no variant always follows the same one
+        for name in order:
+            times[name] += variants[name].round(seed=round_)
+        print(f"round {round_}: " + ", ".join(f"{k} {statistics.median(v):.3f}" for k, v in times.items()), flush=True)
     median = {k: statistics.median(v) for k, v in times.items()}
     ratios = {f"{k}_over_dense": median[k] / median["dense"] for k in median if k != "dense" and "dense" in median}
     if "masked" in median:
