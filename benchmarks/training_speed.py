@@ -110,7 +110,16 @@ class TrainerVariant:
         from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
 
         self.Trainer, self.TrainingArguments, self.Callback = Trainer, TrainingArguments, TrainerCallback
-        self.collator = DataCollatorWithPadding(tokenizer)
+        collate = DataCollatorWithPadding(tokenizer)
+        self.widths, self.real, self.total = [], 0, 0
+
+        def collator(features):  # the Trainer's own collator, recording how much of each batch is padding
+            batch = collate(features)
+            self.widths.append(batch["input_ids"].shape[1])
+            self.real += int(batch["attention_mask"].sum())
+            self.total += batch["attention_mask"].numel()
+            return batch
+        self.collator = collator
         self.model, _, _ = load_model(OFFLINE_MODEL, "rt-sentiment", num_layers=args.num_layers, seed=0)
         self.features = data.train_features
         self.args = args
@@ -134,6 +143,29 @@ class TrainerVariant:
                                    data_collator=self.collator, callbacks=[Mark()])
             trainer.train()
         return [b - a for a, b in zip(marks, marks[1:])]
+
+
+def masking_ops_seconds(args, mask, repeats=30) -> dict:
+    """The extra work per training step of each masking method, timed on its own (median):
+    ticketlib's Masker multiplies the gradients and then the weights by the mask (two fused
+    multi-tensor multiplies); torch.nn.utils.prune recomputes weight = weight_orig * mask
+    before every forward (and autograd multiplies the gradient by the mask in backward)."""
+    model, _, _ = load_model(OFFLINE_MODEL, "rt-sentiment", num_layers=args.num_layers, seed=0)
+    masker = Masker(model, mask, SPEC)
+    for p_ in masker.params:
+        p_.grad = torch.randn_like(p_)
+    params = masker.params
+    factors = masker._multipliers()
+
+    def timed(fn):
+        values = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            values.append(time.perf_counter() - start)
+        return statistics.median(values)
+    return {"masker_mask_grads": timed(masker.mask_grads), "masker_apply": timed(masker.apply),
+            "torch_prune_forward_products": timed(lambda: [p_ * f for p_, f in zip(params, factors)])}
 
 
 def main(argv=None) -> None:
@@ -168,6 +200,12 @@ def main(argv=None) -> None:
     if "masked" in median:
         ratios.update({f"{k}_over_masked": median[k] / median["masked"] for k in median if k != "masked"})
     widths = {k: v.mean_width() for k, v in variants.items() if isinstance(v, LoopVariant)}
+    if "hf_trainer" in variants and variants["hf_trainer"].total:
+        t = variants["hf_trainer"]
+        widths["hf_trainer"] = (statistics.mean(t.widths), 1 - t.real / t.total)
+    ops = masking_ops_seconds(args, mask)
+    ops_per_step = {"ticketlib_masker": ops["masker_mask_grads"] + ops["masker_apply"],
+                    "torch_prune_forward_only": ops["torch_prune_forward_products"]}
     result = {
         "benchmark": "training_speed", "model": OFFLINE_MODEL, "num_layers": info["num_layers"],
         "task": "rt-sentiment", "train_examples": len(data.train_features), "sparsity": args.sparsity,
@@ -175,6 +213,9 @@ def main(argv=None) -> None:
         "seconds_per_step_median": {k: round(v, 4) for k, v in median.items()},
         "seconds_per_step_quartiles": {k: [round(q, 4) for q in statistics.quantiles(v, n=4)] for k, v in times.items()},
         "ratios": {k: round(v, 3) for k, v in ratios.items()},
+        "masking_ops_seconds_median": {k: round(v, 5) for k, v in ops.items()},
+        "masking_ops_share_of_dense_step": {k: round(v / median["dense"], 4) for k, v in ops_per_step.items()}
+        if "dense" in median else None,
         "mean_batch_width_and_padding_fraction": {k: [round(w, 1), round(f, 3)] for k, (w, f) in widths.items()},
         "torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.machine(),
         "cpu_count": os.cpu_count(), "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
