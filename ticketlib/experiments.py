@@ -144,9 +144,7 @@ def find_tickets(recipe: Recipe, run_dir: str | os.PathLike | None = None, run_i
     run_dir = resolve_run_dir(run_dir, "find_tickets", imp_key(recipe, rewind_step))
     _describe(run_dir, experiment, recipe, rewind_step=rewind_step)
     levels = _imp_levels(recipe, run_dir / "imp", rewind_step)
-    rows = imp_rows(levels, recipe, experiment, run_id or run_dir.name, rewind_step)
-    write_rows(run_dir, rows)
-    return pd.DataFrame(rows)
+    return write_rows(run_dir, imp_rows(levels, recipe, experiment, run_id or run_dir.name, rewind_step))
 
 
 def _imp_levels(recipe: Recipe, imp_dir: Path, rewind_step: int) -> list[dict]:

@@ -128,12 +128,14 @@ def curves_figure(rows: pd.DataFrame, tasks: Sequence[str] | None = None):
 
 
 def transfer_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """Mean metric over seeds: rows = source task of the mask, columns = target task, per level.
-    The diagonal is the task's own IMP ticket (from the baselines, when evaluated)."""
+    """Mean metric over seeds: rows = source task of the mask, columns = target task (at the
+    transfer runs' levels). The diagonal is the task's own IMP ticket at the same levels, when
+    the baselines evaluated it there."""
     stats = seed_stats(rows)
-    cells = stats[(stats["method"] == "transfer")
-                  | ((stats["method"] == "imp") & (stats["experiment"] == "baselines"))]
-    if not len(cells):
+    moved = stats[stats["method"] == "transfer"]
+    own = stats[(stats["method"] == "imp") & (stats["experiment"] == "baselines") & stats["level"].isin(moved["level"])]
+    cells = pd.concat([moved, own])
+    if not len(moved):
         return pd.DataFrame()
     return cells.pivot_table(index="source_task", columns="task", values="mean", aggfunc="mean")
 

@@ -235,11 +235,33 @@ def run_spec(run: Run, threads: int | None, html: bool = True) -> dict:
 def execute_run(spec: dict) -> dict:
     """Execute one run's notebook with papermill (in a worker process or a cluster job).
     Never raises for a failing notebook: returns (and writes) its status."""
-    import papermill
+    from filelock import FileLock, Timeout
 
     final = Path(spec["folder"])
     work = final.with_name(final.name + ".partial")
     work.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(work / ".running.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return {"run_id": spec["run_id"], "experiment": spec["experiment"], "name": spec["name"],
+                "params": spec["params"], "status": "failed",
+                "error": f"already running elsewhere ({work / '.running.lock'} is held)"}
+    try:
+        status = _execute(spec, work)
+    finally:
+        lock.release()
+    if status["status"] == "ok":
+        (work / ".running.lock").unlink(missing_ok=True)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(work, final)
+    return status
+
+
+def _execute(spec: dict, work: Path) -> dict:
+    import papermill
+
     write_json(work / "params.json", {"params": spec["params"], "identity": spec["identity"]})
     if spec.get("threads"):
         os.environ["OMP_NUM_THREADS"] = os.environ["TICKETLIB_THREADS"] = str(spec["threads"])
@@ -262,13 +284,7 @@ def execute_run(spec: dict) -> dict:
             notebook_to_html(output, work / "notebook.html")
         except Exception as error:  # a report problem must not lose the run
             status["html_error"] = f"{type(error).__name__}: {error}"
-    if status["status"] == "ok":
-        write_json(work / "status.json", status)
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(work, final)
-    else:
-        write_json(work / "status.json", status)
+    write_json(work / "status.json", status)
     return status
 
 
@@ -471,3 +487,98 @@ def main_sweep(profile: str, store=None, reports=None, engine=None, jobs=None, t
     for status in bad:
         print(f"  {status['status']}: {status['name']}: {status.get('error')}", file=sys.stderr)
     return 1 if bad else 0
+
+
+# --- the committed notebooks ----------------------------------------------------------------
+
+def refresh_notebooks(profile: str = "smoke", names: list[str] | None = None, root: Path | None = None) -> None:
+    """Execute each notebook in place with the first grid point of `profile` (dependencies left
+    empty, so each notebook finds or makes its own tickets) in a fresh temporary run store, in
+    notebook order: what CI's nbval re-executes and compares (see notebooks/README.md)."""
+    import tempfile
+
+    import papermill
+
+    root = root or repo_root()
+    loaded = load_profile(profile, root)
+    with tempfile.TemporaryDirectory(prefix="ticketlib-notebooks-") as store:
+        os.environ["TICKETLIB_RUNS"] = store
+        os.environ.setdefault("TQDM_DISABLE", "1")
+        first: dict[str, Run] = {}
+        for run in expand(loaded, Path(store), root):
+            first.setdefault(run.experiment, run)
+        for run in sorted(first.values(), key=lambda r: r.notebook.name):
+            if names and run.notebook.name not in names and run.experiment not in names:
+                continue
+            _log(f"executing {run.notebook.name} with the {loaded.name} profile's {run.name}")
+            papermill.execute_notebook(str(run.notebook), str(run.notebook), parameters=run.params,
+                                       cwd=str(run.notebook.parent), progress_bar=False, kernel_name="python3")
+            _clean_notebook(run.notebook)
+
+
+def _clean_notebook(path: Path) -> None:
+    """Drop papermill's per-run timing metadata, so a refresh that changes nothing shows no diff
+    beyond outputs."""
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    nb.metadata.pop("papermill", None)
+    for cell in nb.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+    nbformat.write(nb, str(path))
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m ticketlib.sweep", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run a profile's sweep and build its report (= ticketlib study)")
+    run.add_argument("profile")
+    run.add_argument("--engine", choices=["local", "submitit"])
+    run.add_argument("--jobs", type=int)
+    run.add_argument("--threads", type=int)
+    run.add_argument("--store")
+    run.add_argument("--reports")
+    show = commands.add_parser("list", help="list a profile's runs, their ids and whether they are done")
+    show.add_argument("profile")
+    show.add_argument("--store")
+    flat = commands.add_parser("params", help="print one run's resolved parameters as YAML, for papermill -f")
+    flat.add_argument("profile")
+    flat.add_argument("experiment")
+    flat.add_argument("--index", type=int, default=0, help="which grid point (default: the first)")
+    refresh = commands.add_parser("refresh-notebooks", help="re-execute the committed notebooks (smoke profile)")
+    refresh.add_argument("profile", nargs="?", default="smoke")
+    refresh.add_argument("names", nargs="*", help="notebook files or experiment names (default: all)")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "run":
+            return main_sweep(args.profile, store=args.store, reports=args.reports, engine=args.engine,
+                              jobs=args.jobs, threads=args.threads)
+        if args.command == "list":
+            store = Path(args.store or default_store()).resolve()
+            for item in expand(load_profile(args.profile), store):
+                state = "done" if is_finished(item.folder) else (
+                    "failed" if (item.folder.with_name(item.folder.name + ".partial") / "status.json").is_file()
+                    else "todo")
+                print(f"{state:7} {item.run_id}  {item.name}")
+            return 0
+        if args.command == "params":
+            import yaml
+
+            runs = [r for r in expand(load_profile(args.profile), default_store()) if r.experiment == args.experiment]
+            if not runs:
+                raise ProfileError(f"profile {args.profile!r} has no runs of experiment {args.experiment!r}")
+            print(yaml.safe_dump(to_jsonable(runs[args.index].params), sort_keys=False), end="")
+            return 0
+        refresh_notebooks(args.profile, args.names)
+        return 0
+    except (ProfileError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
