@@ -30,7 +30,8 @@ from .mask_files import load_mask, save_mask
 from .masking import Masker
 from .masks import Mask, Schedule, full_mask, magnitude_prune, random_prune, sparsity, sparsity_report
 from .prunable import PrunableSet, architecture_fingerprint, base_model, prunable_parameters, prunable_state
-from .rewind import HEAD_POLICIES, base_snapshot, head_parameters, head_snapshot, load_snapshot, reinit_head, rewind
+from .rewind import (HEAD_POLICIES, base_snapshot, head_parameters, head_snapshot, init_like_bert, load_snapshot,
+                     reinit_head, rewind)
 from .store import atomic_path, canonical, read_json, write_json
 from .train import TrainConfig, fine_tune
 
@@ -206,23 +207,11 @@ def imp_mask(run_dir: str | Path, level: int) -> tuple[Mask, dict]:
     return load_mask(_level_dir(Path(run_dir), level) / "mask.safetensors")
 
 
-@torch.no_grad()
 def random_init_base(model: nn.Module, seed: int) -> None:
     """Randomly re-initialise every base-model weight with BERT's initialisation (seeded):
     the 'random re-initialisation' baseline keeps the mask and discards theta_0."""
-    std = getattr(getattr(model, "config", None), "initializer_range", 0.02)
-    generator = torch.Generator().manual_seed(seed)
     base = base_model(model)
-    for name, param in base.named_parameters():
-        owner = base.get_submodule(name.rpartition(".")[0])
-        if isinstance(owner, nn.LayerNorm):
-            param.fill_(1.0 if name.endswith("weight") else 0.0)
-        elif name.endswith("bias"):
-            param.zero_()
-        else:
-            param.copy_(torch.normal(0.0, std, param.shape, generator=generator))
-            if isinstance(owner, nn.Embedding) and owner.padding_idx is not None:
-                param[owner.padding_idx].zero_()
+    init_like_bert(base, dict(base.named_parameters()), seed)
 
 
 def one_shot_magnitude_mask(model: nn.Module, target: float, spec: PrunableSet = PrunableSet(),

@@ -63,19 +63,27 @@ def rewind(model: nn.Module, theta: Mapping[str, torch.Tensor], masker=None) -> 
 
 
 @torch.no_grad()
-def reinit_head(model: nn.Module, seed: int) -> None:
-    """Draw a fresh task head with BERT's initialisation (weights normal(0, initializer_range),
-    biases zero, LayerNorm ones/zeros) from a generator seeded with `seed`."""
-    std = getattr(getattr(model, "config", None), "initializer_range", 0.02)
+def init_like_bert(root: nn.Module, params: Mapping[str, nn.Parameter], seed: int) -> None:
+    """BERT's initialisation of `params` (names relative to `root`), from a generator seeded
+    with `seed`: weights normal(0, initializer_range), biases zero, LayerNorm ones/zeros, the
+    embedding's padding row zero."""
+    std = getattr(getattr(root, "config", None), "initializer_range", 0.02)
     generator = torch.Generator().manual_seed(seed)
-    for name, param in head_parameters(model).items():
-        owner = model.get_submodule(name.rpartition(".")[0])
+    for name, param in params.items():
+        owner = root.get_submodule(name.rpartition(".")[0])
         if isinstance(owner, nn.LayerNorm):
             param.fill_(1.0 if name.endswith("weight") else 0.0)
         elif name.endswith("bias"):
             param.zero_()
         else:
             param.copy_(torch.normal(0.0, std, param.shape, generator=generator))
+            if isinstance(owner, nn.Embedding) and owner.padding_idx is not None:
+                param[owner.padding_idx].zero_()
+
+
+def reinit_head(model: nn.Module, seed: int) -> None:
+    """Draw a fresh task head (BERT's initialisation, seeded)."""
+    init_like_bert(model, head_parameters(model), seed)
 
 
 def reset_head(model: nn.Module, policy: HeadPolicy, seed: int,
