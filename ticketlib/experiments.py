@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -28,6 +29,9 @@ from . import __version__
 from .params import Recipe
 from .report import ROW_COLUMNS
 from .store import atomic_path, params_hash, read_json, write_json
+
+# tqdm.auto warns in a notebook without ipywidgets; progress bars are off in notebooks anyway.
+warnings.filterwarnings("ignore", message="IProgress not found")
 
 METHODS = ("full", "imp", "random_pruning", "random_reinit", "omp", "standard_pruning")
 METHOD_TITLES = {"full": "full model (no pruning)", "imp": "IMP ticket (rewound to theta_0)",
@@ -86,8 +90,17 @@ def fresh_model(recipe: Recipe, seed: int = 0):
     """theta_0 with a new head for the recipe's task (seeded)."""
     from .models import load_model
 
-    model, _, info = load_model(recipe.model, recipe.task, num_layers=recipe.num_layers, seed=seed)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model, _, info = load_model(recipe.model, recipe.task, num_layers=recipe.num_layers, seed=seed)
+    for warning in caught:  # once per message, without this machine's file paths
+        if str(warning.message) not in _SHOWN:
+            _SHOWN.add(str(warning.message))
+            print(f"warning: {warning.message}")
     return model, info
+
+
+_SHOWN: set[str] = set()
 
 
 def evaluator(loaded: Loaded):
