@@ -4,4 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export TICKETLIB_GLUE_DIR="${TICKETLIB_GLUE_DIR:-$(cd .. && pwd)/shared/data/glue}"
-exec .venv/bin/python -m pytest -q "$@"
+# Library tests, then the committed notebooks re-executed by nbval (smoke profile).
+.venv/bin/python -m pytest -q "$@"
+exec .venv/bin/python -m pytest -q -p no:cacheprovider --nbval-lax \
+  --nbval-sanitize-with notebooks/nbval_sanitize.cfg notebooks/

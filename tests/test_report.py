@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -132,6 +133,8 @@ def chromium() -> str:
         path = shutil.which(name)
         if path:
             return path
+    if os.environ.get("CI"):  # CI's set-up installs it: a missing browser there is a failure, not a skip
+        pytest.fail("no chromium on the CI machine: scripts/setup.sh should have installed Debian's chromium")
     pytest.skip("no chromium on this machine: the browser test needs Debian's `chromium` package "
                 "(apt-get install -y chromium); CI installs it")
 
