@@ -155,16 +155,19 @@ def find_tickets(recipe: Recipe, run_dir: str | os.PathLike | None = None, run_i
     from .imp import run_imp
 
     run_dir = resolve_run_dir(run_dir, "find_tickets", imp_key(recipe, rewind_step))
+    loaded = load_data(recipe)  # bad data or model fails here, before anything is written
+    model, info = fresh_model(recipe, seed=recipe.seed)
     _describe(run_dir, experiment, recipe, rewind_step=rewind_step)
-    levels = _imp_levels(recipe, run_dir / "imp", rewind_step)
+    levels = _imp_levels(recipe, run_dir / "imp", rewind_step, loaded, (model, info))
     return write_rows(run_dir, imp_rows(levels, recipe, experiment, run_id or run_dir.name, rewind_step))
 
 
-def _imp_levels(recipe: Recipe, imp_dir: Path, rewind_step: int) -> list[dict]:
+def _imp_levels(recipe: Recipe, imp_dir: Path, rewind_step: int, loaded: Loaded | None = None,
+                model_info: tuple | None = None) -> list[dict]:
     from .imp import run_imp
 
-    loaded = load_data(recipe)
-    model, info = fresh_model(recipe, seed=recipe.seed)
+    loaded = loaded or load_data(recipe)
+    model, info = model_info or fresh_model(recipe, seed=recipe.seed)
     metadata = {"task": recipe.task, "model": recipe.model, "num_layers": info["num_layers"],
                 "source": recipe.source, "data": loaded.data.info.get("subset")}
     return run_imp(model, loaded.data.train_features, evaluator(loaded), recipe.imp_config(rewind_step),

@@ -197,7 +197,12 @@ def read_profile_data(path: Path, seen: tuple = ()) -> dict:
         raise ProfileError(f"{path}: 'extends' loops back to itself")
     if not path.is_file():
         raise ProfileError(f"profile not found: {path}")
-    data = yaml.safe_load(path.read_text()) or {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise ProfileError(f"{path}: not valid YAML{where}: {getattr(error, 'problem', error)}") from None
     if not isinstance(data, dict):
         raise ProfileError(f"{path}: a profile is a mapping of keys, got {type(data).__name__}")
     for key in data:

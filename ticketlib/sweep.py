@@ -125,6 +125,8 @@ def _slug(point: dict) -> str:
 
 def expand(profile: Profile, store: Path, root: Path | None = None) -> list[Run]:
     """Every run of the profile, dependencies first, with ids and folders resolved."""
+    from .params import Recipe
+
     root = root or repo_root()
     where = str(profile.path)
     notebooks_dir = profile.notebooks if profile.notebooks.is_absolute() else root / profile.notebooks
@@ -162,6 +164,11 @@ def expand(profile: Profile, store: Path, root: Path | None = None) -> list[Run]
             params.update({k: v for k, v in profile.task_params.get(task, {}).items() if k in names})
             params.update(fixed)
             params.update(point)
+            try:  # a notebook that builds a Recipe: check values before anything runs
+                if {"task", "model"} <= set(names):
+                    Recipe(**{k: v for k, v in params.items() if _is_recipe(k)})
+            except (ValueError, KeyError) as error:
+                raise ProfileError(f"{where}: experiments.{name} {_label(point)}: {error}") from None
             run = Run(name, notebooks_dir / spec["notebook"], _label(point), params, slug=_slug(point))
             for param, need in needs.items():
                 run.needs[param] = _find_needed(run, param, need, runs, where)
