@@ -450,7 +450,25 @@ def run_folder(run: Run, status: dict | None) -> Path:
 
 
 def write_tables(runs: list[Run], statuses: dict, reports: Path, profile: Profile, store: Path) -> None:
-    """results.csv (every finished run's rows, in run order) and runs.json (every run's status)."""
+    """results.csv (every finished run's rows, in run order) and runs.json (every run's status).
+
+    The store is the truth: a run another sweep finished meanwhile counts as done. Writers take a
+    lock so two sweeps on one store write the tables one after the other (each write atomic)."""
+    import pandas as pd
+    from filelock import FileLock
+
+    from .report import ROW_COLUMNS
+
+    reports.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(reports / ".tables.lock")):
+        statuses = dict(statuses)
+        for run in runs:
+            if statuses.get(run.run_id, {}).get("status") != "ok" and is_finished(run.folder):
+                statuses[run.run_id] = {**read_json(run.folder / "status.json"), "skipped": True}
+        _write_tables(runs, statuses, reports, profile, store)
+
+
+def _write_tables(runs: list[Run], statuses: dict, reports: Path, profile: Profile, store: Path) -> None:
     import pandas as pd
 
     from .report import ROW_COLUMNS
