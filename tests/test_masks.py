@@ -96,3 +96,23 @@ def test_sparsity_report_rows_and_fully_pruned_warning():
     with pytest.warns(UserWarning, match="FULLY PRUNED.*pooler"):
         rows = sparsity_report(mask)
     assert [r["name"] for r in rows if r["fully_pruned"]] == ["pooler.dense.weight", "pooler"]
+
+
+@pytest.mark.parametrize("n_prune", [0, 37, 200, 201, 512, 999, 1000])
+def test_pruning_equals_a_stable_sort_with_heavy_ties(n_prune):
+    # The pruning rule is defined as "the n lowest, ties to the earlier position, pruned first";
+    # the implementation finds it in O(N) with kthvalue. Check it against the definition.
+    from ticketlib.masks import _prune_lowest
+    generator = torch.Generator().manual_seed(n_prune)
+    scores = torch.randint(0, 7, (1000,), generator=generator).float()  # ~140 ties per value
+    keep = torch.ones(1000, dtype=torch.bool)
+    keep[torch.randperm(1000, generator=generator)[:200]] = False
+    if n_prune < 200:
+        with pytest.raises(ValueError, match="nested"):
+            _prune_lowest(scores, keep, n_prune)
+        return
+    ranked = torch.where(keep, scores, torch.full_like(scores, float("-inf")))
+    expected = torch.ones_like(keep)
+    expected[torch.sort(ranked, stable=True).indices[:n_prune]] = False
+    assert torch.equal(_prune_lowest(scores, keep, n_prune), expected)
+    assert int((~expected).sum()) == n_prune

@@ -46,10 +46,17 @@ def _prune_lowest(scores: torch.Tensor, keep: torch.Tensor, n_prune: int) -> tor
     if n_prune < already:
         raise ValueError(f"target prunes {n_prune} weights but {already} are already pruned: "
                          "masks must be nested (sparsity can only grow)")
-    ranked = torch.where(keep, scores, torch.full_like(scores, -math.inf))
-    order = torch.sort(ranked, stable=True).indices  # stable: ties go to the earlier position
     new_keep = torch.ones_like(keep)
-    new_keep[order[:n_prune]] = False
+    if n_prune == 0:
+        return new_keep
+    ranked = torch.where(keep, scores, torch.full_like(scores, -math.inf))
+    # Exactly what a stable sort would prune, in O(N): everything below the n_prune-th lowest
+    # score, then the earliest positions among the entries tied at it.
+    threshold = ranked.kthvalue(n_prune).values
+    below = ranked < threshold
+    tied = (ranked == threshold).nonzero().squeeze(1)
+    new_keep[below] = False
+    new_keep[tied[: n_prune - int(below.sum())]] = False
     return new_keep
 
 
