@@ -5,6 +5,10 @@ Peak memory is the largest sum of resident set sizes over the job's whole proces
 (the CLI, the sweep, every papermill kernel), sampled every 0.2 s with psutil.
 
     .venv/bin/python benchmarks/study_cost.py [--profile quick] [--keep DIR]
+    .venv/bin/python benchmarks/study_cost.py --command "bash scripts/study.sh"   # the README's own command
+
+With --command, that shell command is measured instead (twice, in the current folder, with
+its own store and reports: run it in a fresh clone).
 """
 
 from __future__ import annotations
@@ -45,12 +49,14 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--profile", default="quick")
     p.add_argument("--keep", default=None, help="store and reports here instead of a temporary folder")
+    p.add_argument("--command", default=None, help="a shell command to measure instead (e.g. 'bash scripts/study.sh')")
     args = p.parse_args(argv)
     folder = args.keep or tempfile.mkdtemp(prefix="study-cost-")
-    command = [sys.executable, "-m", "ticketlib", "study", "--profile", args.profile,
-               "--store", os.path.join(folder, "runs"), "--reports", os.path.join(folder, "reports")]
+    command = ["bash", "-c", args.command] if args.command else [
+        sys.executable, "-m", "ticketlib", "study", "--profile", args.profile,
+        "--store", os.path.join(folder, "runs"), "--reports", os.path.join(folder, "reports")]
     env = dict(os.environ)
-    result = {"benchmark": "study_cost", "command": " ".join(command[1:]), "folder": folder,
+    result = {"benchmark": "study_cost", "command": args.command or " ".join(command[1:]), "folder": folder,
               "loadavg_before": os.getloadavg()}
     os.makedirs(folder, exist_ok=True)
     result["first_run_after_setup"] = run_measured(command, env, os.path.join(folder, "first_run.log"))

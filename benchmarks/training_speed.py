@@ -17,7 +17,15 @@ not). Variants are interleaved round by round so that machine noise hits them al
 medians and ratios are reported. Rounds are short (a few steps per variant, in a shuffled
 order each round) so that a change of machine load hits every variant.
 
+With `--epoch-examples N` every round instead trains each variant for exactly one epoch over
+the same seeded N-example subset and times the whole training call (`fine_tune` or
+`Trainer.train()`, optimizer set-up included): every variant sees the same sentences once,
+each batched by its own length-grouped sampler, so the comparison with Trainer does not
+depend on which batches a few timed steps happen to get (its sampler puts the longest first).
+Padded tokens per epoch are recorded for every variant.
+
     .venv/bin/python benchmarks/training_speed.py [--steps 2] [--rounds 15] [--num-layers 6]
+    .venv/bin/python benchmarks/training_speed.py --epoch-examples 512 --variants dense masked hf_trainer
 """
 
 from __future__ import annotations
@@ -60,6 +68,17 @@ def step_gaps(run) -> list[float]:
     return [b - a for a, b in zip(marks, marks[1:])]
 
 
+def epoch_subset(features, n: int, seed: int) -> list:
+    """The same n examples for every variant in a round (original order; each sampler shuffles)."""
+    return [features[i] for i in sorted(random.Random(seed).sample(range(len(features)), n))]
+
+
+def timed_call(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
 def pad_to(features, width: int, pad_token_id: int):
     out = []
     for f in features:
@@ -89,6 +108,15 @@ class LoopVariant:
         self.tokens = []
 
     def round(self, seed):
+        if self.args.epoch_examples:
+            features = epoch_subset(self.features, self.args.epoch_examples, seed)
+            config = TrainConfig(learning_rate=2e-5, epochs=1, batch_size=self.args.batch_size,
+                                 group_by_length=self.group, seed=seed, progress=False)
+            self.tokens.append(sum(b["input_ids"].numel() for _, b in Batches(
+                features, self.args.batch_size, shuffle=True, seed=seed, group_by_length=self.group,
+                pad_token_id=self.pad)))
+            return [timed_call(lambda: fine_tune(self.model, features, config, masker=self.masker,
+                                                 pad_token_id=self.pad))]
         config = TrainConfig(learning_rate=2e-5, max_steps=self.args.steps + 1, batch_size=self.args.batch_size,
                              group_by_length=self.group, seed=seed, progress=False)
         return step_gaps(lambda on_step: fine_tune(self.model, self.features, config, masker=self.masker,
@@ -123,6 +151,7 @@ class TrainerVariant:
         self.model, _, _ = load_model(OFFLINE_MODEL, "rt-sentiment", num_layers=args.num_layers, seed=0)
         self.features = data.train_features
         self.args = args
+        self.tokens = []
         self.tmp = tempfile.mkdtemp(prefix="bench-trainer-")
 
     def round(self, seed):
@@ -132,16 +161,23 @@ class TrainerVariant:
             def on_step_end(self, *_, **__):
                 marks.append(time.perf_counter())
 
+        epoch = bool(self.args.epoch_examples)
+        features = epoch_subset(self.features, self.args.epoch_examples, seed) if epoch else self.features
         targs = self.TrainingArguments(
-            output_dir=self.tmp, per_device_train_batch_size=self.args.batch_size, max_steps=self.args.steps + 1,
+            output_dir=self.tmp, per_device_train_batch_size=self.args.batch_size,
+            max_steps=-1 if epoch else self.args.steps + 1, num_train_epochs=1,
             learning_rate=2e-5, weight_decay=0.0, adam_epsilon=1e-8, max_grad_norm=1.0, lr_scheduler_type="linear",
             warmup_steps=0, train_sampling_strategy="group_by_length", seed=seed, report_to=[], save_strategy="no", logging_strategy="no",
             disable_tqdm=True, use_cpu=True, dataloader_num_workers=0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            trainer = self.Trainer(model=self.model, args=targs, train_dataset=self.features,
+            trainer = self.Trainer(model=self.model, args=targs, train_dataset=features,
                                    data_collator=self.collator, callbacks=[Mark()])
-            trainer.train()
+            tokens_before = self.total
+            seconds = timed_call(trainer.train)
+        if epoch:
+            self.tokens.append(self.total - tokens_before)
+            return [seconds]
         return [b - a for a, b in zip(marks, marks[1:])]
 
 
@@ -177,6 +213,8 @@ def main(argv=None) -> None:
     p.add_argument("--max-length", type=int, default=128)
     p.add_argument("--num-layers", type=int, default=None, help="default: all 6 of MiniLM")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--epoch-examples", type=int, default=None,
+                   help="time one whole epoch over the same N examples per variant per round (see above)")
     p.add_argument("--variants", nargs="+", default=[*LOOP_VARIANTS, "hf_trainer"])
     args = p.parse_args(argv)
     if args.threads:
@@ -210,6 +248,9 @@ def main(argv=None) -> None:
         "benchmark": "training_speed", "model": OFFLINE_MODEL, "num_layers": info["num_layers"],
         "task": "rt-sentiment", "train_examples": len(data.train_features), "sparsity": args.sparsity,
         "batch_size": args.batch_size, "max_length": args.max_length, "steps_per_variant": {k: len(v) for k, v in times.items()},
+        "epoch_examples": args.epoch_examples,
+        "unit": "seconds per whole epoch (training call)" if args.epoch_examples else "seconds per step",
+        "padded_tokens_per_epoch": {k: v.tokens for k, v in variants.items()} if args.epoch_examples else None,
         "seconds_per_step_median": {k: round(v, 4) for k, v in median.items()},
         "seconds_per_step_quartiles": {k: [round(q, 4) for q in statistics.quantiles(v, n=4)] for k, v in times.items()},
         "ratios": {k: round(v, 3) for k, v in ratios.items()},

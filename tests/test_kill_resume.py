@@ -66,3 +66,150 @@ def test_sigkill_then_resume(tmp_path, reference, kill):
 def test_two_fresh_processes_give_bit_identical_masks_and_metrics(tmp_path, reference):
     assert run_child(tmp_path).returncode == 0
     assert final_state(tmp_path) == reference
+
+
+# --- a whole sweep ----------------------------------------------------------------------------
+# The toy repository: `produce` writes a value and a results row, `consume` reads its
+# producer's output, `gather` runs after all of them. Every notebook logs its start to
+# $TOY_LOG, so a re-executed run shows up there. A kill takes down the whole process tree
+# (the driver, its workers and their kernels, which papermill starts in sessions of their own),
+# as a node failure or a cancelled job would.
+
+SWEEP_CHILD = [sys.executable, str(Path(__file__).with_name("sweep_child.py"))]
+
+TOY_PRODUCE = """\
+import json, os, pathlib, time
+open(os.environ["TOY_LOG"], "a").write(f"{run_id}\\n")
+time.sleep(0.3)
+out = pathlib.Path(run_dir)
+(out / "value.json").write_text(json.dumps({"task": task, "value": value}))
+import pandas as pd
+pd.DataFrame([{"experiment": "produce", "method": "imp", "task": task, "source_task": task, "model": "toy",
+               "seed": 0, "level": 0, "sparsity": 0.0, "rewind_step": 0, "metric": "accuracy",
+               "value": value, "steps": 1, "train_seconds": 0.0, "run_id": run_id}]).to_csv(out / "rows.csv", index=False)
+"""
+TOY_CONSUME = """\
+import json, os, pathlib
+open(os.environ["TOY_LOG"], "a").write(f"{run_id}\\n")
+got = json.loads((pathlib.Path(ticket) / "value.json").read_text())
+assert got["task"] == task, got
+(pathlib.Path(run_dir) / "value.json").write_text(json.dumps({"consumed": got}))
+"""
+TOY_GATHER = """\
+import os
+open(os.environ["TOY_LOG"], "a").write(f"{run_id}\\n")
+print(len(runs), "runs")
+"""
+
+
+def make_toy(root: Path) -> Path:
+    import textwrap
+
+    from test_sweep import make_notebook
+
+    (root / "notebooks").mkdir(parents=True)
+    (root / "params").mkdir()
+    make_notebook(root / "notebooks" / "produce.ipynb", 'task = "a"\nvalue = 1.0\nrun_dir = ""\nrun_id = ""', TOY_PRODUCE)
+    make_notebook(root / "notebooks" / "consume.ipynb", 'task = "a"\nticket = ""\nrun_dir = ""\nrun_id = ""', TOY_CONSUME)
+    make_notebook(root / "notebooks" / "gather.ipynb", 'runs = []\nrun_dir = ""\nrun_id = ""', TOY_GATHER)
+    (root / "params" / "toy.yaml").write_text(textwrap.dedent("""\
+        name: toy
+        notebooks: notebooks
+        defaults: {value: 0.5}
+        task_params: {b: {value: 2.0}}
+        experiments:
+          produce: {notebook: produce.ipynb, grid: {task: [a, b, c]}}
+          consume:
+            notebook: consume.ipynb
+            grid: {task: [a, b, c]}
+            needs: {ticket: {experiment: produce, match: {task: task}}}
+          gather:
+            notebook: gather.ipynb
+            needs: {runs: {after: [produce, consume]}}
+        """))
+    return root
+
+
+def start_sweep(root: Path, marker: str) -> subprocess.Popen:
+    import os
+
+    env = {**os.environ, "TOY_LOG": str(root / "executions.log"), "TOY_KILL_MARKER": marker}
+    return subprocess.Popen(SWEEP_CHILD + [str(root)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def kill_tree(marker: str) -> None:
+    """SIGKILL every process that carries the marker in its environment, all at once."""
+    import os
+    import signal
+
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and f"TOY_KILL_MARKER={marker}".encode() in (proc / "environ").read_bytes():
+                os.kill(int(proc.name), signal.SIGKILL)
+        except (OSError, ProcessLookupError):
+            pass  # gone already, or not ours to read
+
+
+def finished_runs(store: Path) -> dict:
+    """Run folders under their final name, with their status file's bytes and mtime."""
+    return {p.parent.name: (p.stat().st_mtime_ns, p.read_bytes())
+            for p in store.glob("*/*/status.json") if not p.parent.name.endswith(".partial")}
+
+
+def outputs(root: Path) -> dict:
+    files = {str(p.relative_to(root)): p.read_bytes() for p in (root / "store").glob("*/*/value.json")}
+    files["results.csv"] = (root / "reports" / "results.csv").read_bytes()
+    return files
+
+
+@pytest.fixture(scope="module")
+def sweep_reference(tmp_path_factory):
+    root = make_toy(tmp_path_factory.mktemp("sweep-reference"))
+    started = time.monotonic()
+    process = start_sweep(root, "reference")
+    assert process.wait(timeout=300) == 0, process.stderr.read()[-3000:]
+    return outputs(root), time.monotonic() - started
+
+
+@pytest.mark.parametrize("trial", range(10))
+def test_sigkill_a_sweep_then_resume(tmp_path, sweep_reference, trial):
+    import json
+    import uuid
+
+    import pandas as pd
+
+    from ticketlib.report import ROW_COLUMNS
+
+    reference, duration = sweep_reference
+    root = make_toy(tmp_path)
+    marker = uuid.uuid4().hex
+    process = start_sweep(root, marker)
+    # Spread the kills over the whole run: start-up, the first runs, their dependants, the tables.
+    time.sleep(duration * (0.1 + 0.85 * random.Random(trial).random()))
+    kill_tree(marker)
+    process.wait(timeout=60)
+    time.sleep(0.5)  # let the kernel processes' exits settle
+
+    # Nothing half-written is under a final name: every finished run is complete, and the
+    # tables, if there, are whole.
+    store = root / "store"
+    before = finished_runs(store)
+    for name, (_, status) in before.items():
+        assert json.loads(status)["status"] == "ok", name
+    for folder in store.glob("*/*"):
+        if not folder.name.endswith(".partial") and folder.parent.name != "gather":
+            assert (folder / "value.json").is_file(), f"{folder} is final but incomplete"
+    if (root / "reports" / "results.csv").is_file():
+        assert list(pd.read_csv(root / "reports" / "results.csv").columns)[:len(ROW_COLUMNS)] == list(ROW_COLUMNS)
+    executed_before = (root / "executions.log").read_text().split() if (root / "executions.log").exists() else []
+
+    resumed = start_sweep(root, marker + "-resume")
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read()[-3000:]
+    after = finished_runs(store)
+    for name, stamp in before.items():
+        assert after[name] == stamp, f"{name} was finished before the kill but was redone"
+    executed_after = (root / "executions.log").read_text().split()[len(executed_before):]
+    finished_ids = {name.rsplit("-", 1)[-1] for name in before}
+    assert not finished_ids & set(executed_after), "a finished run executed again"
+    assert outputs(root) == reference
