@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ticketlib import sweep
 
-root = Path(sys.argv[1])
-statuses = sweep.run_sweep("toy", store=root / "store", reports=root / "reports", root=root, jobs=2, html=False)
-sys.exit(0 if all(s["status"] == "ok" for s in statuses) else 1)
+if __name__ == "__main__":  # the local engine's workers are spawned: they re-import this file
+    root = Path(sys.argv[1])
+    statuses = sweep.run_sweep("toy", store=root / "store", reports=root / "reports", root=root, jobs=2, html=False)
+    sys.exit(0 if all(s["status"] == "ok" for s in statuses) else 1)

@@ -172,8 +172,19 @@ def sweep_reference(tmp_path_factory):
     return outputs(root), time.monotonic() - started
 
 
-@pytest.mark.parametrize("trial", range(10))
-def test_sigkill_a_sweep_then_resume(tmp_path, sweep_reference, trial):
+def wait_until(condition, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+# Kills after the k-th run has finished (k = 0: once the first has started) plus a random
+# fraction of a second, so every stage of the sweep is hit; then three at random times.
+SWEEP_KILLS = [("after_runs", k) for k in range(7)] + [("random", seed) for seed in range(3)]
+
+
+@pytest.mark.parametrize("kill", SWEEP_KILLS, ids=str)
+def test_sigkill_a_sweep_then_resume(tmp_path, sweep_reference, kill):
     import json
     import uuid
 
@@ -183,18 +194,24 @@ def test_sigkill_a_sweep_then_resume(tmp_path, sweep_reference, trial):
 
     reference, duration = sweep_reference
     root = make_toy(tmp_path)
+    store = root / "store"
     marker = uuid.uuid4().hex
     process = start_sweep(root, marker)
-    # Spread the kills over the whole run: start-up, the first runs, their dependants, the tables.
-    time.sleep(duration * (0.1 + 0.85 * random.Random(trial).random()))
+    phase, n = kill
+    chance = random.Random(f"{phase}{n}")
+    if phase == "after_runs":
+        wait_until(lambda: len(finished_runs(store)) >= n and any(store.glob("*/*")))
+        time.sleep(chance.uniform(0.0, 0.5))
+    else:
+        time.sleep(duration * chance.uniform(0.1, 0.7))
     kill_tree(marker)
     process.wait(timeout=60)
     time.sleep(0.5)  # let the kernel processes' exits settle
 
     # Nothing half-written is under a final name: every finished run is complete, and the
     # tables, if there, are whole.
-    store = root / "store"
     before = finished_runs(store)
+    print(kill, "finished before the kill:", sorted(before))
     for name, (_, status) in before.items():
         assert json.loads(status)["status"] == "ok", name
     for folder in store.glob("*/*"):
