@@ -69,3 +69,33 @@ def test_unreachable_hub_name_fails_at_once_in_one_line(monkeypatch):
 def test_folder_without_config_is_refused(tmp_path):
     with pytest.raises(ModelUnavailableError, match="no config.json"):
         load_model(tmp_path, "rte")
+
+
+def test_offline_flag_serves_a_model_from_the_hugging_face_cache(checkpoint, tmp_path):
+    """HF_HUB_OFFLINE=1 set before Python starts (a cluster node after a download on the login
+    node): a hub name that is in the local cache loads from it; one that is not fails at once."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hf" / "hub" / "models--tiny-org--tiny-bert"
+    shutil.copytree(checkpoint, repo / "snapshots" / revision)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision)
+    script = ("import sys\nfrom ticketlib.models import ModelUnavailableError, load_model\n"
+              "model, _, info = load_model('tiny-org/tiny-bert', 'rte', seed=0)\n"
+              "print(info['origin'], model.config.num_hidden_layers)\n"
+              "try:\n    load_model('tiny-org/not-downloaded', 'rte')\n"
+              "except ModelUnavailableError as error:\n    print('REFUSED', error)\n")
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+    env.pop("HF_HUB_CACHE", None)
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == "Hugging Face cache (HF_HUB_OFFLINE is set) 3"
+    assert lines[1].startswith("REFUSED cannot load model 'tiny-org/not-downloaded'")
+    assert "not in the local Hugging Face cache" in lines[1]
+    assert time.perf_counter() - start < 20  # no network retries (those take ~25 s)

@@ -22,7 +22,7 @@ from transformers import (AutoConfig, AutoModelForMaskedLM, AutoModelForQuestion
                           AutoModelForSequenceClassification, AutoTokenizer)
 
 from . import assets
-from .hub import hub_unavailable_reason
+from .hub import hub_unavailable_reason, offline_flag
 from .tasks import Task, get_task
 
 OFFLINE_MODEL = "offline-minilm"
@@ -53,6 +53,9 @@ def resolve(name_or_path: str | Path) -> tuple[str, dict]:
     if reason:
         raise ModelUnavailableError(f"model {name!r} is not a local folder and the Hugging Face hub is unreachable "
                                     f"({reason}); use {OFFLINE_MODEL!r} or a local checkpoint folder")
+    flag = offline_flag()
+    if flag:
+        return name, {"origin": f"Hugging Face cache ({flag} is set)"}
     return name, {"origin": "Hugging Face hub"}
 
 
@@ -113,7 +116,11 @@ def load_model(name_or_path: str | Path, task: str | Task, num_layers: int | Non
                                                                      output_loading_info=True)
         tokenizer = AutoTokenizer.from_pretrained(resolved, use_fast=True)
     except OSError as error:
-        raise ModelUnavailableError(f"cannot load model {str(name_or_path)!r}: {str(error).splitlines()[0]}") from None
+        flag = offline_flag() if provenance["origin"].startswith("Hugging Face") else None
+        hint = (f" ({flag} is set and it is not in the local Hugging Face cache; use {OFFLINE_MODEL!r}, a local "
+                f"checkpoint folder, or download it where there is a network)") if flag else ""
+        raise ModelUnavailableError(f"cannot load model {str(name_or_path)!r}: {str(error).splitlines()[0]}"
+                                    f"{hint}") from None
     model.eval()
     missing = sorted(loading.get("missing_keys", []))
     info = {"model": str(name_or_path), "resolved": resolved, **provenance, "task": task.name, "head": task.head,
