@@ -230,3 +230,30 @@ def test_sigkill_a_sweep_then_resume(tmp_path, sweep_reference, kill):
     finished_ids = {name.rsplit("-", 1)[-1] for name in before}
     assert not finished_ids & set(executed_after), "a finished run executed again"
     assert outputs(root) == reference
+
+
+def test_a_killed_driver_leaves_its_started_runs_to_finish(tmp_path):
+    """Only the driver dies (kill PID): its workers finish and publish the runs they had; a
+    sweep restarted at once refuses those runs (their lock is held) instead of running them a
+    second time, and a later sweep completes everything with each run executed once."""
+    import os
+    import signal
+
+    root = make_toy(tmp_path)
+    store = root / "store"
+    process = start_sweep(root, "driver-only")
+    wait_until(lambda: any(store.glob("*/*.partial")))
+    time.sleep(0.3)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    try:
+        restarted = start_sweep(root, "driver-only-restart")
+        # 1 when it met a run an orphaned worker still held, 0 when the workers were quicker
+        assert restarted.wait(timeout=300) in (0, 1), restarted.stderr.read()[-3000:]
+        wait_until(lambda: not any(store.glob("*/*.partial")), timeout=60)
+        final = start_sweep(root, "driver-only-final")
+        assert final.wait(timeout=300) == 0, final.stderr.read()[-3000:]
+    finally:
+        kill_tree("driver-only")
+    executed = (root / "executions.log").read_text().split()
+    assert len(executed) == 7 and len(set(executed)) == 7, executed
