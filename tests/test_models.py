@@ -84,7 +84,7 @@ def test_offline_flag_serves_a_model_from_the_hugging_face_cache(checkpoint, tmp
     shutil.copytree(checkpoint, repo / "snapshots" / revision)
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text(revision)
-    script = ("import sys\nfrom ticketlib.models import ModelUnavailableError, load_model\n"
+    script = ("from ticketlib.models import ModelUnavailableError, load_model\n"
               "model, _, info = load_model('tiny-org/tiny-bert', 'rte', seed=0)\n"
               "print(info['origin'], model.config.num_hidden_layers)\n"
               "try:\n    load_model('tiny-org/not-downloaded', 'rte')\n"

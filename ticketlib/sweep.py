@@ -232,6 +232,11 @@ def is_finished(folder: Path) -> bool:
     return status.is_file() and read_json(status).get("status") == "ok"
 
 
+def stored_status(run: Run) -> dict:
+    """The status of a run found finished in the store (by this sweep before, or another)."""
+    return {**read_json(run.folder / "status.json"), "skipped": True}
+
+
 def run_spec(run: Run, threads: int | None, html: bool = True) -> dict:
     """Everything a worker needs, as plain JSON-able data."""
     return to_jsonable({"run_id": run.run_id, "experiment": run.experiment, "name": run.name,
@@ -391,7 +396,7 @@ def run_sweep(profile: str | Path | Profile, store: Path | None = None, reports:
     statuses: dict[str, dict] = {}
     for run in runs:
         if is_finished(run.folder):
-            statuses[run.run_id] = {**read_json(run.folder / "status.json"), "skipped": True}
+            statuses[run.run_id] = stored_status(run)
     todo = [r for r in runs if r.run_id not in statuses]
     _log(f"profile {profile.name}: {len(runs)} runs, {len(runs) - len(todo)} already done, {len(todo)} to run "
          f"({engine} engine, {jobs} at a time, store {store})")
@@ -454,17 +459,14 @@ def write_tables(runs: list[Run], statuses: dict, reports: Path, profile: Profil
 
     The store is the truth: a run another sweep finished meanwhile counts as done. Writers take a
     lock so two sweeps on one store write the tables one after the other (each write atomic)."""
-    import pandas as pd
     from filelock import FileLock
-
-    from .report import ROW_COLUMNS
 
     reports.mkdir(parents=True, exist_ok=True)
     with FileLock(str(reports / ".tables.lock")):
         statuses = dict(statuses)
         for run in runs:
             if statuses.get(run.run_id, {}).get("status") != "ok" and is_finished(run.folder):
-                statuses[run.run_id] = {**read_json(run.folder / "status.json"), "skipped": True}
+                statuses[run.run_id] = stored_status(run)
         _write_tables(runs, statuses, reports, profile, store)
 
 
