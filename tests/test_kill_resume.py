@@ -215,7 +215,7 @@ def test_sigkill_a_sweep_then_resume(tmp_path, sweep_reference, kill):
     for name, (_, status) in before.items():
         assert json.loads(status)["status"] == "ok", name
     for folder in store.glob("*/*"):
-        if not folder.name.endswith(".partial") and folder.parent.name != "gather":
+        if folder.is_dir() and not folder.name.endswith(".partial") and folder.parent.name != "gather":
             assert (folder / "value.json").is_file(), f"{folder} is final but incomplete"
     if (root / "reports" / "results.csv").is_file():
         assert list(pd.read_csv(root / "reports" / "results.csv").columns)[:len(ROW_COLUMNS)] == list(ROW_COLUMNS)

@@ -4,8 +4,44 @@ stays a valid table holding every finished run once (issue 5)."""
 import threading
 
 import pandas as pd
+from filelock import FileLock
 
 from test_sweep import PRODUCE, make_notebook, run_toy, toy  # noqa: F401  (fixture)
+from ticketlib import sweep
+from ticketlib.params import load_profile
+
+
+def logging_produce(toy):
+    log = toy / "executions.log"
+    body = PRODUCE + f"\nwith open({str(log)!r}, 'a') as f:\n    f.write(task + '\\n')\n"
+    make_notebook(toy / "notebooks" / "produce.ipynb", 'task = "a"\nvalue = 1.0\nfail = False\nrun_dir = ""\nrun_id = ""',
+                  body)
+    return log
+
+
+def test_a_run_finished_by_another_sweep_after_the_check_is_not_executed_again(toy):  # noqa: F811
+    """The interleaving that once ran a run twice: sweep B sees the run unfinished, sweep A
+    finishes it, then B's worker starts it. The worker must find it finished under the lock."""
+    log = logging_produce(toy)
+    run = next(r for r in sweep.expand(load_profile("toy", root=toy), toy / "store", root=toy)
+               if r.experiment == "produce")
+    spec = sweep.run_spec(run, threads=None, html=False)
+    first = sweep.execute_run(spec)   # sweep A
+    second = sweep.execute_run(spec)  # sweep B's worker, which decided before A finished
+    assert first["status"] == "ok" and not first.get("skipped")
+    assert second["status"] == "ok" and second["skipped"] and second["run_id"] == run.run_id
+    assert log.read_text().split() == [run.params["task"]]
+
+
+def test_a_run_locked_by_another_process_is_reported_not_executed(toy):  # noqa: F811
+    log = logging_produce(toy)
+    run = next(r for r in sweep.expand(load_profile("toy", root=toy), toy / "store", root=toy)
+               if r.experiment == "produce")
+    run.folder.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(run.folder.with_name(f".{run.folder.name}.lock"))):
+        status = sweep.execute_run(sweep.run_spec(run, threads=None, html=False))
+    assert status["status"] == "failed" and "already running elsewhere" in status["error"]
+    assert not log.exists() and not run.folder.exists()
 
 
 def test_two_sweeps_at_once_run_each_run_once(toy):  # noqa: F811

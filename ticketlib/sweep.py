@@ -232,9 +232,9 @@ def is_finished(folder: Path) -> bool:
     return status.is_file() and read_json(status).get("status") == "ok"
 
 
-def stored_status(run: Run) -> dict:
+def stored_status(folder: Path) -> dict:
     """The status of a run found finished in the store (by this sweep before, or another)."""
-    return {**read_json(run.folder / "status.json"), "skipped": True}
+    return {**read_json(folder / "status.json"), "skipped": True}
 
 
 def run_spec(run: Run, threads: int | None, html: bool = True) -> dict:
@@ -246,29 +246,36 @@ def run_spec(run: Run, threads: int | None, html: bool = True) -> dict:
 
 def execute_run(spec: dict) -> dict:
     """Execute one run's notebook with papermill (in a worker process or a cluster job).
-    Never raises for a failing notebook: returns (and writes) its status."""
+    Never raises for a failing notebook: returns (and writes) its status.
+
+    The run's lock (a hidden file beside its folder, never deleted: deleting a lock file lets a
+    second process lock a new file while the first still holds the old one) is held from the
+    check "is it finished?" to the rename into place, so two sweeps on one store never both
+    execute a run: the second either finds the lock held or, once it gets it, the run finished."""
     from filelock import FileLock, Timeout
 
     final = Path(spec["folder"])
     work = final.with_name(final.name + ".partial")
-    work.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(work / ".running.lock"))
+    final.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(final.with_name(f".{final.name}.lock")))
     try:
         lock.acquire(timeout=0)
     except Timeout:
         return {"run_id": spec["run_id"], "experiment": spec["experiment"], "name": spec["name"],
                 "params": spec["params"], "status": "failed",
-                "error": f"already running elsewhere ({work / '.running.lock'} is held)"}
+                "error": f"already running elsewhere ({lock.lock_file} is held)"}
     try:
+        if is_finished(final):  # another sweep finished it between our check and our lock
+            return stored_status(final)
+        work.mkdir(exist_ok=True)
         status = _execute(spec, work)
+        if status["status"] == "ok":
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(work, final)
+        return status
     finally:
         lock.release()
-    if status["status"] == "ok":
-        (work / ".running.lock").unlink(missing_ok=True)
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(work, final)
-    return status
 
 
 def _execute(spec: dict, work: Path) -> dict:
@@ -396,7 +403,7 @@ def run_sweep(profile: str | Path | Profile, store: Path | None = None, reports:
     statuses: dict[str, dict] = {}
     for run in runs:
         if is_finished(run.folder):
-            statuses[run.run_id] = stored_status(run)
+            statuses[run.run_id] = stored_status(run.folder)
     todo = [r for r in runs if r.run_id not in statuses]
     _log(f"profile {profile.name}: {len(runs)} runs, {len(runs) - len(todo)} already done, {len(todo)} to run "
          f"({engine} engine, {jobs} at a time, store {store})")
@@ -442,7 +449,8 @@ def _drive(todo, statuses, engine, jobs, threads, html, runs, reports, store, pr
                               f"{_short(error)}"}
                 statuses[run_id] = status
                 if status["status"] == "ok":
-                    _log(f"done {run.name} in {status['duration_s']:.1f} s")
+                    _log(f"done {run.name} in {status['duration_s']:.1f} s"
+                         + (" (by another sweep on this store)" if status.get("skipped") else ""))
                 else:
                     _log(f"FAILED {run.name}: {status['error']} (notebook kept in {run.folder}.partial)")
                 write_tables(runs, statuses, reports, profile, store)
@@ -466,7 +474,7 @@ def write_tables(runs: list[Run], statuses: dict, reports: Path, profile: Profil
         statuses = dict(statuses)
         for run in runs:
             if statuses.get(run.run_id, {}).get("status") != "ok" and is_finished(run.folder):
-                statuses[run.run_id] = stored_status(run)
+                statuses[run.run_id] = stored_status(run.folder)
         _write_tables(runs, statuses, reports, profile, store)
 
 
