@@ -159,9 +159,7 @@ def fine_tune(model: nn.Module, train_features: Sequence[dict], config: TrainCon
                 batch = {k: v.to(device, non_blocking=True) for k, v in batch.items() if k in accepted}
                 with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
                     loss = model(**batch).loss
-                loss.backward()
-                if masker is not None:
-                    masker.mask_grads()
+                loss.backward()  # the masker's hooks zero pruned weights' gradients here
                 if config.max_grad_norm:
                     nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
                 optimizer.step()
