@@ -26,6 +26,7 @@ class Reviving(torch.optim.SGD):
 
 OPTIMIZERS = {
     "adamw_wd": lambda p: torch.optim.AdamW(p, lr=1e-2, weight_decay=0.1),
+    "adamw_fused_wd": lambda p: torch.optim.AdamW(p, lr=1e-2, weight_decay=0.1, fused=True),  # fine_tune's default
     "adam_amsgrad_l2": lambda p: torch.optim.Adam(p, lr=1e-2, weight_decay=0.1, amsgrad=True),
     "sgd_momentum_wd": lambda p: torch.optim.SGD(p, lr=0.5, momentum=0.9, weight_decay=0.1),
     "sgd_nesterov": lambda p: torch.optim.SGD(p, lr=0.5, momentum=0.9, nesterov=True),

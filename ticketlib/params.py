@@ -65,6 +65,7 @@ class Recipe:
     include_pooler: the paper prunes the pooler (True); MiniLM-L6's pooler was never trained,
         so pruning it collapses the classifier (see ../shared/STUDY.md): offline profiles say False.
     threads: torch CPU threads (None: $TICKETLIB_THREADS, else torch's default).
+    adamw_impl: "fused" or "torch_default" (see ticketlib.train.TrainConfig).
     """
 
     task: str = "rt-sentiment"
@@ -92,6 +93,7 @@ class Recipe:
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
+    adamw_impl: str = "fused"
     threads: int | None = None
 
     def __post_init__(self):
@@ -151,7 +153,7 @@ class Recipe:
                            batch_size=self.batch_size, warmup_steps=self.warmup_steps,
                            weight_decay=self.weight_decay, schedule_horizon=self.schedule_horizon,
                            seed=self.seed if seed is None else seed, device=self.device,
-                           precision=self.precision, progress=progress)
+                           precision=self.precision, adamw_impl=self.adamw_impl, progress=progress)
 
     def imp_config(self, rewind_step: int = 0):
         from .imp import IMPConfig
