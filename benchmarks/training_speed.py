@@ -268,6 +268,8 @@ def main(argv=None) -> None:
         t = variants["hf_trainer"]
         widths["hf_trainer"] = (statistics.mean(t.widths), 1 - t.real / t.total)
     ops = masking_ops_seconds(args, mask)
+    steps_per_round = -(-args.epoch_examples // args.batch_size) if args.epoch_examples else 1
+    dense_step = median.get("dense", 0) / steps_per_round
     ops_per_step = {"ticketlib_masker": ops["masker_mask_grads"],
                     "torch_prune_forward_only": ops["torch_prune_forward_products"]}
     result = {
@@ -282,7 +284,7 @@ def main(argv=None) -> None:
         "ratios": {k: round(v, 3) for k, v in ratios.items()},
         "paired_ratios_per_round": paired or None,
         "masking_ops_seconds_median": {k: round(v, 5) for k, v in ops.items()},
-        "masking_ops_share_of_dense_step": {k: round(v / median["dense"], 4) for k, v in ops_per_step.items()}
+        "masking_ops_share_of_dense_step": {k: round(v / dense_step, 4) for k, v in ops_per_step.items()}
         if "dense" in median else None,
         "mean_batch_width_and_padding_fraction": {k: [round(w, 1), round(f, 3)] for k, (w, f) in widths.items()},
         "torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.machine(),
