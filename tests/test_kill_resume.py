@@ -103,31 +103,9 @@ print(len(runs), "runs")
 
 
 def make_toy(root: Path) -> Path:
-    import textwrap
+    from test_sweep import make_toy_repo
 
-    from test_sweep import make_notebook
-
-    (root / "notebooks").mkdir(parents=True)
-    (root / "params").mkdir()
-    make_notebook(root / "notebooks" / "produce.ipynb", 'task = "a"\nvalue = 1.0\nrun_dir = ""\nrun_id = ""', TOY_PRODUCE)
-    make_notebook(root / "notebooks" / "consume.ipynb", 'task = "a"\nticket = ""\nrun_dir = ""\nrun_id = ""', TOY_CONSUME)
-    make_notebook(root / "notebooks" / "gather.ipynb", 'runs = []\nrun_dir = ""\nrun_id = ""', TOY_GATHER)
-    (root / "params" / "toy.yaml").write_text(textwrap.dedent("""\
-        name: toy
-        notebooks: notebooks
-        defaults: {value: 0.5}
-        task_params: {b: {value: 2.0}}
-        experiments:
-          produce: {notebook: produce.ipynb, grid: {task: [a, b, c]}}
-          consume:
-            notebook: consume.ipynb
-            grid: {task: [a, b, c]}
-            needs: {ticket: {experiment: produce, match: {task: task}}}
-          gather:
-            notebook: gather.ipynb
-            needs: {runs: {after: [produce, consume]}}
-        """))
-    return root
+    return make_toy_repo(root, TOY_PRODUCE, TOY_CONSUME, TOY_GATHER)
 
 
 def start_sweep(root: Path, marker: str) -> subprocess.Popen:
@@ -138,17 +116,29 @@ def start_sweep(root: Path, marker: str) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
+def marked_processes(marker: str) -> list[int]:
+    """The pids of live processes that carry the marker in their environment (zombies excluded)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if (proc.name.isdigit() and f"TOY_KILL_MARKER={marker}".encode() in (proc / "environ").read_bytes()
+                    and ") Z " not in (proc / "stat").read_text()):
+                pids.append(int(proc.name))
+        except OSError:
+            pass  # gone already, or not ours to read
+    return pids
+
+
 def kill_tree(marker: str) -> None:
     """SIGKILL every process that carries the marker in its environment, all at once."""
     import os
     import signal
 
-    for proc in Path("/proc").iterdir():
+    for pid in marked_processes(marker):
         try:
-            if proc.name.isdigit() and f"TOY_KILL_MARKER={marker}".encode() in (proc / "environ").read_bytes():
-                os.kill(int(proc.name), signal.SIGKILL)
-        except (OSError, ProcessLookupError):
-            pass  # gone already, or not ours to read
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def finished_runs(store: Path) -> dict:
@@ -233,9 +223,9 @@ def test_sigkill_a_sweep_then_resume(tmp_path, sweep_reference, kill):
 
 
 def test_a_killed_driver_leaves_its_started_runs_to_finish(tmp_path):
-    """Only the driver dies (kill PID): its workers finish and publish the runs they had; a
-    sweep restarted at once refuses those runs (their lock is held) instead of running them a
-    second time, and a later sweep completes everything with each run executed once."""
+    """Only the driver dies (kill PID): its workers finish and publish the runs they had, then
+    exit; a sweep restarted at once refuses those runs (their lock is held) instead of running
+    them a second time, and a later sweep completes everything with each run executed once."""
     import os
     import signal
 
@@ -253,6 +243,9 @@ def test_a_killed_driver_leaves_its_started_runs_to_finish(tmp_path):
         wait_until(lambda: not any(store.glob("*/*.partial")), timeout=60)
         final = start_sweep(root, "driver-only-final")
         assert final.wait(timeout=300) == 0, final.stderr.read()[-3000:]
+        # The orphaned workers (and their kernels) exit once their runs are published.
+        wait_until(lambda: not marked_processes("driver-only"), timeout=30)
+        assert not marked_processes("driver-only"), "orphaned workers did not exit"
     finally:
         kill_tree("driver-only")
     executed = (root / "executions.log").read_text().split()

@@ -57,16 +57,16 @@ print(len(runs), "runs")
 """
 
 
-@pytest.fixture
-def toy(tmp_path):
-    """A toy repository: three notebooks and a profile whose grid has a failing point."""
-    nbs = tmp_path / "notebooks"
-    nbs.mkdir()
-    make_notebook(nbs / "produce.ipynb", 'task = "a"\nvalue = 1.0\nfail = False\nrun_dir = ""\nrun_id = ""', PRODUCE)
-    make_notebook(nbs / "consume.ipynb", 'task = "a"\nticket = ""\nrun_dir = ""\nrun_id = ""', CONSUME)
-    make_notebook(nbs / "gather.ipynb", 'runs = []\nrun_dir = ""\nrun_id = ""', GATHER)
-    (tmp_path / "params").mkdir()
-    (tmp_path / "params" / "base.yaml").write_text(textwrap.dedent("""\
+def make_toy_repo(root: Path, produce: str = PRODUCE, consume: str = CONSUME, gather: str = GATHER) -> Path:
+    """A toy repository: three notebooks (bodies given) and a profile, `toy`, extending `base`:
+    produce[task=a,b,c] -> consume[task=a,b,c] (each needs its producer) -> gather (after all)."""
+    nbs = root / "notebooks"
+    nbs.mkdir(parents=True)
+    make_notebook(nbs / "produce.ipynb", 'task = "a"\nvalue = 1.0\nfail = False\nrun_dir = ""\nrun_id = ""', produce)
+    make_notebook(nbs / "consume.ipynb", 'task = "a"\nticket = ""\nrun_dir = ""\nrun_id = ""', consume)
+    make_notebook(nbs / "gather.ipynb", 'runs = []\nrun_dir = ""\nrun_id = ""', gather)
+    (root / "params").mkdir()
+    (root / "params" / "base.yaml").write_text(textwrap.dedent("""\
         notebooks: notebooks
         experiments:
           produce: {notebook: produce.ipynb}
@@ -77,7 +77,7 @@ def toy(tmp_path):
             notebook: gather.ipynb
             needs: {runs: {after: [produce, consume]}}
         """))
-    (tmp_path / "params" / "toy.yaml").write_text(textwrap.dedent("""\
+    (root / "params" / "toy.yaml").write_text(textwrap.dedent("""\
         extends: base.yaml
         name: toy
         defaults: {value: 0.5}
@@ -86,7 +86,13 @@ def toy(tmp_path):
           produce: {grid: {task: [a, b, c]}}
           consume: {grid: {task: [a, b, c]}}
         """))
-    return tmp_path
+    return root
+
+
+@pytest.fixture
+def toy(tmp_path):
+    """The toy repository; tests give its grid a failing point through `fail`."""
+    return make_toy_repo(tmp_path)
 
 
 def run_toy(toy, profile="toy", **kwargs):

@@ -28,6 +28,7 @@ import os
 import re
 import shutil
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -335,6 +336,31 @@ def strip_remote_scripts(html: str) -> str:
 
 # --- engines --------------------------------------------------------------------------------
 
+_executing = threading.Lock()  # held by a pool worker while it executes a run
+_driver_pid = None
+
+
+def _watch_driver(driver_pid: int) -> None:
+    """Pool-worker initializer: once the driver is gone (killed), finish the run in progress,
+    which publishes itself, and exit, instead of idling forever on the task queue."""
+    global _driver_pid
+    _driver_pid = driver_pid
+
+    def watch():
+        while os.getppid() == driver_pid:
+            time.sleep(1.0)
+        with _executing:
+            os._exit(0)
+    threading.Thread(target=watch, daemon=True, name="watch-driver").start()
+
+
+def _execute_in_pool(spec: dict) -> dict:
+    with _executing:
+        if os.getppid() != _driver_pid:  # a queued run, taken after the driver died: leave it
+            os._exit(0)
+        return execute_run(spec)
+
+
 class LocalEngine:
     """Parallel processes on this machine."""
 
@@ -342,10 +368,11 @@ class LocalEngine:
 
     def __init__(self, jobs: int):
         self.jobs = jobs
-        self.pool = concurrent.futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
+        self.pool = concurrent.futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                                                           initializer=_watch_driver, initargs=(os.getpid(),))
 
     def submit(self, spec: dict):
-        return self.pool.submit(execute_run, spec)
+        return self.pool.submit(_execute_in_pool, spec)
 
     def close(self):
         self.pool.shutdown(wait=True)
