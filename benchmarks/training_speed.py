@@ -256,13 +256,12 @@ def main(argv=None) -> None:
     # spread says how far the medians' ratios can be trusted.
     paired = {}
     if args.epoch_examples:
-        for base in ("dense", "masked"):
-            for k in times:
-                if base in times and k != base:
-                    r = [a / b for a, b in zip(times[k], times[base])]
-                    paired[f"{k}_over_{base}"] = {"median": round(statistics.median(r), 3),
-                                                  "quartiles": [round(q, 3) for q in statistics.quantiles(r, n=4)],
-                                                  "per_round": [round(x, 3) for x in r]}
+        for base in (b for b in ("dense", "masked") if b in times):
+            for k in (k for k in times if k != base):
+                r = [a / b for a, b in zip(times[k], times[base])]
+                paired[f"{k}_over_{base}"] = {"median": round(statistics.median(r), 3),
+                                              "quartiles": [round(q, 3) for q in statistics.quantiles(r, n=4)],
+                                              "per_round": [round(x, 3) for x in r]}
     widths = {k: v.mean_width() for k, v in variants.items() if isinstance(v, LoopVariant)}
     if "hf_trainer" in variants and variants["hf_trainer"].total:
         t = variants["hf_trainer"]

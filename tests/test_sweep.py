@@ -57,12 +57,15 @@ print(len(runs), "runs")
 """
 
 
+PRODUCE_PARAMS = 'task = "a"\nvalue = 1.0\nfail = False\nrun_dir = ""\nrun_id = ""'
+
+
 def make_toy_repo(root: Path, produce: str = PRODUCE, consume: str = CONSUME, gather: str = GATHER) -> Path:
     """A toy repository: three notebooks (bodies given) and a profile, `toy`, extending `base`:
     produce[task=a,b,c] -> consume[task=a,b,c] (each needs its producer) -> gather (after all)."""
     nbs = root / "notebooks"
     nbs.mkdir(parents=True)
-    make_notebook(nbs / "produce.ipynb", 'task = "a"\nvalue = 1.0\nfail = False\nrun_dir = ""\nrun_id = ""', produce)
+    make_notebook(nbs / "produce.ipynb", PRODUCE_PARAMS, produce)
     make_notebook(nbs / "consume.ipynb", 'task = "a"\nticket = ""\nrun_dir = ""\nrun_id = ""', consume)
     make_notebook(nbs / "gather.ipynb", 'runs = []\nrun_dir = ""\nrun_id = ""', gather)
     (root / "params").mkdir()

@@ -6,25 +6,29 @@ import threading
 import pandas as pd
 from filelock import FileLock
 
-from test_sweep import PRODUCE, make_notebook, run_toy, toy  # noqa: F401  (fixture)
+from test_sweep import PRODUCE, PRODUCE_PARAMS, make_notebook, run_toy, toy  # noqa: F401  (fixture)
 from ticketlib import sweep
 from ticketlib.params import load_profile
 
 
-def logging_produce(toy):
+def logging_produce(toy, sleep_s: float = 0.0):
+    """Make the toy's produce notebook log each execution (then sleep, to overlap sweeps)."""
     log = toy / "executions.log"
-    body = PRODUCE + f"\nwith open({str(log)!r}, 'a') as f:\n    f.write(task + '\\n')\n"
-    make_notebook(toy / "notebooks" / "produce.ipynb", 'task = "a"\nvalue = 1.0\nfail = False\nrun_dir = ""\nrun_id = ""',
-                  body)
+    body = PRODUCE + f"\nimport time\nwith open({str(log)!r}, 'a') as f:\n    f.write(task + '\\n')\ntime.sleep({sleep_s})\n"
+    make_notebook(toy / "notebooks" / "produce.ipynb", PRODUCE_PARAMS, body)
     return log
+
+
+def first_produce_run(toy):
+    return next(r for r in sweep.expand(load_profile("toy", root=toy), toy / "store", root=toy)
+                if r.experiment == "produce")
 
 
 def test_a_run_finished_by_another_sweep_after_the_check_is_not_executed_again(toy):  # noqa: F811
     """The interleaving that once ran a run twice: sweep B sees the run unfinished, sweep A
     finishes it, then B's worker starts it. The worker must find it finished under the lock."""
     log = logging_produce(toy)
-    run = next(r for r in sweep.expand(load_profile("toy", root=toy), toy / "store", root=toy)
-               if r.experiment == "produce")
+    run = first_produce_run(toy)
     spec = sweep.run_spec(run, threads=None, html=False)
     first = sweep.execute_run(spec)   # sweep A
     second = sweep.execute_run(spec)  # sweep B's worker, which decided before A finished
@@ -35,8 +39,7 @@ def test_a_run_finished_by_another_sweep_after_the_check_is_not_executed_again(t
 
 def test_a_run_locked_by_another_process_is_reported_not_executed(toy):  # noqa: F811
     log = logging_produce(toy)
-    run = next(r for r in sweep.expand(load_profile("toy", root=toy), toy / "store", root=toy)
-               if r.experiment == "produce")
+    run = first_produce_run(toy)
     run.folder.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(run.folder.with_name(f".{run.folder.name}.lock"))):
         status = sweep.execute_run(sweep.run_spec(run, threads=None, html=False))
@@ -45,10 +48,7 @@ def test_a_run_locked_by_another_process_is_reported_not_executed(toy):  # noqa:
 
 
 def test_two_sweeps_at_once_run_each_run_once(toy):  # noqa: F811
-    log = toy / "executions.log"
-    slow_produce = PRODUCE + f"\nimport time\nwith open({str(log)!r}, 'a') as f:\n    f.write(task + '\\n')\ntime.sleep(2)\n"
-    make_notebook(toy / "notebooks" / "produce.ipynb", 'task = "a"\nvalue = 1.0\nfail = False\nrun_dir = ""\nrun_id = ""',
-                  slow_produce)
+    log = logging_produce(toy, sleep_s=2)
     results = [None, None]
 
     def sweep(i):
