@@ -82,6 +82,30 @@ def timed_call(fn) -> float:
     return time.perf_counter() - start
 
 
+def reparametrise(model, mask) -> None:
+    """Mask the way the reference code does: weight = weight_orig * mask before every forward."""
+    modules = dict(model.base_model.named_modules())
+    for key, m in mask.items():
+        prune.custom_from_mask(modules[key.rpartition(".")[0]], "weight", m)
+
+
+def restore_parameters(model, mask) -> None:
+    """Undo `reparametrise`, making each `weight_orig` Parameter the plain `weight` again with its
+    storage untouched (`prune.remove` would copy it into new memory), so that the variants
+    sharing a model train the very same tensors (its pruned entries are zeroed by the next
+    masked round, or trained by a dense one, which costs a dense matmul the same)."""
+    modules = dict(model.base_model.named_modules())
+    for key in mask:
+        module = modules[key.rpartition(".")[0]]
+        for hook_id, hook in list(module._forward_pre_hooks.items()):
+            if isinstance(hook, prune.BasePruningMethod):
+                del module._forward_pre_hooks[hook_id]
+        orig = module._parameters.pop("weight_orig")
+        del module._buffers["weight_mask"]
+        delattr(module, "weight")
+        module.weight = orig
+
+
 def pad_to(features, width: int, pad_token_id: int):
     out = []
     for f in features:
@@ -101,17 +125,33 @@ class LoopVariant:
             else data.train_features
         self.pad = data.pad_token_id
         self.masker = None
+        self.prune_mask = mask if masking == "torch_prune" else None
         if masking in ("masker", "masker_all_ones"):
             keep = mask if masking == "masker" else {k: torch.ones_like(m) for k, m in mask.items()}
             self.masker = Masker(self.model, keep, SPEC)
-        elif masking == "torch_prune":
-            modules = dict(self.model.base_model.named_modules())
-            for key, m in mask.items():
-                prune.custom_from_mask(modules[key.rpartition(".")[0]], "weight", m)
         self.args = args
         self.tokens = []
 
     def round(self, seed):
+        return self._masked(lambda: self._train(seed))
+
+    def train_steps(self, n, seed=0, on_step=None):
+        """n plain training steps (for the profiler)."""
+        config = TrainConfig(learning_rate=2e-5, max_steps=n, batch_size=self.args.batch_size,
+                             group_by_length=self.group, seed=seed, progress=False)
+        self._masked(lambda: fine_tune(self.model, self.features, config, masker=self.masker,
+                                       on_step=on_step, pad_token_id=self.pad))
+
+    def _masked(self, train):
+        if self.prune_mask is None:
+            return train()
+        reparametrise(self.model, self.prune_mask)  # for this call only: the model may be shared
+        try:
+            return train()
+        finally:
+            restore_parameters(self.model, self.prune_mask)
+
+    def _train(self, seed):
         if self.args.epoch_examples:
             features = epoch_subset(self.features, self.args.epoch_examples, seed)
             config = TrainConfig(learning_rate=2e-5, epochs=1, batch_size=self.args.batch_size,
@@ -185,29 +225,30 @@ class TrainerVariant:
         return [b - a for a, b in zip(marks, marks[1:])]
 
 
-def masking_ops_seconds(args, mask, repeats=30) -> dict:
-    """The extra work per training step of each masking method, timed on its own (median):
-    with AdamW, ticketlib's Masker multiplies each gradient by its mask in backward (timed here
-    as one pass over all of them; `apply`, the re-zeroing of the weights, runs after a step only
-    for optimizers that could revive a weight); torch.nn.utils.prune recomputes
-    weight = weight_orig * mask before every forward (and autograd multiplies the gradient by
-    the mask in backward)."""
-    model, _, _ = load_model(OFFLINE_MODEL, "rt-sentiment", num_layers=args.num_layers, seed=0)
-    masker = Masker(model, mask, SPEC)
-    for p_ in masker.params:
-        p_.grad = torch.randn_like(p_)
-    params = masker.params
-    factors = masker._multipliers()
+def masking_ops_in_steps(variants: dict, mask, steps: int = 8) -> dict:
+    """Milliseconds per training step of self CPU time (torch.profiler, inside real `fine_tune`
+    steps, the first two of each call left out) spent in elementwise multiplications of
+    weight-shaped tensors: the work by which the masking methods differ. The Masker multiplies
+    each gradient by its mask in backward; torch.nn.utils.prune computes weight_orig * mask
+    before every forward and multiplies the gradient by the mask in backward. Every variant
+    also pays gradient clipping's scaling of the gradients, the dense row, so a method's own
+    cost is its row minus dense's. Total self CPU time per step is given for scale."""
+    from torch.profiler import ProfilerActivity, profile, schedule
 
-    def timed(fn):
-        values = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn()
-            values.append(time.perf_counter() - start)
-        return statistics.median(values)
-    return {"masker_mask_grads": timed(masker.mask_grads), "masker_apply": timed(masker.apply),
-            "torch_prune_forward_products": timed(lambda: [p_ * f for p_, f in zip(params, factors)])}
+    shapes = {tuple(m.shape) for m in mask.values()}
+    out = {}
+    for name in ("dense", "masked", "torch_prune"):
+        if name not in variants:
+            continue
+        with profile(activities=[ProfilerActivity.CPU], record_shapes=True,
+                     schedule=schedule(wait=1, warmup=1, active=steps)) as prof:
+            variants[name].train_steps(steps + 2, on_step=lambda *_: prof.step())
+        events = prof.events()
+        multiplies = sum(e.self_cpu_time_total for e in events if e.name in ("aten::mul", "aten::mul_")
+                         and e.input_shapes and tuple(e.input_shapes[0]) in shapes)
+        out[name] = {"weight_shaped_multiplies_ms": round(multiplies / steps / 1e3, 2),
+                     "all_ops_ms": round(sum(e.self_cpu_time_total for e in events) / steps / 1e3, 1)}
+    return out
 
 
 def main(argv=None) -> None:
@@ -222,7 +263,8 @@ def main(argv=None) -> None:
     p.add_argument("--epoch-examples", type=int, default=None,
                    help="time one whole epoch over the same N examples per variant per round (see above)")
     p.add_argument("--separate-models", action="store_true",
-                   help="load a model per variant (runs A-E did) instead of sharing one among the loop variants")
+                   help="load a model per variant (runs A-E did; F-J shared one among all but torch_prune) "
+                        "instead of sharing one among all the loop variants")
     p.add_argument("--variants", nargs="+", default=[*LOOP_VARIANTS, "hf_trainer"])
     args = p.parse_args(argv)
     if args.threads:
@@ -230,14 +272,14 @@ def main(argv=None) -> None:
     reference, tokenizer, info = load_model(OFFLINE_MODEL, "rt-sentiment", num_layers=args.num_layers, seed=0)
     data = load_task_data("rt-sentiment", "offline", tokenizer, max_length=args.max_length)
     mask = magnitude_prune(prunable_state(reference, SPEC), args.sparsity)
-    # The ticketlib loop variants share one model instance (a masked round leaves zeros behind,
-    # which costs a dense matmul nothing): separately loaded copies of the same model train
-    # 4-6% apart on this CPU (measured), more than the effects timed here. torch_prune
-    # re-parametrises its modules and Trainer is another loop: they keep their own copies.
+    # The loop variants, torch_prune included (re-parametrised for its rounds only), share one
+    # model instance and so train the very same weight tensors: separately loaded copies of the
+    # same model train up to 3-6% apart on this CPU (measured), more than the effects timed
+    # here. Trainer is another loop: it keeps its own copy.
     shared = None if args.separate_models else load_model(OFFLINE_MODEL, "rt-sentiment",
                                                           num_layers=args.num_layers, seed=0)[0]
     variants = {name: (TrainerVariant(args, data, tokenizer) if name == "hf_trainer" else
-                       LoopVariant(name, args, data, mask, None if name == "torch_prune" else shared))
+                       LoopVariant(name, args, data, mask, shared))
                 for name in args.variants}
     times = {name: [] for name in variants}
     load_before = os.getloadavg()
@@ -266,11 +308,7 @@ def main(argv=None) -> None:
     if "hf_trainer" in variants and variants["hf_trainer"].total:
         t = variants["hf_trainer"]
         widths["hf_trainer"] = (statistics.mean(t.widths), 1 - t.real / t.total)
-    ops = masking_ops_seconds(args, mask)
-    steps_per_round = -(-args.epoch_examples // args.batch_size) if args.epoch_examples else 1
-    dense_step = median.get("dense", 0) / steps_per_round
-    ops_per_step = {"ticketlib_masker": ops["masker_mask_grads"],
-                    "torch_prune_forward_only": ops["torch_prune_forward_products"]}
+    ops = masking_ops_in_steps({k: v for k, v in variants.items() if isinstance(v, LoopVariant)}, mask)
     result = {
         "benchmark": "training_speed", "model": OFFLINE_MODEL, "num_layers": info["num_layers"],
         "task": "rt-sentiment", "train_examples": len(data.train_features), "sparsity": args.sparsity,
@@ -282,9 +320,7 @@ def main(argv=None) -> None:
         "seconds_per_step_quartiles": {k: [round(q, 4) for q in statistics.quantiles(v, n=4)] for k, v in times.items()},
         "ratios": {k: round(v, 3) for k, v in ratios.items()},
         "paired_ratios_per_round": paired or None,
-        "masking_ops_seconds_median": {k: round(v, 5) for k, v in ops.items()},
-        "masking_ops_share_of_dense_step": {k: round(v / dense_step, 4) for k, v in ops_per_step.items()}
-        if "dense" in median else None,
+        "masking_ops_ms_per_step_profiled": ops,
         "mean_batch_width_and_padding_fraction": {k: [round(w, 1), round(f, 3)] for k, (w, f) in widths.items()},
         "torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.machine(),
         "cpu_count": os.cpu_count(), "loadavg_before": load_before, "loadavg_after": os.getloadavg(),

@@ -78,3 +78,29 @@ def test_pad_to_max_length_pads_every_sequence_field():
     padded = bench.pad_to(features, 6, pad_token_id=0)[0]
     assert padded["input_ids"] == [2, 9, 3, 0, 0, 0] and padded["attention_mask"] == [1, 1, 1, 0, 0, 0]
     assert len(padded["token_type_ids"]) == 6 and padded["labels"] == 1
+
+
+def test_prune_rounds_on_a_shared_model_leave_the_same_weight_tensors():
+    """training_speed re-parametrises a shared model for a torch_prune round and restores it:
+    the prune forward must use weight_orig * mask, and afterwards every parameter must be the
+    same object with the same storage, the module free of prune's hooks and buffers."""
+    bench = load("training_speed")
+    model = tiny_model("cls", layers=2, hidden=32)
+    mask = one_shot_magnitude_mask(model, 0.5, PrunableSet(include_pooler=False))
+    before = dict(model.named_parameters())
+    pointers = {k: p.data_ptr() for k, p in before.items()}
+    ids = torch.arange(1, 9).unsqueeze(0)
+    model.eval()
+    dense_logits = model(input_ids=ids).logits
+    bench.reparametrise(model, mask)
+    pruned_logits = model(input_ids=ids).logits
+    bench.restore_parameters(model, mask)
+    after = dict(model.named_parameters())
+    assert after.keys() == before.keys()
+    assert all(after[k] is before[k] and after[k].data_ptr() == pointers[k] for k in before)
+    assert not any(name.endswith(("_orig", "_mask")) for name, _ in
+                   [*model.named_parameters(), *model.named_buffers()])
+    assert all(not m._forward_pre_hooks for m in model.modules())
+    assert torch.equal(model(input_ids=ids).logits, dense_logits)  # restored: the unmasked weights
+    Masker(model, mask, PrunableSet(include_pooler=False)).apply()
+    assert torch.allclose(model(input_ids=ids).logits, pruned_logits, atol=1e-6)
