@@ -9,7 +9,8 @@ library's loop); "torch_prune" runs the same loop on a model re-parametrised by
 the reference code masks); "hf_trainer" is `transformers.Trainer` on the dense model with
 `DataCollatorWithPadding` and `train_sampling_strategy="group_by_length"` (equal settings). Padding variants run
 the masked loop with random batches (dynamic padding) and with every sequence padded to
-`--max-length` (the reference's default).
+`--max-length` (the reference's default). All variants train one shared model instance, the
+very same weight tensors (`--separate-models` loads one per variant).
 
 Seconds per step are the gaps between consecutive step-end callbacks (so batch collation
 and data loading are included, the first step of each call, optimizer-state set-up, is
@@ -178,7 +179,7 @@ class LoopVariant:
 
 
 class TrainerVariant:
-    def __init__(self, args, data, tokenizer):
+    def __init__(self, args, data, tokenizer, model=None):
         from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
 
         self.Trainer, self.TrainingArguments, self.Callback = Trainer, TrainingArguments, TrainerCallback
@@ -192,7 +193,7 @@ class TrainerVariant:
             self.total += batch["attention_mask"].numel()
             return batch
         self.collator = collator
-        self.model, _, _ = load_model(OFFLINE_MODEL, "rt-sentiment", num_layers=args.num_layers, seed=0)
+        self.model = model or load_model(OFFLINE_MODEL, "rt-sentiment", num_layers=args.num_layers, seed=0)[0]
         self.features = data.train_features
         self.args = args
         self.tokens = []
@@ -263,8 +264,8 @@ def main(argv=None) -> None:
     p.add_argument("--epoch-examples", type=int, default=None,
                    help="time one whole epoch over the same N examples per variant per round (see above)")
     p.add_argument("--separate-models", action="store_true",
-                   help="load a model per variant (runs A-E did; F-J shared one among all but torch_prune) "
-                        "instead of sharing one among all the loop variants")
+                   help="load a model per variant (runs A-E did; F-J shared one among the ticketlib-loop variants "
+                        "only) instead of sharing one among all of them")
     p.add_argument("--variants", nargs="+", default=[*LOOP_VARIANTS, "hf_trainer"])
     args = p.parse_args(argv)
     if args.threads:
@@ -272,13 +273,14 @@ def main(argv=None) -> None:
     reference, tokenizer, info = load_model(OFFLINE_MODEL, "rt-sentiment", num_layers=args.num_layers, seed=0)
     data = load_task_data("rt-sentiment", "offline", tokenizer, max_length=args.max_length)
     mask = magnitude_prune(prunable_state(reference, SPEC), args.sparsity)
-    # The loop variants, torch_prune included (re-parametrised for its rounds only), share one
-    # model instance and so train the very same weight tensors: separately loaded copies of the
-    # same model train up to 3-6% apart on this CPU (measured), more than the effects timed
-    # here. Trainer is another loop: it keeps its own copy.
+    # Every variant, torch_prune (re-parametrised for its rounds only) and Trainer included,
+    # trains one shared model instance, so all of them train the very same weight tensors:
+    # separately loaded copies of the same model train up to 3-6% apart on this CPU (measured),
+    # more than the effects timed here. Its pruned entries hold whatever the last round left
+    # (zeros after a masked round): a dense matmul costs the same either way.
     shared = None if args.separate_models else load_model(OFFLINE_MODEL, "rt-sentiment",
                                                           num_layers=args.num_layers, seed=0)[0]
-    variants = {name: (TrainerVariant(args, data, tokenizer) if name == "hf_trainer" else
+    variants = {name: (TrainerVariant(args, data, tokenizer, shared) if name == "hf_trainer" else
                        LoopVariant(name, args, data, mask, shared))
                 for name in args.variants}
     times = {name: [] for name in variants}
