@@ -283,3 +283,22 @@ def test_hub_source_converts_the_standard_datasets(tokenizer, monkeypatch):
     squad = load_task_data("squad", "hub", tokenizer, max_length=32)
     assert squad.qa_eval["dev"]["examples"][0]["answers"]["text"] == ["Paris"]
     assert calls == [("nyu-mll/glue", "mnli"), ("rajpurkar/squad", None)]
+
+
+def test_qnli_pairs_take_the_answer_sentence_and_the_most_overlapping_other():
+    from ticketlib.data.offline import qnli_pairs
+
+    context = "Paris is the capital of France. The Seine flows through Paris. Lyon is a city in France."
+    def example(question, answer):
+        return {"context": context, "question": question,
+                "answers": {"text": [answer], "answer_start": [context.index(answer)]}}
+    pairs = qnli_pairs([example("Which river flows through Paris?", "The Seine"),
+                        example("What is the capital of France?", "Paris"),
+                        example("What spans two sentences?", "France. The Seine")])  # skipped
+    assert pairs == [
+        {"text_a": "Which river flows through Paris?", "text_b": "The Seine flows through Paris.", "label": 0},
+        {"text_a": "Which river flows through Paris?", "text_b": "Paris is the capital of France.", "label": 1},
+        {"text_a": "What is the capital of France?", "text_b": "Paris is the capital of France.", "label": 0},
+        # Lyon's sentence shares "is" and "france" with the question, the Seine's only "the".
+        {"text_a": "What is the capital of France?", "text_b": "Lyon is a city in France.", "label": 1},
+    ]

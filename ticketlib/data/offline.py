@@ -114,10 +114,14 @@ def qnli_pairs(examples: list[dict]) -> list[dict]:
     its paragraph with the most word overlap, not_entailment) — balanced, with hard negatives.
     Questions whose answer crosses a sentence boundary, or whose paragraph has one sentence, are skipped."""
     pairs = []
-    spans_of: dict[str, list[tuple[int, int]]] = {}
+    # Per paragraph (about 5 questions share one): its sentence spans and each sentence's words.
+    paragraphs: dict[str, tuple[list[tuple[int, int]], list[set[str]]]] = {}
     for example in examples:
         context = example["context"]
-        spans = spans_of.setdefault(context, sentence_spans(context))
+        if context not in paragraphs:
+            spans = sentence_spans(context)
+            paragraphs[context] = spans, [_words(context[s:e]) for s, e in spans]
+        spans, sentence_words = paragraphs[context]
         start = example["answers"]["answer_start"][0]
         end = start + len(example["answers"]["text"][0])
         holding = [i for i, (s, e) in enumerate(spans) if s <= start and end <= e]
@@ -125,7 +129,7 @@ def qnli_pairs(examples: list[dict]) -> list[dict]:
             continue
         question_words = _words(example["question"])
         others = [i for i in range(len(spans)) if i != holding[0]]
-        negative = max(others, key=lambda i: (len(question_words & _words(context[spans[i][0]:spans[i][1]])), -i))
+        negative = max(others, key=lambda i: (len(question_words & sentence_words[i]), -i))
         for index, label in ((holding[0], 0), (negative, 1)):
             s, e = spans[index]
             pairs.append({"text_a": example["question"], "text_b": context[s:e].strip(), "label": label})
