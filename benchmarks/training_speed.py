@@ -83,11 +83,15 @@ def timed_call(fn) -> float:
     return time.perf_counter() - start
 
 
+def weight_owners(model, mask) -> dict:
+    """{mask key: the module whose `weight` it masks}."""
+    return {key: model.base_model.get_submodule(key.rpartition(".")[0]) for key in mask}
+
+
 def reparametrise(model, mask) -> None:
     """Mask the way the reference code does: weight = weight_orig * mask before every forward."""
-    modules = dict(model.base_model.named_modules())
-    for key, m in mask.items():
-        prune.custom_from_mask(modules[key.rpartition(".")[0]], "weight", m)
+    for key, module in weight_owners(model, mask).items():
+        prune.custom_from_mask(module, "weight", mask[key])
 
 
 def restore_parameters(model, mask) -> None:
@@ -95,9 +99,7 @@ def restore_parameters(model, mask) -> None:
     storage untouched (`prune.remove` would copy it into new memory), so that the variants
     sharing a model train the very same tensors (its pruned entries are zeroed by the next
     masked round, or trained by a dense one, which costs a dense matmul the same)."""
-    modules = dict(model.base_model.named_modules())
-    for key in mask:
-        module = modules[key.rpartition(".")[0]]
+    for module in weight_owners(model, mask).values():
         for hook_id, hook in list(module._forward_pre_hooks.items()):
             if isinstance(hook, prune.BasePruningMethod):
                 del module._forward_pre_hooks[hook_id]
@@ -134,19 +136,24 @@ class LoopVariant:
         self.tokens = []
 
     def round(self, seed):
-        return self._masked(lambda: self._train(seed))
+        return self._with_masking_method(lambda: self._train(seed))
 
     def train_steps(self, n, seed=0, on_step=None):
         """n plain training steps (for the profiler)."""
-        config = TrainConfig(learning_rate=2e-5, max_steps=n, batch_size=self.args.batch_size,
-                             group_by_length=self.group, seed=seed, progress=False)
-        self._masked(lambda: fine_tune(self.model, self.features, config, masker=self.masker,
-                                       on_step=on_step, pad_token_id=self.pad))
+        config = self._config(seed, max_steps=n)
+        self._with_masking_method(lambda: fine_tune(self.model, self.features, config, masker=self.masker,
+                                                    on_step=on_step, pad_token_id=self.pad))
 
-    def _masked(self, train):
+    def _config(self, seed, **budget) -> TrainConfig:
+        return TrainConfig(learning_rate=2e-5, batch_size=self.args.batch_size, group_by_length=self.group,
+                           seed=seed, progress=False, **budget)
+
+    def _with_masking_method(self, train):
+        """train(), with the model re-parametrised by torch.nn.utils.prune for this call only if
+        this is the torch_prune variant (the model may be shared)."""
         if self.prune_mask is None:
             return train()
-        reparametrise(self.model, self.prune_mask)  # for this call only: the model may be shared
+        reparametrise(self.model, self.prune_mask)
         try:
             return train()
         finally:
@@ -155,15 +162,13 @@ class LoopVariant:
     def _train(self, seed):
         if self.args.epoch_examples:
             features = epoch_subset(self.features, self.args.epoch_examples, seed)
-            config = TrainConfig(learning_rate=2e-5, epochs=1, batch_size=self.args.batch_size,
-                                 group_by_length=self.group, seed=seed, progress=False)
+            config = self._config(seed, epochs=1)
             self.tokens.append(sum(b["input_ids"].numel() for _, b in Batches(
                 features, self.args.batch_size, shuffle=True, seed=seed, group_by_length=self.group,
                 pad_token_id=self.pad)))
             return [timed_call(lambda: fine_tune(self.model, features, config, masker=self.masker,
                                                  pad_token_id=self.pad))]
-        config = TrainConfig(learning_rate=2e-5, max_steps=self.args.steps + 1, batch_size=self.args.batch_size,
-                             group_by_length=self.group, seed=seed, progress=False)
+        config = self._config(seed, max_steps=self.args.steps + 1)
         return step_gaps(lambda on_step: fine_tune(self.model, self.features, config, masker=self.masker,
                                                    on_step=on_step, pad_token_id=self.pad))
 
