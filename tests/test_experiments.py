@@ -9,7 +9,7 @@ import pytest
 
 from ticketlib import experiments as ex
 from ticketlib.params import Recipe
-from ticketlib.report import ROW_COLUMNS
+from ticketlib.results import ROW_COLUMNS
 
 pytestmark = pytest.mark.slow
 

@@ -180,7 +180,7 @@ def test_sigkill_a_sweep_then_resume(tmp_path, sweep_reference, kill):
 
     import pandas as pd
 
-    from ticketlib.report import ROW_COLUMNS
+    from ticketlib.results import ROW_COLUMNS
 
     reference, duration = sweep_reference
     root = make_toy(tmp_path)

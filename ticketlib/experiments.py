@@ -27,8 +27,11 @@ import pandas as pd
 
 from . import __version__
 from .params import Recipe
-from .report import ROW_COLUMNS
-from .store import atomic_path, params_hash, read_json, write_json
+from .results import collect_rows, metric_rows, write_rows  # noqa: F401  (collect_rows: the notebooks' API)
+from .settings import store_root, threads as env_threads
+from .store import params_hash, read_json, write_json
+from .tickets import (IMP_DIR, MANIFEST_FILE, RUN_FILE, Ticket, available_levels, cell_path,  # noqa: F401
+                      imp_folder, imp_levels_table, load_ticket, read_level, ticket_runs)
 
 # tqdm.auto warns in a notebook without ipywidgets; progress bars are off in notebooks anyway.
 warnings.filterwarnings("ignore", message="IProgress not found")
@@ -46,16 +49,10 @@ def set_threads(recipe: Recipe) -> int:
     """torch CPU threads: recipe.threads, else $TICKETLIB_THREADS (set by the sweep), else torch's default."""
     import torch
 
-    threads = recipe.threads or int(os.environ.get("TICKETLIB_THREADS", "0") or 0)
+    threads = recipe.threads or env_threads()
     if threads:
         torch.set_num_threads(threads)
     return torch.get_num_threads()
-
-
-def store_root() -> Path:
-    from .sweep import default_store
-
-    return default_store()
 
 
 def resolve_run_dir(run_dir: str | os.PathLike | None, experiment: str, key: dict) -> Path:
@@ -109,30 +106,14 @@ def evaluator(loaded: Loaded):
 
 # --- rows -----------------------------------------------------------------------------------
 
-def metric_rows(base: dict, metrics: dict) -> list[dict]:
-    return [{**base, "metric": name, "value": float(value)} for name, value in metrics.items()]
-
-
-def write_rows(run_dir: Path, rows: list[dict]) -> pd.DataFrame:
-    """rows -> `<run_dir>/rows.csv` (written atomically) and a DataFrame in the table's column order."""
-    frame = pd.DataFrame(rows)
-    for column in ROW_COLUMNS:
-        if column not in frame:
-            frame[column] = None
-    frame = frame[ROW_COLUMNS + [c for c in frame if c not in ROW_COLUMNS]]
-    with atomic_path(Path(run_dir) / "rows.csv") as tmp:
-        frame.to_csv(tmp, index=False)
-    return frame
-
-
 def _describe(run_dir: Path, experiment: str, recipe: Recipe, **extra) -> None:
-    write_json(run_dir / "run.json", {"experiment": experiment, "recipe": recipe.as_dict(),
+    write_json(run_dir / RUN_FILE, {"experiment": experiment, "recipe": recipe.as_dict(),
                                       "ticketlib_version": __version__, **extra})
 
 
 def _cell(run_dir: Path, name: str, compute) -> dict:
     """A finished cell's JSON, else compute it and store it (resume after a kill)."""
-    path = run_dir / "cells" / f"{name}.json"
+    path = cell_path(run_dir, name)
     if path.is_file():
         return read_json(path)
     result = compute()
@@ -151,14 +132,14 @@ def imp_key(recipe: Recipe, rewind_step: int = 0) -> dict:
 def find_tickets(recipe: Recipe, run_dir: str | os.PathLike | None = None, run_id: str = "",
                  rewind_step: int = 0, experiment: str = "find_tickets") -> pd.DataFrame:
     """IMP on the recipe's task (resumable): one row per level and metric. The ticket of level k
-    is `<run_dir>/imp/level_0k/mask.safetensors`."""
+    is `<run_dir>/imp/level_0k/mask.safetensors` (layout: ticketlib.tickets)."""
     from .imp import run_imp
 
     run_dir = resolve_run_dir(run_dir, "find_tickets", imp_key(recipe, rewind_step))
     loaded = load_data(recipe)  # bad data or model fails here, before anything is written
     model, info = fresh_model(recipe, seed=recipe.seed)
     _describe(run_dir, experiment, recipe, rewind_step=rewind_step)
-    levels = _imp_levels(recipe, run_dir / "imp", rewind_step, loaded, (model, info))
+    levels = _imp_levels(recipe, run_dir / IMP_DIR, rewind_step, loaded, (model, info))
     return write_rows(run_dir, imp_rows(levels, recipe, experiment, run_id or run_dir.name, rewind_step))
 
 
@@ -196,90 +177,6 @@ def ensure_ticket(recipe: Recipe, ticket: str | os.PathLike | None = "") -> Path
     run_dir = resolve_run_dir(None, "find_tickets", imp_key(recipe))
     find_tickets(recipe, run_dir)
     return run_dir
-
-
-# --- tickets --------------------------------------------------------------------------------
-
-@dataclass
-class Ticket:
-    """A mask and where it came from: a find_tickets run at a level, or a mask file."""
-
-    mask: dict
-    meta: dict
-    path: Path
-    level: int | None = None
-
-    @property
-    def sparsity(self) -> float:
-        from .masks import sparsity
-
-        return sparsity(self.mask)
-
-    def report(self) -> pd.DataFrame:
-        from .masks import sparsity_report
-
-        return pd.DataFrame(sparsity_report(self.mask, warn=False))
-
-    def layers(self) -> pd.DataFrame:
-        frame = self.report()
-        return frame[frame["scope"] == "layer"][["name", "total", "pruned", "sparsity"]].reset_index(drop=True)
-
-    def matrices(self) -> pd.DataFrame:
-        frame = self.report()
-        frame = frame[frame["scope"] == "matrix"].copy()
-        frame["layer"] = frame["name"].str.extract(r"layer\.(\d+)\.")[0]
-        frame["matrix"] = frame["name"].str.replace(r"^encoder\.layer\.\d+\.", "", regex=True) \
-                                       .str.replace(".weight", "", regex=False)
-        return frame[["name", "layer", "matrix", "total", "pruned", "sparsity", "fully_pruned"]].reset_index(drop=True)
-
-    def overlap(self, other: "Ticket") -> float:
-        """Jaccard similarity of the pruned weights (over the keys both masks have)."""
-        from .masks import masks_overlap
-
-        keys = sorted(set(self.mask) & set(other.mask))
-        return masks_overlap({k: self.mask[k] for k in keys}, {k: other.mask[k] for k in keys})
-
-
-def imp_folder(ticket: str | os.PathLike) -> Path:
-    """The IMP folder (holding level_XX/) of a find_tickets run folder, or the folder itself."""
-    path = Path(ticket)
-    return path / "imp" if (path / "imp").is_dir() else path
-
-
-def available_levels(ticket: str | os.PathLike) -> list[int]:
-    folder = imp_folder(ticket)
-    return sorted(int(p.parent.name.split("_")[1]) for p in folder.glob("level_*/level.json"))
-
-
-def load_ticket(ticket: str | os.PathLike, level: int | None = None) -> Ticket:
-    """A ticket from a mask file, or from a find_tickets/IMP run folder at `level`
-    (default: the highest finished level)."""
-    from .mask_files import load_mask
-
-    path = Path(ticket)
-    if path.is_file():
-        mask, meta = load_mask(path)
-        return Ticket(mask, meta, path, int(meta["level"]) if "level" in meta else None)
-    levels = available_levels(path)
-    if not levels:
-        raise FileNotFoundError(f"{path}: no finished IMP level (not a find_tickets run folder?)")
-    level = levels[-1] if level is None else level
-    if level not in levels:
-        raise ValueError(f"{path}: level {level} is not finished; finished levels: {levels}")
-    mask_path = imp_folder(path) / f"level_{level:02d}" / "mask.safetensors"
-    mask, meta = load_mask(mask_path)
-    return Ticket(mask, meta, mask_path, level)
-
-
-def imp_levels_table(ticket: str | os.PathLike) -> pd.DataFrame:
-    """The level.json rows of an IMP run: level, sparsity, steps, seconds, metrics."""
-    folder = imp_folder(ticket)
-    rows = []
-    for level in available_levels(ticket):
-        data = read_json(folder / f"level_{level:02d}" / "level.json")
-        rows.append({"level": level, "sparsity": data["sparsity"], "steps": data["steps"],
-                     "train_seconds": data["train_seconds"], **data["metrics"]})
-    return pd.DataFrame(rows)
 
 
 # --- 2. subnetworks at a sparsity -----------------------------------------------------------
@@ -417,42 +314,8 @@ def _reusable_levels(recipe: Recipe, ticket) -> list[dict] | None:
     from .store import canonical
 
     folder = imp_folder(ticket)
-    manifest = folder / "manifest.json"
+    manifest = folder / MANIFEST_FILE
     if not manifest.is_file() or canonical(recipe.imp_config(0)) != read_json(manifest)["config"]:
         return None
-    levels = [read_json(folder / f"level_{k:02d}" / "level.json") for k in available_levels(ticket)]
+    levels = [read_level(ticket, k) for k in available_levels(ticket)]
     return levels if len(levels) == recipe.levels + 1 else None
-
-
-# --- reading results back -------------------------------------------------------------------
-
-def collect_rows(runs: Sequence[str | os.PathLike] | str | os.PathLike = ()) -> pd.DataFrame:
-    """Every rows.csv of the given run folders (a results.csv file, or a folder searched
-    recursively, also work); empty: the manual runs of the store."""
-    if isinstance(runs, (str, os.PathLike)):
-        runs = [runs] if str(runs) else []
-    paths: list[Path] = []
-    for run in runs or [store_root() / "manual"]:
-        run = Path(run)
-        if run.is_file():
-            paths.append(run)
-        elif (run / "rows.csv").is_file():
-            paths.append(run / "rows.csv")
-        elif run.is_dir():
-            paths += sorted(run.rglob("rows.csv"))
-    frames = [pd.read_csv(p) for p in paths]
-    frames = [f for f in frames if len(f)]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=ROW_COLUMNS)
-
-
-def ticket_runs(runs: Sequence[str | os.PathLike] | str | os.PathLike = ()) -> dict[str, Path]:
-    """task -> find_tickets run folder, among the given run folders (empty: the manual store)."""
-    if isinstance(runs, (str, os.PathLike)):
-        runs = [runs] if str(runs) else []
-    folders = [Path(r) for r in runs] or sorted((store_root() / "manual" / "find_tickets").glob("*"))
-    found = {}
-    for folder in folders:
-        info = folder / "run.json"
-        if info.is_file() and read_json(info)["experiment"] == "find_tickets" and available_levels(folder):
-            found.setdefault(read_json(info)["recipe"]["task"], folder)
-    return found

@@ -33,6 +33,7 @@ from .prunable import PrunableSet, architecture_fingerprint, base_model, prunabl
 from .rewind import (HEAD_POLICIES, base_snapshot, head_parameters, head_snapshot, init_like_bert, load_snapshot,
                      reinit_head, rewind)
 from .store import atomic_path, canonical, read_json, write_json
+from .tickets import HEAD_FILE, LEVEL_FILE, MANIFEST_FILE, MASK_FILE, SPARSITY_FILE, THETA_I_FILE, level_dir
 from .train import TrainConfig, fine_tune
 
 Evaluate = Callable[[nn.Module], dict[str, float]]
@@ -105,17 +106,13 @@ def _save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
 
 
-def _level_dir(run_dir: Path, level: int) -> Path:
-    return run_dir / f"level_{level:02d}"
-
-
 def _start_manifest(run_dir: Path, config: IMPConfig, model: nn.Module, theta0: dict, metadata: dict) -> dict:
     """Write the run's manifest, or check that a resumed run has the same parameters and model."""
     manifest = {"kind": "imp", "config": config, "metadata": metadata, "ticketlib_version": __version__,
                 "architecture": architecture_fingerprint(model, config.prune.spec()),
                 "theta0_checksum": weights_checksum(theta0)}
     manifest = canonical(manifest)
-    path = run_dir / "manifest.json"
+    path = run_dir / MANIFEST_FILE
     if path.exists():
         old = read_json(path)
         for key in ("config", "architecture", "theta0_checksum"):
@@ -144,17 +141,17 @@ def run_imp(model: nn.Module, train_features: Sequence[dict], evaluate: Evaluate
                   "architecture": manifest["architecture"], "theta0_checksum": manifest["theta0_checksum"], **metadata}
     steps_per_level = config.train.steps(len(train_features))
     levels = config.prune.levels
-    theta_i_path = run_dir / "theta_i.safetensors"
+    theta_i_path = run_dir / THETA_I_FILE
     reinit_head(model, head_seed(config.train.seed, 0))
     initial_head = head_snapshot(model)
     rows = []
     for level in range(levels + 1):
-        level_dir = _level_dir(run_dir, level)
-        if (level_dir / "level.json").exists():
-            rows.append(read_json(level_dir / "level.json"))
+        here = level_dir(run_dir, level)
+        if (here / LEVEL_FILE).exists():
+            rows.append(read_json(here / LEVEL_FILE))
             continue
         mask = full_mask(prunable_parameters(model, spec)) if level == 0 else \
-            load_mask(level_dir / "mask.safetensors")[0]
+            load_mask(here / MASK_FILE)[0]
         # Reset: base model to theta_0 or theta_i, head per policy, then the mask.
         theta = theta0
         if level > 0 and config.rewind_step > 0:
@@ -167,7 +164,7 @@ def run_imp(model: nn.Module, train_features: Sequence[dict], evaluate: Evaluate
         elif config.head_policy == "reinit":
             reinit_head(model, head_seed(config.train.seed, level))
         else:  # keep: the previous level's trained head
-            load_snapshot(head_parameters(model), load_file(str(_level_dir(run_dir, level - 1) / "head.safetensors")))
+            load_snapshot(head_parameters(model), load_file(str(level_dir(run_dir, level - 1) / HEAD_FILE)))
         masker = Masker(model, mask, spec)
         masker.apply()
 
@@ -183,28 +180,28 @@ def run_imp(model: nn.Module, train_features: Sequence[dict], evaluate: Evaluate
             raise ValueError(f"rewind_step {config.rewind_step} exceeds the {result.steps} steps of a level")
         assert masker.pruned_are_zero(), "pruned weights drifted from zero"
         report = sparsity_report(mask)
-        write_json(level_dir / "sparsity.json", report)
+        write_json(here / SPARSITY_FILE, report)
         if level < levels:  # the next level's mask, from this level's trained weights
             next_mask = magnitude_prune(prunable_state(model, spec), schedule.sparsity(level + 1),
                                         current=mask, scope=config.prune.scope)
-            save_mask(_level_dir(run_dir, level + 1) / "mask.safetensors", next_mask, level=level + 1, **provenance)
+            save_mask(level_dir(run_dir, level + 1) / MASK_FILE, next_mask, level=level + 1, **provenance)
         if config.head_policy == "keep":
-            _save_tensors(level_dir / "head.safetensors", head_snapshot(model))
+            _save_tensors(here / HEAD_FILE, head_snapshot(model))
         if level == 0:
-            save_mask(level_dir / "mask.safetensors", mask, level=0, **provenance)
+            save_mask(here / MASK_FILE, mask, level=0, **provenance)
         row = {"level": level, "sparsity": sparsity(mask), "target_sparsity": schedule.sparsity(level),
                "steps": result.steps, "train_seconds": round(result.seconds, 3),
                "final_loss": result.losses[-1] if result.losses else None,
                "fully_pruned_matrices": [r["name"] for r in report if r["scope"] == "matrix" and r["fully_pruned"]],
                "metrics": result.metrics}
-        write_json(level_dir / "level.json", row)  # last: marks the level complete
+        write_json(here / LEVEL_FILE, row)  # last: marks the level complete
         rows.append(row)
     return rows
 
 
 def imp_mask(run_dir: str | Path, level: int) -> tuple[Mask, dict]:
     """The ticket of an IMP run at `level` (its mask file and metadata)."""
-    return load_mask(_level_dir(Path(run_dir), level) / "mask.safetensors")
+    return load_mask(level_dir(Path(run_dir), level) / MASK_FILE)
 
 
 def random_init_base(model: nn.Module, seed: int) -> None:
@@ -264,9 +261,9 @@ def standard_pruning(model: nn.Module, train_features: Sequence[dict], evaluate:
                "metrics": evaluate(m) if evaluate else {}}
         m.train()
         if run_dir is not None:
-            save_mask(_level_dir(Path(run_dir), level) / "mask.safetensors", masker.mask,
+            save_mask(level_dir(Path(run_dir), level) / MASK_FILE, masker.mask,
                       level=level, kind="standard_pruning", seed=train.seed)
-            write_json(_level_dir(Path(run_dir), level) / "level.json", row)
+            write_json(level_dir(Path(run_dir), level) / LEVEL_FILE, row)
         rows.append(row)
         if level < levels:
             masker.set_mask(magnitude_prune(prunable_state(m, spec), schedule.sparsity(level + 1),

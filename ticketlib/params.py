@@ -34,6 +34,8 @@ from typing import Any, Mapping
 
 import yaml
 
+from .settings import repo_root
+
 PROFILE_KEYS = {"extends", "name", "description", "notebooks", "defaults", "task_params", "experiments",
                 "engine", "jobs", "cluster"}
 EXPERIMENT_KEYS = {"notebook", "params", "grid", "needs", "enabled", "description"}
@@ -223,10 +225,6 @@ def resolve_profile_path(name_or_path: str | os.PathLike, root: Path | None = No
         return path
     root = root or repo_root()
     return root / "params" / f"{path}.yaml"
-
-
-def repo_root() -> Path:
-    return Path(__file__).resolve().parent.parent
 
 
 def load_profile(name_or_path: str | os.PathLike, root: Path | None = None) -> Profile:

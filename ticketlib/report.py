@@ -25,8 +25,9 @@ from typing import Sequence
 
 import pandas as pd
 
-ROW_COLUMNS = ["experiment", "method", "task", "source_task", "model", "seed", "level", "sparsity",
-               "rewind_step", "metric", "value", "steps", "train_seconds", "run_id"]
+from .results import ROW_COLUMNS  # noqa: F401
+from .tickets import available_levels, load_ticket
+
 
 
 def _main_metric(rows: pd.DataFrame) -> pd.DataFrame:
@@ -162,7 +163,6 @@ def transfer_figure(rows: pd.DataFrame):
 
 
 def _tickets(ticket_runs: dict, level: int | None):
-    from .experiments import available_levels, load_ticket
 
     out = {}
     for task, folder in sorted(ticket_runs.items()):

@@ -51,6 +51,11 @@ def canonical(data: Any) -> Any:
     return json.loads(json.dumps(to_jsonable(data)))
 
 
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
 def write_json(path: str | os.PathLike, data: Any) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(to_jsonable(data), indent=2, sort_keys=True) + "\n")

@@ -36,16 +36,14 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .params import Profile, ProfileError, load_profile, repo_root, suggest, unknown_key_error
+from .params import Profile, ProfileError, load_profile, suggest, unknown_key_error
+from .results import concat_rows, write_table
+from . import settings
+from .settings import repo_root, set_threads_env, store_root
 from .store import atomic_path, params_hash, read_json, to_jsonable, write_json
 
 SWEEP_PARAMS = ("run_dir", "run_id")  # set by the sweep for every run, never by a profile
 INJECTED_TAG = "injected-parameters"
-
-
-def default_store() -> Path:
-    """The run store: $TICKETLIB_RUNS, else `runs/` at the repository root (gitignored)."""
-    return Path(os.environ.get("TICKETLIB_RUNS") or repo_root() / "runs").expanduser().resolve()
 
 
 # --- notebooks ------------------------------------------------------------------------------
@@ -284,7 +282,7 @@ def _execute(spec: dict, work: Path) -> dict:
 
     write_json(work / "params.json", {"params": spec["params"], "identity": spec["identity"]})
     if spec.get("threads"):
-        os.environ["OMP_NUM_THREADS"] = os.environ["TICKETLIB_THREADS"] = str(spec["threads"])
+        set_threads_env(spec["threads"])
     os.environ.setdefault("TQDM_DISABLE", "1")
     started = time.time()
     status = {"run_id": spec["run_id"], "experiment": spec["experiment"], "name": spec["name"],
@@ -419,7 +417,7 @@ def run_sweep(profile: str | Path | Profile, store: Path | None = None, reports:
               cluster: dict | None = None, html: bool = True, root: Path | None = None) -> list[dict]:
     """Run every unfinished run of `profile`; returns one status per run (see module docstring)."""
     profile = profile if isinstance(profile, Profile) else load_profile(profile, root)
-    store = Path(store or default_store()).resolve()
+    store = Path(store or store_root()).resolve()
     reports = Path(reports or (root or repo_root()) / "reports").resolve()
     runs = expand(profile, store, root)
     engine = engine or profile.engine
@@ -506,21 +504,9 @@ def write_tables(runs: list[Run], statuses: dict, reports: Path, profile: Profil
 
 
 def _write_tables(runs: list[Run], statuses: dict, reports: Path, profile: Profile, store: Path) -> None:
-    import pandas as pd
-
-    from .report import ROW_COLUMNS
-
-    frames = []
-    for run in runs:
-        rows = run.folder / "rows.csv"
-        if statuses.get(run.run_id, {}).get("status") == "ok" and rows.is_file():
-            frame = pd.read_csv(rows)
-            if len(frame):
-                frames.append(frame)
-    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=ROW_COLUMNS)
-    table = table[[c for c in ROW_COLUMNS if c in table] + [c for c in table if c not in ROW_COLUMNS]]
-    with atomic_path(reports / "results.csv") as tmp:
-        table.to_csv(tmp, index=False)
+    finished = [run.folder / "rows.csv" for run in runs
+                if statuses.get(run.run_id, {}).get("status") == "ok" and (run.folder / "rows.csv").is_file()]
+    write_table(concat_rows(finished), reports / "results.csv")
     listing = []
     for run in runs:
         status = statuses.get(run.run_id) or {"status": "pending"}
@@ -564,7 +550,7 @@ def refresh_notebooks(profile: str = "smoke", names: list[str] | None = None, ro
     root = root or repo_root()
     loaded = load_profile(profile, root)
     with tempfile.TemporaryDirectory(prefix="ticketlib-notebooks-") as store:
-        os.environ["TICKETLIB_RUNS"] = store
+        os.environ[settings.RUNS] = store
         os.environ.setdefault("TQDM_DISABLE", "1")
         first: dict[str, Run] = {}
         for run in expand(loaded, Path(store), root):
@@ -620,7 +606,7 @@ def main(argv: list[str] | None = None) -> int:
             return main_sweep(args.profile, store=args.store, reports=args.reports, engine=args.engine,
                               jobs=args.jobs, threads=args.threads)
         if args.command == "list":
-            store = Path(args.store or default_store()).resolve()
+            store = Path(args.store or store_root()).resolve()
             for item in expand(load_profile(args.profile), store):
                 state = "done" if is_finished(item.folder) else (
                     "failed" if (item.folder.with_name(item.folder.name + ".partial") / "status.json").is_file()
@@ -630,7 +616,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "params":
             import yaml
 
-            runs = [r for r in expand(load_profile(args.profile), default_store()) if r.experiment == args.experiment]
+            runs = [r for r in expand(load_profile(args.profile), store_root()) if r.experiment == args.experiment]
             if not runs:
                 raise ProfileError(f"profile {args.profile!r} has no runs of experiment {args.experiment!r}")
             print(yaml.safe_dump(to_jsonable(runs[args.index].params), sort_keys=False), end="")

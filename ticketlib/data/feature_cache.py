@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Callable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..assets import cache_dir
+from ..settings import cache_root as cache_dir
+from ..store import atomic_path
 
 FORMAT_VERSION = 1  # bump when the encoding changes
 
@@ -62,14 +61,7 @@ def cached(key: dict, build: Callable[[], list[dict]], enabled: bool = True) -> 
 
 
 def _write(path: Path, rows: list[dict], key: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pylist(rows) if rows else pa.table({})
     table = table.replace_schema_metadata({"ticketlib.key": json.dumps(key, sort_keys=True)})
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        pq.write_table(table, temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        pq.write_table(table, str(tmp))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from torch import nn
 
+from .. import settings
 from ..tasks import SOURCES, Task, get_task
 from . import encode
 from .errors import DataUnavailableError
@@ -51,7 +52,7 @@ class TaskData:
 
 
 def default_glue_dir() -> str | None:
-    return os.environ.get("TICKETLIB_GLUE_DIR")
+    return settings.glue_dir()
 
 
 def load_raw(task: Task, source: str, glue_dir: str | Path | None = None) -> tuple[dict[str, list[dict]], dict]:

@@ -6,6 +6,8 @@
   sentence ids (872 dev, SST-2's dev size), so it is the same on every machine and version.
 - squad-qnli: QNLI built the way GLUE built it, from SQuAD: question vs sentence of its
   paragraph, "entailment" if the sentence holds the answer span.
+- squad-retrieval: question -> the sentence holding its answer (the same sentence rule), for
+  the contrastive task; dev is a fixed pool of pairs with distinct sentences.
 - wiki-mlm: the `extract` text of 10,033 Wikipedia lead paragraphs; 500 articles (hashed) for dev.
 """
 
@@ -14,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Callable
+from typing import Callable, Iterator
 
 from .. import assets
 from ..tasks import Task
@@ -109,28 +111,39 @@ def _words(text: str) -> set[str]:
     return set(re.findall(r"\w+", text.lower()))
 
 
+def answer_sentences(examples: list[dict]) -> Iterator[tuple[dict, list[tuple[int, int]], int]]:
+    """(example, its paragraph's sentence spans, index of the sentence holding the first answer)
+    for every example whose first answer lies within one sentence; the others are skipped.
+    Spans are computed once per paragraph (about 5 questions share one)."""
+    paragraphs: dict[str, list[tuple[int, int]]] = {}
+    for example in examples:
+        context = example["context"]
+        if context not in paragraphs:
+            paragraphs[context] = sentence_spans(context)
+        spans = paragraphs[context]
+        start = example["answers"]["answer_start"][0]
+        end = start + len(example["answers"]["text"][0])
+        holding = [i for i, (s, e) in enumerate(spans) if s <= start and end <= e]
+        if holding:
+            yield example, spans, holding[0]
+
+
 def qnli_pairs(examples: list[dict]) -> list[dict]:
     """Per question: (question, answer sentence, entailment) and (question, the other sentence of
     its paragraph with the most word overlap, not_entailment) — balanced, with hard negatives.
     Questions whose answer crosses a sentence boundary, or whose paragraph has one sentence, are skipped."""
     pairs = []
-    # Per paragraph (about 5 questions share one): its sentence spans and each sentence's words.
-    paragraphs: dict[str, tuple[list[tuple[int, int]], list[set[str]]]] = {}
-    for example in examples:
-        context = example["context"]
-        if context not in paragraphs:
-            spans = sentence_spans(context)
-            paragraphs[context] = spans, [_words(context[s:e]) for s, e in spans]
-        spans, sentence_words = paragraphs[context]
-        start = example["answers"]["answer_start"][0]
-        end = start + len(example["answers"]["text"][0])
-        holding = [i for i, (s, e) in enumerate(spans) if s <= start and end <= e]
-        if len(spans) < 2 or not holding:
+    sentence_words: dict[str, list[set[str]]] = {}  # per paragraph, each sentence's words
+    for example, spans, holding in answer_sentences(examples):
+        if len(spans) < 2:
             continue
+        context = example["context"]
+        if context not in sentence_words:
+            sentence_words[context] = [_words(context[s:e]) for s, e in spans]
         question_words = _words(example["question"])
-        others = [i for i in range(len(spans)) if i != holding[0]]
-        negative = max(others, key=lambda i: (len(question_words & sentence_words[i]), -i))
-        for index, label in ((holding[0], 0), (negative, 1)):
+        others = [i for i in range(len(spans)) if i != holding]
+        negative = max(others, key=lambda i: (len(question_words & sentence_words[context][i]), -i))
+        for index, label in ((holding, 0), (negative, 1)):
             s, e = spans[index]
             pairs.append({"text_a": example["question"], "text_b": context[s:e].strip(), "label": label})
     return pairs
@@ -138,6 +151,43 @@ def qnli_pairs(examples: list[dict]) -> list[dict]:
 
 def squad_qnli(task: Task) -> dict[str, list[dict]]:
     return {split: qnli_pairs(examples) for split, examples in squad(task).items()}
+
+
+# --- question -> answer sentence retrieval from SQuAD ---
+
+def retrieval_pairs(examples: list[dict]) -> list[dict]:
+    """{"id", "text_a": question, "text_b": the sentence holding its first answer}, in input order;
+    questions whose answer crosses a sentence boundary are skipped."""
+    pairs = []
+    for example, spans, holding in answer_sentences(examples):
+        s, e = spans[holding]
+        pairs.append({"id": example["id"], "text_a": example["question"],
+                      "text_b": example["context"][s:e].strip()})
+    return pairs
+
+
+def retrieval_pool(pairs: list[dict], size: int, salt: str) -> list[dict]:
+    """A fixed pool of `size` pairs with distinct sentences (so each question has exactly one right
+    candidate): per sentence the pair with the smallest salted sha256 of its id, then the `size`
+    smallest of those; kept in input order."""
+    rank = {p["id"]: hashlib.sha256(f"{salt}:{p['id']}".encode()).hexdigest() for p in pairs}
+    best: dict[str, dict] = {}
+    for pair in pairs:
+        if pair["text_b"] not in best or rank[pair["id"]] < rank[best[pair["text_b"]]["id"]]:
+            best[pair["text_b"]] = pair
+    if len(best) < size:
+        raise DataUnavailableError(f"a retrieval pool of {size} needs {size} distinct sentences; "
+                                   f"there are {len(best)}")
+    _, chosen = hashed_split([p["id"] for p in best.values()], size, salt)
+    return [p for p in pairs if p["id"] in chosen]
+
+
+def squad_retrieval(task: Task) -> dict[str, list[dict]]:
+    """Train: every SQuAD train question with its answer sentence; dev: the fixed pool of
+    `task.retrieval.dev_pool` pairs from SQuAD dev (see retrieval_pool)."""
+    examples = squad(task)
+    return {"train": retrieval_pairs(examples["train"]),
+            "dev": retrieval_pool(retrieval_pairs(examples["dev"]), task.retrieval.dev_pool, salt=task.name)}
 
 
 # --- Wikipedia text for MLM ---
@@ -157,11 +207,11 @@ def wiki_mlm(task: Task) -> dict[str, list[dict]]:
 
 BUILDERS: dict[str, Callable[[Task], dict[str, list[dict]]]] = {
     "squad": squad, "rt-sentiment": rt_sentiment, "rt-sentiment-score": rt_sentiment_score,
-    "squad-qnli": squad_qnli, "wiki-mlm": wiki_mlm,
+    "squad-qnli": squad_qnli, "squad-retrieval": squad_retrieval, "wiki-mlm": wiki_mlm,
 }
 
 ASSETS_USED = {"squad": "squad-v1.1", "rt-sentiment": "rt-sentences", "rt-sentiment-score": "rt-sentences",
-               "squad-qnli": "squad-v1.1", "wiki-mlm": "wiki-summaries"}
+               "squad-qnli": "squad-v1.1", "squad-retrieval": "squad-v1.1", "wiki-mlm": "wiki-summaries"}
 
 
 def load_offline(task: Task) -> tuple[dict[str, list[dict]], dict]:

@@ -1,0 +1,69 @@
+"""The tidy results table: one row per metric value of a finished training run.
+
+Every experiment writes its rows to `<run_dir>/rows.csv`; the sweep concatenates them into
+`<reports>/results.csv`; the report and the summary notebook read them back.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from .settings import store_root
+from .store import atomic_path
+
+ROW_COLUMNS = ["experiment", "method", "task", "source_task", "model", "seed", "level", "sparsity",
+               "rewind_step", "metric", "value", "steps", "train_seconds", "run_id"]
+ROWS_FILE = "rows.csv"
+
+
+def metric_rows(base: dict, metrics: dict) -> list[dict]:
+    return [{**base, "metric": name, "value": float(value)} for name, value in metrics.items()]
+
+
+def in_row_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """The table's columns first, in their order; any extra columns after them."""
+    return frame[[c for c in ROW_COLUMNS if c in frame] + [c for c in frame if c not in ROW_COLUMNS]]
+
+
+def write_rows(run_dir: str | os.PathLike, rows: list[dict]) -> pd.DataFrame:
+    """rows -> `<run_dir>/rows.csv` (written atomically) and a DataFrame in the table's column order."""
+    frame = pd.DataFrame(rows)
+    for column in ROW_COLUMNS:
+        if column not in frame:
+            frame[column] = None
+    frame = in_row_order(frame)
+    with atomic_path(Path(run_dir) / ROWS_FILE) as tmp:
+        frame.to_csv(tmp, index=False)
+    return frame
+
+
+def concat_rows(paths: Sequence[Path]) -> pd.DataFrame:
+    """The rows of these rows.csv files, one table (empty files left out)."""
+    frames = [f for f in (pd.read_csv(p) for p in paths) if len(f)]
+    return in_row_order(pd.concat(frames, ignore_index=True)) if frames else pd.DataFrame(columns=ROW_COLUMNS)
+
+
+def write_table(table: pd.DataFrame, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False)
+
+
+def collect_rows(runs: Sequence[str | os.PathLike] | str | os.PathLike = ()) -> pd.DataFrame:
+    """Every rows.csv of the given run folders (a results.csv file, or a folder searched
+    recursively, also work); empty: the manual runs of the store."""
+    if isinstance(runs, (str, os.PathLike)):
+        runs = [runs] if str(runs) else []
+    paths: list[Path] = []
+    for run in runs or [store_root() / "manual"]:
+        run = Path(run)
+        if run.is_file():
+            paths.append(run)
+        elif (run / ROWS_FILE).is_file():
+            paths.append(run / ROWS_FILE)
+        elif run.is_dir():
+            paths += sorted(run.rglob(ROWS_FILE))
+    return concat_rows(paths)

@@ -1,0 +1,136 @@
+"""Tickets and the run-folder layout: every file name of a run, and the loaders.
+
+A find_tickets run folder:
+
+    <run>/run.json                      what ran (experiment, recipe)
+    <run>/rows.csv                      its tidy result rows (ticketlib.results)
+    <run>/cells/<name>.json             finished training cells (resume after a kill)
+    <run>/imp/manifest.json             the IMP run's config, architecture, theta_0 checksum
+    <run>/imp/theta_i.safetensors       rewinding target theta_i (rewind_step > 0)
+    <run>/imp/level_07/mask.safetensors the ticket of level 7 (ticketlib.mask_files)
+    <run>/imp/level_07/sparsity.json    its sparsity report
+    <run>/imp/level_07/head.safetensors the trained head (head_policy "keep")
+    <run>/imp/level_07/level.json       metrics and timings; written last: the level is complete
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from .mask_files import load_mask
+from .masks import masks_overlap, sparsity, sparsity_report
+from .settings import store_root
+from .store import read_json
+
+RUN_FILE = "run.json"
+CELLS_DIR = "cells"
+IMP_DIR = "imp"
+MANIFEST_FILE = "manifest.json"
+THETA_I_FILE = "theta_i.safetensors"
+MASK_FILE = "mask.safetensors"
+SPARSITY_FILE = "sparsity.json"
+HEAD_FILE = "head.safetensors"
+LEVEL_FILE = "level.json"
+
+
+def level_dir(imp_dir: str | os.PathLike, level: int) -> Path:
+    return Path(imp_dir) / f"level_{level:02d}"
+
+
+def cell_path(run_dir: str | os.PathLike, name: str) -> Path:
+    return Path(run_dir) / CELLS_DIR / f"{name}.json"
+
+
+@dataclass
+class Ticket:
+    """A mask and where it came from: a find_tickets run at a level, or a mask file."""
+
+    mask: dict
+    meta: dict
+    path: Path
+    level: int | None = None
+
+    @property
+    def sparsity(self) -> float:
+        return sparsity(self.mask)
+
+    def report(self) -> pd.DataFrame:
+        return pd.DataFrame(sparsity_report(self.mask, warn=False))
+
+    def layers(self) -> pd.DataFrame:
+        frame = self.report()
+        return frame[frame["scope"] == "layer"][["name", "total", "pruned", "sparsity"]].reset_index(drop=True)
+
+    def matrices(self) -> pd.DataFrame:
+        frame = self.report()
+        frame = frame[frame["scope"] == "matrix"].copy()
+        frame["layer"] = frame["name"].str.extract(r"layer\.(\d+)\.")[0]
+        frame["matrix"] = frame["name"].str.replace(r"^.*encoder\.layer\.\d+\.", "", regex=True) \
+                                       .str.replace(".weight", "", regex=False)
+        return frame[["name", "layer", "matrix", "total", "pruned", "sparsity", "fully_pruned"]].reset_index(drop=True)
+
+    def overlap(self, other: "Ticket") -> float:
+        """Jaccard similarity of the pruned weights (over the keys both masks have)."""
+        keys = sorted(set(self.mask) & set(other.mask))
+        return masks_overlap({k: self.mask[k] for k in keys}, {k: other.mask[k] for k in keys})
+
+
+def imp_folder(ticket: str | os.PathLike) -> Path:
+    """The IMP folder (holding level_XX/) of a find_tickets run folder, or the folder itself."""
+    path = Path(ticket)
+    return path / IMP_DIR if (path / IMP_DIR).is_dir() else path
+
+
+def available_levels(ticket: str | os.PathLike) -> list[int]:
+    folder = imp_folder(ticket)
+    return sorted(int(p.parent.name.split("_")[1]) for p in folder.glob(f"level_*/{LEVEL_FILE}"))
+
+
+def load_ticket(ticket: str | os.PathLike, level: int | None = None) -> Ticket:
+    """A ticket from a mask file, or from a find_tickets/IMP run folder at `level`
+    (default: the highest finished level)."""
+    path = Path(ticket)
+    if path.is_file():
+        mask, meta = load_mask(path)
+        return Ticket(mask, meta, path, int(meta["level"]) if "level" in meta else None)
+    levels = available_levels(path)
+    if not levels:
+        raise FileNotFoundError(f"{path}: no finished IMP level (not a find_tickets run folder?)")
+    level = levels[-1] if level is None else level
+    if level not in levels:
+        raise ValueError(f"{path}: level {level} is not finished; finished levels: {levels}")
+    mask_path = level_dir(imp_folder(path), level) / MASK_FILE
+    mask, meta = load_mask(mask_path)
+    return Ticket(mask, meta, mask_path, level)
+
+
+def read_level(ticket: str | os.PathLike, level: int) -> dict:
+    return read_json(level_dir(imp_folder(ticket), level) / LEVEL_FILE)
+
+
+def imp_levels_table(ticket: str | os.PathLike) -> pd.DataFrame:
+    """The level.json rows of an IMP run: level, sparsity, steps, seconds, metrics."""
+    rows = []
+    for level in available_levels(ticket):
+        data = read_level(ticket, level)
+        rows.append({"level": level, "sparsity": data["sparsity"], "steps": data["steps"],
+                     "train_seconds": data["train_seconds"], **data["metrics"]})
+    return pd.DataFrame(rows)
+
+
+def ticket_runs(runs: Sequence[str | os.PathLike] | str | os.PathLike = ()) -> dict[str, Path]:
+    """task -> find_tickets run folder, among the given run folders (empty: the manual store)."""
+    if isinstance(runs, (str, os.PathLike)):
+        runs = [runs] if str(runs) else []
+    folders = [Path(r) for r in runs] or sorted((store_root() / "manual" / "find_tickets").glob("*"))
+    found = {}
+    for folder in folders:
+        info = folder / RUN_FILE
+        if info.is_file() and read_json(info)["experiment"] == "find_tickets" and available_levels(folder):
+            found.setdefault(read_json(info)["recipe"]["task"], folder)
+    return found
