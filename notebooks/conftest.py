@@ -1,5 +1,5 @@
 """nbval set-up: the notebooks write their runs into a fresh temporary store (never runs/),
-and progress bars stay off. Run: see notebooks/README.md."""
+and progress bars stay off. Run: see docs/notebooks.md (nbval)."""
 
 import os
 import tempfile

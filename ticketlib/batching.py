@@ -6,7 +6,7 @@ Features are plain dicts: token sequences as lists of ints ("input_ids", "attent
 names prefixed "pair_", padded like its unprefixed field. Each batch is padded only to its own
 longest sequence; grouping examples of similar length (the Hugging Face `group_by_length`
 recipe) cuts the padding of random batches roughly in half on short-sentence tasks (see
-../shared/STUDY.md).
+docs/method.md).
 """
 
 from __future__ import annotations

@@ -65,7 +65,7 @@ class Recipe:
     a misspelt or ill-typed value fails here, at the top of the notebook.
     num_layers: keep only the first n encoder layers of the model (a cheaper slice).
     include_pooler: the paper prunes the pooler (True); MiniLM-L6's pooler was never trained,
-        so pruning it collapses the classifier (see ../shared/STUDY.md): offline profiles say False.
+        so pruning it collapses the classifier (see docs/method.md): offline profiles say False.
     threads: torch CPU threads (None: $TICKETLIB_THREADS, else torch's default).
     adamw_impl: "fused" or "torch_default" (see ticketlib.train.TrainConfig).
     """

@@ -27,7 +27,7 @@ class PrunableSet:
     include_pooler: the paper's choice (True). Set False for checkpoints whose pooler was
         never trained (MiniLM-L6, trained with mean pooling: its pooler weights are 5-10x
         smaller than the encoder's, so global magnitude pruning removes it first and the
-        classifier then sees a constant; see ../shared/STUDY.md).
+        classifier then sees a constant; see docs/method.md).
     exclude: regular expressions; matching parameter names are left out of the set.
     """
 

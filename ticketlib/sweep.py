@@ -542,7 +542,7 @@ def main_sweep(profile: str, store=None, reports=None, engine=None, jobs=None, t
 def refresh_notebooks(profile: str = "smoke", names: list[str] | None = None, root: Path | None = None) -> None:
     """Execute each notebook in place with the first grid point of `profile` (dependencies left
     empty, so each notebook finds or makes its own tickets) in a fresh temporary run store, in
-    notebook order: what CI's nbval re-executes and compares (see notebooks/README.md)."""
+    notebook order: what CI's nbval re-executes and compares (see docs/notebooks.md, nbval)."""
     import tempfile
 
     import papermill
