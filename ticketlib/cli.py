@@ -9,8 +9,50 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
+
+from .params import Recipe
+
+
+def _parser_for(kind: str):
+    """argparse's type for a Recipe field type ("int", "float | None", ...): "none" gives None
+    where the type allows it."""
+    base = {"int": int, "float": float, "str": str}[kind.split(" | ")[0]]
+    if "None" not in kind:
+        return base
+
+    def parse(text: str):
+        return None if text.lower() == "none" else base(text)
+    parse.__name__ = base.__name__  # argparse's message: "invalid int value"
+    return parse
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_recipe_flags(parser: argparse.ArgumentParser, names: list[str] | None = None) -> None:
+    """One flag per Recipe field (ticketlib.params): `--kebab-case`, its type, default, choices and
+    help; a bool as `--flag/--no-flag`. The flags' defaults are the recipe's."""
+    for field in dataclasses.fields(Recipe):
+        if names is not None and field.name not in names:
+            continue
+        text = field.metadata["help"].replace("%", "%%")
+        kwargs = dict(dest=field.name, default=field.default, help=text)
+        if field.type == "bool":
+            kwargs["action"] = argparse.BooleanOptionalAction  # adds "(default: ...)"
+        else:
+            kwargs["help"] = f"{text} (default: {field.default!r})"
+            kwargs["type"] = _parser_for(field.type)
+            if field.metadata.get("choices"):
+                kwargs["choices"] = field.metadata["choices"]
+        parser.add_argument(flag(field.name), **kwargs)
+
+
+def recipe_from_args(args: argparse.Namespace, **overrides) -> Recipe:
+    return Recipe.from_namespace(vars(args), **overrides)
 
 
 def _fetch_assets(args) -> None:
@@ -29,15 +71,8 @@ def _no_parent_refs(path: str | None, name: str) -> None:
 def _imp(args) -> None:
     _no_parent_refs(args.run_dir, "--run-dir")
     from .experiments import find_tickets
-    from .params import Recipe
 
-    recipe = Recipe(task=args.task, model=args.model, source=args.source, glue_dir=args.glue_dir, levels=args.levels, rate=args.rate,
-                    schedule=args.schedule, max_steps=args.max_steps, batch_size=args.batch_size,
-                    learning_rate=args.learning_rate, epochs=args.epochs,
-                    max_train_examples=args.max_train_examples, max_eval_examples=args.max_eval_examples,
-                    num_layers=args.num_layers, include_pooler=not args.no_pooler,
-                    head_policy=args.head_policy, seed=args.seed)
-    rows = find_tickets(recipe, args.run_dir)
+    rows = find_tickets(recipe_from_args(args), args.run_dir)
     table = rows.pivot_table(index=["level", "sparsity"], columns="metric", values="value")
     print(table.to_string(float_format=lambda x: f"{x:.4f}"))
 
@@ -52,7 +87,7 @@ def _check_mask(args) -> None:
     logging.disable_progress_bar()
     mask, meta = load_mask(args.mask)
     model, _, _ = load_model(args.model, args.task, num_layers=args.num_layers)
-    check_fits(mask, model, PrunableSet(include_pooler=not args.no_pooler), meta)
+    check_fits(mask, model, PrunableSet(include_pooler=args.include_pooler), meta)
     print(f"{args.mask}: fits {args.model} (sparsity {float(meta.get('sparsity', 'nan')):.4f}, "
           f"task {meta.get('task', '?')}, level {meta.get('level', '?')})")
 
@@ -68,7 +103,7 @@ def _study(args) -> None:
         raise RuntimeError("some runs failed or were skipped (see above); their executed notebooks are kept")
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ticketlib", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -77,33 +112,18 @@ def main(argv: list[str] | None = None) -> int:
     fetch.add_argument("names", nargs="*", help="asset names (default: all)")
     fetch.set_defaults(run=_fetch_assets)
 
-    imp = commands.add_parser("imp", help="find tickets by IMP for one task")
-    imp.add_argument("--task", default="rt-sentiment")
-    imp.add_argument("--model", default="offline-minilm")
-    imp.add_argument("--source", default="offline", choices=["offline", "glue_dir", "hub"])
-    imp.add_argument("--glue-dir", default=None, help="GLUE folder for --source glue_dir (default: $TICKETLIB_GLUE_DIR)")
-    imp.add_argument("--levels", type=int, default=2)
-    imp.add_argument("--rate", type=float, default=0.1)
-    imp.add_argument("--schedule", default="paper", choices=["paper", "fraction"])
-    imp.add_argument("--max-steps", type=int, default=None)
-    imp.add_argument("--epochs", type=float, default=1.0)
-    imp.add_argument("--batch-size", type=int, default=32)
-    imp.add_argument("--learning-rate", type=float, default=5e-5)
-    imp.add_argument("--max-train-examples", type=int, default=None)
-    imp.add_argument("--max-eval-examples", type=int, default=None)
-    imp.add_argument("--num-layers", type=int, default=None)
-    imp.add_argument("--no-pooler", action="store_true", help="leave the pooler out of the prunable set")
-    imp.add_argument("--head-policy", default="reinit", choices=["reinit", "keep", "rewind"])
-    imp.add_argument("--seed", type=int, default=0)
-    imp.add_argument("--run-dir", required=True)
+    imp = commands.add_parser("imp", help="find tickets by IMP for one task",
+                              description="IMP for one task with the recipe's flags (ticketlib.params.Recipe; "
+                                          "defaults: the offline recipe). Without --run-dir the run goes to its "
+                                          "folder in the run store (ticketlib.identity), the same one a sweep "
+                                          "with this recipe uses.")
+    add_recipe_flags(imp)
+    imp.add_argument("--run-dir", default=None, help="run folder (default: the recipe's folder in the run store)")
     imp.set_defaults(run=_imp)
 
     check = commands.add_parser("check-mask", help="check that a mask file is intact and fits a model")
     check.add_argument("mask")
-    check.add_argument("--model", default="offline-minilm")
-    check.add_argument("--task", default="rt-sentiment", help="decides the head; masks fit every head")
-    check.add_argument("--num-layers", type=int, default=None)
-    check.add_argument("--no-pooler", action="store_true")
+    add_recipe_flags(check, ["model", "task", "num_layers", "include_pooler"])
     check.set_defaults(run=_check_mask)
 
     study = commands.add_parser(
@@ -118,8 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     study.add_argument("--store", default=None, help="run store (default: $TICKETLIB_RUNS or runs/)")
     study.add_argument("--reports", default=None, help="report folder (default: reports/)")
     study.set_defaults(run=_study)
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         args.run(args)
     except (ValueError, FileNotFoundError, KeyError, RuntimeError) as error:

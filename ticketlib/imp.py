@@ -41,21 +41,21 @@ Evaluate = Callable[[nn.Module], dict[str, float]]
 
 @dataclass
 class PruneConfig:
-    """What is pruned, how, and on which schedule (defaults: the paper's).
+    """What is pruned, how, and on which schedule (defaults: the paper's). Each field's help text
+    is in its metadata; ticketlib.params.Recipe and the command line reuse it."""
 
-    levels: pruning levels after the dense level 0 (paper: 9, i.e. 10% ... 90%).
-    schedule/rate: "paper" = level k at k * rate of the original set; "fraction" = open_lth's
-        `rate` of the remaining weights per level (see masks.Schedule).
-    scope: "global" magnitude ranking across all matrices (paper) or "layerwise".
-    include_pooler/exclude: the prunable set (see prunable.PrunableSet).
-    """
-
-    levels: int = 9
-    schedule: Literal["paper", "fraction"] = "paper"
-    rate: float = 0.1
-    scope: Literal["global", "layerwise"] = "global"
-    include_pooler: bool = True
-    exclude: tuple[str, ...] = ()
+    levels: int = field(default=9, metadata={"help": "pruning levels after the dense level 0 "
+                                                     "(paper: 9, i.e. 10% ... 90%)"})
+    schedule: Literal["paper", "fraction"] = field(default="paper", metadata={
+        "help": "'paper': level k prunes k * rate of the original set; 'fraction': open_lth's rate of the "
+                "remaining weights per level (see masks.Schedule)"})
+    rate: float = field(default=0.1, metadata={"help": "pruning rate per level (see schedule)"})
+    scope: Literal["global", "layerwise"] = field(default="global", metadata={
+        "help": "magnitude ranking across all matrices ('global', the paper) or within each ('layerwise')"})
+    include_pooler: bool = field(default=True, metadata={"help": "prune the pooler too (the paper does; "
+                                                                 "see prunable.PrunableSet)"})
+    exclude: tuple[str, ...] = field(default=(), metadata={"help": "parameter names left out of the "
+                                                                   "prunable set"})
 
     def __post_init__(self):
         if self.levels < 1:
@@ -75,13 +75,15 @@ class PruneConfig:
 
 @dataclass
 class IMPConfig:
-    """One IMP run. head_policy: "reinit" (default), "keep" (the reference code), "rewind".
-    rewind_step: 0 rewinds to the pre-trained theta_0 (the paper); i > 0 to theta_i."""
+    """One IMP run (defaults: the paper's; help text in each field's metadata)."""
 
-    prune: PruneConfig = field(default_factory=PruneConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    head_policy: Literal["reinit", "keep", "rewind"] = "reinit"
-    rewind_step: int = 0
+    prune: PruneConfig = field(default_factory=PruneConfig, metadata={"help": "what is pruned, how, and when"})
+    train: TrainConfig = field(default_factory=TrainConfig, metadata={"help": "each level's fine-tuning"})
+    head_policy: Literal["reinit", "keep", "rewind"] = field(default="reinit", metadata={
+        "help": "the task head between IMP levels: 'reinit' (a fresh seeded head), 'keep' (the trained head, "
+                "as the reference code) or 'rewind' (the level-0 initial head)"})
+    rewind_step: int = field(default=0, metadata={"help": "0 rewinds to the pre-trained theta_0 (the paper); "
+                                                          "i > 0 to theta_i, the weights after i fine-tuning steps"})
 
     def __post_init__(self):
         if self.head_policy not in HEAD_POLICIES:

@@ -28,13 +28,17 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 
+from .imp import IMPConfig, PruneConfig
 from .settings import repo_root
+from .tasks import SOURCES, get_task
+from .train import TrainConfig
 
 PROFILE_KEYS = {"extends", "name", "description", "notebooks", "defaults", "task_params", "experiments",
                 "engine", "jobs", "cluster"}
@@ -57,46 +61,98 @@ def unknown_key_error(where: str, key: str, known) -> ProfileError:
                         f"Known: {', '.join(sorted(known))}")
 
 
+# --- the recipe -----------------------------------------------------------------------------
+# Every Recipe field carries a one-line `metadata["help"]` (and `metadata["choices"]` where the
+# values are a closed set). A field that is a TrainConfig/PruneConfig/IMPConfig field reuses that
+# field's help and choices (`same`), with the paper's default; where the offline recipe deliberately
+# differs (`offline`), the help names both defaults and why. The command line (`ticketlib imp`) and
+# the notebooks' parameters cells are generated from these fields.
+
+RUNTIME = ("device", "threads")  # where a run runs, not what it computes: not part of its identity
+
+
+def _choices(config: type, name: str) -> tuple | None:
+    hint = typing.get_type_hints(config)[name]
+    return typing.get_args(hint) if typing.get_origin(hint) is typing.Literal else None
+
+
+def _config_meta(config: type, name: str) -> tuple[dataclasses.Field, dict]:
+    source = {f.name: f for f in dataclasses.fields(config)}[name]
+    meta = {"help": source.metadata["help"], "from": f"{config.__name__}.{name}"}
+    choices = _choices(config, name)
+    if choices:
+        meta["choices"] = choices
+    return source, meta
+
+
+def same(config: type, name: str, also: str = ""):
+    """A Recipe field that is `config`'s field `name`: its default, help (plus `also`) and choices."""
+    source, meta = _config_meta(config, name)
+    if also:
+        meta["help"] += also
+    return field(default=source.default, metadata=meta)
+
+
+def offline(config: type, name: str, default: Any, why: str):
+    """A Recipe field that is `config`'s field `name` with a deliberate offline default (`why`)."""
+    source, meta = _config_meta(config, name)
+    meta.update(help=f"{meta['help']}; offline default {default!r}, paper {source.default!r}: {why}",
+                paper_default=source.default)
+    return field(default=default, metadata=meta)
+
+
+def own(default: Any, help: str, choices: tuple | None = None):
+    """A Recipe field of its own (data, model, resources)."""
+    return field(default=default, metadata={"help": help, **({"choices": choices} if choices else {})})
+
+
 @dataclass
 class Recipe:
     """What decides a fine-tuning run or an IMP run: task, data, model, training, pruning.
 
     Every notebook builds one from its parameters (`Recipe.from_namespace(globals())`), so
-    a misspelt or ill-typed value fails here, at the top of the notebook.
-    num_layers: keep only the first n encoder layers of the model (a cheaper slice).
-    include_pooler: the paper prunes the pooler (True); MiniLM-L6's pooler was never trained,
-        so pruning it collapses the classifier (see docs/method.md): offline profiles say False.
-    threads: torch CPU threads (None: $TICKETLIB_THREADS, else torch's default).
-    adamw_impl: "fused" or "torch_default" (see ticketlib.train.TrainConfig).
+    a misspelt or ill-typed value fails here, at the top of the notebook. Each field's help is
+    `recipe_help(name)`; the defaults are the offline recipe's (those that differ from the
+    paper's say so in their help).
     """
 
-    task: str = "rt-sentiment"
-    model: str = "offline-minilm"
-    source: str = "offline"
-    glue_dir: str | None = None
-    num_layers: int | None = None
-    max_train_examples: int | None = None
-    max_eval_examples: int | None = None
-    max_length: int | None = None
-    subset_seed: int = 0
-    learning_rate: float = 5e-5
-    batch_size: int = 32
-    epochs: float = 1.0
-    max_steps: int | None = None
-    warmup_steps: int = 0
-    weight_decay: float = 0.0
-    schedule_horizon: str = "level"
-    levels: int = 2
-    schedule: str = "paper"
-    rate: float = 0.2
-    scope: str = "global"
-    include_pooler: bool = False
-    head_policy: str = "reinit"
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"
-    adamw_impl: str = "fused"
-    threads: int | None = None
+    task: str = own("rt-sentiment", "the task, a ticketlib.tasks name (e.g. rt-sentiment, squad-qnli, wiki-mlm, "
+                                    "sst2, mnli)")
+    model: str = own("offline-minilm", "the pre-trained model: 'offline-minilm' (MiniLM-L6, a pinned registry "
+                                       "asset), a hub name such as 'bert-base-uncased' (needs the hub), or a folder")
+    source: str = own("offline", "where the data comes from: 'offline' (registry assets), 'glue_dir' (a GLUE "
+                                 "folder) or 'hub'", SOURCES)
+    glue_dir: str | None = own(None, "GLUE folder in the glue_data/ layout for source 'glue_dir' "
+                                     "(None: $TICKETLIB_GLUE_DIR)")
+    num_layers: int | None = own(None, "keep only the first n encoder layers of the model, a cheaper slice "
+                                       "(None: all)")
+    max_train_examples: int | None = own(None, "a seeded subset of the training split (None: all of it)")
+    max_eval_examples: int | None = own(None, "a seeded subset of the evaluation split (None: all of it)")
+    max_length: int | None = own(None, "tokens per sequence (None: the task's recipe)")
+    subset_seed: int = own(0, "seed of the training and evaluation subsets")
+    learning_rate: float = offline(TrainConfig, "learning_rate", 5e-5,
+                                   "short runs of MiniLM-L6 on small subsets (docs/method.md, head and learning "
+                                   "rate at small budgets)")
+    batch_size: int = same(TrainConfig, "batch_size")
+    epochs: float = offline(TrainConfig, "epochs", 1.0, "one epoch keeps a run by hand short on a CPU")
+    max_steps: int | None = same(TrainConfig, "max_steps")
+    warmup_steps: int = same(TrainConfig, "warmup_steps")
+    weight_decay: float = same(TrainConfig, "weight_decay")
+    schedule_horizon: str = same(TrainConfig, "schedule_horizon")
+    levels: int = offline(PruneConfig, "levels", 2, "two levels keep a run by hand within minutes on a CPU")
+    schedule: str = same(PruneConfig, "schedule")
+    rate: float = offline(PruneConfig, "rate", 0.2, "with two levels, 20% and 40% sparsity")
+    scope: str = same(PruneConfig, "scope")
+    include_pooler: bool = offline(PruneConfig, "include_pooler", False,
+                                   "MiniLM-L6's pooler was never trained, so pruning it collapses the classifier "
+                                   "(docs/method.md)")
+    head_policy: str = same(IMPConfig, "head_policy")
+    seed: int = same(TrainConfig, "seed", also=", and of the task head")
+    device: str = same(TrainConfig, "device")
+    precision: str = same(TrainConfig, "precision")
+    adamw_impl: str = same(TrainConfig, "adamw_impl")
+    threads: int | None = own(None, "torch CPU threads (None: $TICKETLIB_THREADS, set by the sweep, else "
+                                    "torch's default)")
 
     def __post_init__(self):
         hints = {f.name: f.type for f in dataclasses.fields(self)}
@@ -111,20 +167,30 @@ class Recipe:
             if not ok:
                 raise ValueError(f"parameter {name!r} must be {hint}, got {value!r}")
         self.learning_rate, self.epochs, self.rate = float(self.learning_rate), float(self.epochs), float(self.rate)
-        # The task registry and the configs validate the rest (names, ranges, choices).
-        from .tasks import SOURCES, get_task
-
+        for f in dataclasses.fields(self):
+            choices = f.metadata.get("choices")
+            if choices and getattr(self, f.name) not in choices:
+                raise ValueError(f"parameter {f.name!r} must be one of {', '.join(map(str, choices))}, "
+                                 f"got {getattr(self, f.name)!r}")
+        # The task registry and the configs validate the rest (names, ranges).
         try:
             get_task(self.task)
         except KeyError as error:
             raise ValueError(str(error)) from None
-        if self.source not in SOURCES:
-            raise ValueError(f"parameter 'source' must be one of {', '.join(SOURCES)}, got {self.source!r}")
         self.imp_config()
 
     @classmethod
     def names(cls) -> list[str]:
         return [f.name for f in dataclasses.fields(cls)]
+
+    field_names = names
+
+    @classmethod
+    def field(cls, name: str) -> dataclasses.Field:
+        found = {f.name: f for f in dataclasses.fields(cls)}
+        if name not in found:
+            raise ValueError(f"unknown recipe parameter {name!r}.{suggest(name, found)}")
+        return found[name]
 
     @classmethod
     def from_namespace(cls, namespace: Mapping[str, Any], **overrides) -> "Recipe":
@@ -142,15 +208,15 @@ class Recipe:
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    def prune_config(self):
-        from .imp import PruneConfig
+    def identity(self) -> dict:
+        """What decides the results: every field but the runtime ones (RUNTIME)."""
+        return {k: v for k, v in self.as_dict().items() if k not in RUNTIME}
 
+    def prune_config(self):
         return PruneConfig(levels=self.levels, schedule=self.schedule, rate=self.rate, scope=self.scope,
                            include_pooler=self.include_pooler)
 
     def train_config(self, seed: int | None = None, progress: bool = False):
-        from .train import TrainConfig
-
         return TrainConfig(learning_rate=self.learning_rate, epochs=self.epochs, max_steps=self.max_steps,
                            batch_size=self.batch_size, warmup_steps=self.warmup_steps,
                            weight_decay=self.weight_decay, schedule_horizon=self.schedule_horizon,
@@ -158,8 +224,6 @@ class Recipe:
                            precision=self.precision, adamw_impl=self.adamw_impl, progress=progress)
 
     def imp_config(self, rewind_step: int = 0):
-        from .imp import IMPConfig
-
         return IMPConfig(prune=self.prune_config(), train=self.train_config(), head_policy=self.head_policy,
                          rewind_step=rewind_step)
 
@@ -167,6 +231,42 @@ class Recipe:
         """What decides the data (for manifests and run identity)."""
         return {k: getattr(self, k) for k in ("task", "source", "glue_dir", "max_train_examples",
                                                "max_eval_examples", "max_length", "subset_seed")}
+
+
+def recipe_help(name: str) -> str:
+    """The one-line help of a Recipe field (for the command line and the notebooks' parameters cells)."""
+    return Recipe.field(name).metadata["help"]
+
+
+def recipe_choices(name: str) -> tuple | None:
+    return Recipe.field(name).metadata.get("choices")
+
+
+def recipe_default(name: str) -> Any:
+    return Recipe.field(name).default
+
+
+def recipe_cell(values: Mapping[str, Any] | None = None, names: list[str] | None = None) -> str:
+    """Lines `name = value  # help` for a notebook's parameters cell: `names` (default: every
+    field) with `values` where given, else the recipe's defaults."""
+    values = dict(values or {})
+    lines = []
+    for name in names or Recipe.names():
+        lines.append(f"{name} = {values.get(name, recipe_default(name))!r}  # {recipe_help(name)}")
+    return "\n".join(lines) + "\n"
+
+
+def identity_params(params: Mapping[str, Any]) -> dict:
+    """A run's parameters as its identity sees them (ticketlib.identity). For a run that builds a
+    recipe (its parameters name a `task` and a `model`), the recipe's fields and `recipe_extra`
+    become one resolved recipe (`Recipe.identity()`: every field, defaults included, runtime fields
+    left out), so a notebook's flat parameters and a library call's Recipe give the same identity;
+    every other parameter is kept as is."""
+    if not {"task", "model"} <= set(params):
+        return dict(params)
+    recipe = Recipe.from_namespace(params, **(params.get("recipe_extra") or {}))
+    rest = {k: v for k, v in params.items() if k not in Recipe.names() and k != "recipe_extra"}
+    return {"recipe": recipe.identity(), **rest}
 
 
 # --- profiles -------------------------------------------------------------------------------

@@ -25,37 +25,46 @@ from .masking import Masker
 
 @dataclass
 class TrainConfig:
-    """Hyperparameters of one fine-tuning run (defaults: the paper's GLUE recipe).
+    """Hyperparameters of one fine-tuning run (defaults: the paper's GLUE recipe). Each field's
+    help text is in its metadata (`metadata["help"]`); ticketlib.params.Recipe and the command
+    line reuse it.
 
-    schedule_horizon: "level" (default) decays the learning rate to zero within this run;
-        "run" is the reference code's quirk, which builds one linear schedule over the whole
-        IMP run (all levels), so the rate barely decays within a level. The IMP driver
-        passes the offset and length of that whole-run horizon.
-    precision: "auto" = bf16 autocast on CUDA when supported, fp32 elsewhere.
-    adamw_impl: "fused" (default) computes the same AdamW update in one fused kernel per
-        step; "torch_default" is torch's per-tensor implementation (a for-loop on CPU),
-        which also slows down on zeros: its sqrt of a zero second moment, i.e. of every
-        pruned weight, is several times slower than of a non-zero one on this CPU (measured
-        in benchmarks/README.md). The two agree up to float rounding, not bit for bit.
+    schedule_horizon "run" is the reference code's quirk: one linear schedule over the whole IMP
+    run (all levels), so the rate barely decays within a level; the IMP driver passes the offset
+    and length of that whole-run horizon.
+    adamw_impl "torch_default" (torch's per-tensor for-loop on CPU) also slows down on zeros: its
+    sqrt of a zero second moment, i.e. of every pruned weight, is several times slower than of a
+    non-zero one on this CPU (measured in benchmarks/README.md); "fused" and "torch_default" agree
+    up to float rounding, not bit for bit.
     """
 
-    learning_rate: float = 2e-5
-    epochs: float = 3.0
-    max_steps: int | None = None  # overrides epochs when set
-    batch_size: int = 32
-    warmup_steps: int = 0
-    weight_decay: float = 0.0
-    adam_eps: float = 1e-8
-    adam_betas: tuple[float, float] = (0.9, 0.999)
-    max_grad_norm: float | None = 1.0
-    schedule_horizon: Literal["level", "run"] = "level"
-    group_by_length: bool = True
-    seed: int = 0
-    eval_every: int | None = None
-    device: str = "auto"
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
-    adamw_impl: Literal["fused", "torch_default"] = "fused"
-    progress: bool = True
+    learning_rate: float = field(default=2e-5, metadata={"help": "peak learning rate of AdamW (paper: 2e-5 on GLUE)"})
+    epochs: float = field(default=3.0, metadata={"help": "passes over the training set per fine-tuning run "
+                                                         "(ignored when max_steps is set)"})
+    max_steps: int | None = field(default=None, metadata={"help": "optimizer steps per fine-tuning run; "
+                                                                  "overrides epochs when set"})
+    batch_size: int = field(default=32, metadata={"help": "examples per optimizer step"})
+    warmup_steps: int = field(default=0, metadata={"help": "linear warm-up steps before the linear decay"})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay (never on biases and LayerNorm)"})
+    adam_eps: float = field(default=1e-8, metadata={"help": "AdamW epsilon"})
+    adam_betas: tuple[float, float] = field(default=(0.9, 0.999), metadata={"help": "AdamW betas"})
+    max_grad_norm: float | None = field(default=1.0, metadata={"help": "gradient clipping norm (None: no clipping)"})
+    schedule_horizon: Literal["level", "run"] = field(default="level", metadata={
+        "help": "what the linear decay spans: 'level' (each fine-tuning run decays to zero) or 'run' "
+                "(the reference code: one schedule over all IMP levels)"})
+    group_by_length: bool = field(default=True, metadata={"help": "batch examples of similar length "
+                                                                  "(dynamic padding)"})
+    seed: int = field(default=0, metadata={"help": "seed of the data order and dropout"})
+    eval_every: int | None = field(default=None, metadata={"help": "evaluate every n steps as well "
+                                                                   "(None: at the end only)"})
+    device: str = field(default="auto", metadata={"help": "'auto' (CUDA when present, else CPU) or a "
+                                                          "torch device ('cpu', 'cuda:0')"})
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = field(default="auto", metadata={
+        "help": "'auto': bf16 autocast on CUDA when supported, fp32 elsewhere"})
+    adamw_impl: Literal["fused", "torch_default"] = field(default="fused", metadata={
+        "help": "AdamW kernel: 'fused' (one fused kernel per step) or 'torch_default' (torch's per-tensor "
+                "loop, slow on pruned weights)"})
+    progress: bool = field(default=True, metadata={"help": "show a progress bar"})
 
     def __post_init__(self):
         if not self.learning_rate > 0:
