@@ -52,7 +52,10 @@ def test_find_tickets_rows_artifacts_and_resume(store, recipe, tmp_path):
 
 
 def test_hand_runs_share_tickets_through_the_manual_store(store, recipe):
-    folder = ex.ensure_ticket(recipe)  # computed
+    with pytest.raises(FileNotFoundError, match="train_ticket = True"):  # trains only on request
+        ex.ensure_ticket(recipe)
+    assert not (store / "manual" / "find_tickets").exists()
+    folder = ex.ensure_ticket(recipe, train_if_missing=True)  # computed
     assert folder.parent == store / "manual" / "find_tickets"
     assert ex.ensure_ticket(recipe) == folder  # found again, same recipe
     assert ex.ensure_ticket(recipe.replace(seed=1)) != folder
@@ -61,7 +64,7 @@ def test_hand_runs_share_tickets_through_the_manual_store(store, recipe):
 
 
 def test_baselines_share_the_tickets_sparsity_and_resume(store, recipe, tmp_path):
-    ticket = ex.ensure_ticket(recipe)
+    ticket = ex.ensure_ticket(recipe, train_if_missing=True)
     rows = ex.evaluate_subnetworks(recipe, ticket, at_levels=[1], seeds=[0], run_dir=tmp_path / "b")
     assert set(rows["method"]) == set(ex.METHODS)
     pruned = rows[rows["method"] != "full"]
@@ -76,14 +79,14 @@ def test_baselines_share_the_tickets_sparsity_and_resume(store, recipe, tmp_path
 
 def test_transfer_from_an_mlm_mask(store, recipe, tmp_path):
     rows = ex.transfer(recipe, "wiki-mlm", at_levels=[1], seeds=[0], source_params={"max_length": 32},
-                       run_dir=tmp_path / "t")
+                       run_dir=tmp_path / "t", train_ticket=True)
     assert set(rows["source_task"]) == {"wiki-mlm"} and set(rows["task"]) == {"rt-sentiment"}
     assert rows["sparsity"].iloc[0] == pytest.approx(0.3, abs=1e-6)
     assert (store / "manual" / "find_tickets").is_dir()  # the source ticket was made by hand
 
 
 def test_rewinding_reuses_theta0_levels_of_a_matching_ticket(store, recipe, tmp_path):
-    ticket = ex.ensure_ticket(recipe)
+    ticket = ex.ensure_ticket(recipe, train_if_missing=True)
     rows = ex.rewinding(recipe, [0, 1], ticket, run_dir=tmp_path / "r")
     assert sorted(rows["rewind_step"].unique()) == [0, 1]
     assert not (tmp_path / "r" / "rewind_0").exists()  # theta_0 came from the ticket

@@ -1,9 +1,14 @@
-"""The notebooks: thin, parameterised, committed executed with the smoke profile (what nbval
-re-executes in CI: see docs/notebooks.md, nbval), and runnable by hand with papermill."""
+"""The notebooks: one source (scripts/build_notebooks.py), thin, parameterised from Recipe's
+fields, committed with the outputs of scripts/refresh_notebooks.py's procedure and no papermill
+cell; the parameters cell is what a run uses; the summary and explorer read the last study and
+never train. nbval itself runs in scripts/test.sh (see docs/notebooks.md, nbval)."""
 
 from __future__ import annotations
 
 import ast
+import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,28 +17,65 @@ import nbformat
 import pytest
 
 from ticketlib import sweep
-from ticketlib.params import Recipe, load_profile
+from ticketlib.params import Recipe, recipe_default
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-NON_RECIPE = {"run_dir", "run_id", "recipe_extra", "ticket", "at_levels", "methods", "seeds", "source_task",
-              "source_params", "rewind_steps", "runs", "level", "note", "compare_with"}
+sys.path.insert(0, str(ROOT / "scripts"))
+import build_notebooks  # noqa: E402
+import refresh_notebooks  # noqa: E402
+
+NON_RECIPE = {"run_dir", "run_id", "recipe_extra", "ticket", "train_ticket", "at_levels", "methods", "seeds",
+              "source_task", "source_params", "rewind_steps", "runs", "level", "note", "compare_with", "interactive"}
+BUILDS_A_RECIPE = ["01_find_tickets.ipynb", "02_baselines.ipynb", "03_transfer.ipynb", "04_rewinding.ipynb"]
 
 
-def test_there_are_six_notebooks():
+def read(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(str(path), as_version=4)
+
+
+def parameters_cell(nb) -> str:
+    return next(c.source for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+
+
+def test_there_are_six_notebooks_and_a_builder_for_each():
     assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06"]
+    assert [p.name for p in NOTEBOOKS] == list(build_notebooks.BUILDERS)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_cells_are_the_generators(path):
+    """One source of truth: the cells of every committed notebook are exactly what
+    scripts/build_notebooks.py writes (edit there, then run scripts/refresh_notebooks.py)."""
+    committed, built = read(path), build_notebooks.build(path.name)
+    assert [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in committed.cells] == \
+           [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in built.cells], \
+        f"{path.name} differs from scripts/build_notebooks.py: run scripts/refresh_notebooks.py {path.name}"
+
+
+@pytest.mark.parametrize("name", BUILDS_A_RECIPE)
+def test_parameters_cell_holds_every_recipe_field_with_its_default(name):
+    params = sweep.notebook_parameters(ROOT / "notebooks" / name)
+    assert [k for k in params if k in Recipe.names()] == Recipe.names()
+    for field in Recipe.names():
+        assert params[field] == recipe_default(field), field
+    cell = parameters_cell(read(ROOT / "notebooks" / name))
+    assert "# the task, a ticketlib.tasks name" in cell  # the help text comes along
+    # and the cell builds the default recipe
+    namespace: dict = {}
+    exec(cell, {}, namespace)
+    assert Recipe.from_namespace(namespace) == Recipe()
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_is_thin_and_parameterised(path):
-    nb = nbformat.read(str(path), as_version=4)
+    nb = read(path)
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
     names = set(sweep.notebook_parameters(path))
     assert {"run_dir", "run_id"} <= names
     assert names - NON_RECIPE <= set(Recipe.names()), names - NON_RECIPE - set(Recipe.names())
-    code = [c for c in nb.cells if c.cell_type == "code" and not {"injected-parameters", "parameters"}
-            & set(c.metadata.get("tags", []))]
+    code = [c for c in nb.cells if c.cell_type == "code" and "parameters" not in c.metadata.get("tags", [])]
     for cell in code:  # thin: no function or class definitions, short cells
         tree = ast.parse(cell.source)
         assert not any(isinstance(n, (ast.FunctionDef, ast.ClassDef)) for n in ast.walk(tree)), cell.source
@@ -42,22 +84,129 @@ def test_notebook_is_thin_and_parameterised(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_committed_notebook_is_executed_with_the_current_smoke_profile(path):
-    nb = nbformat.read(str(path), as_version=4)
-    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
-    assert injected, f"{path.name} is not executed: python -m ticketlib.sweep refresh-notebooks smoke"
-    values = {}
-    exec(injected[0].source, {}, values)
-    runs = sweep.expand(load_profile("smoke"), Path("/nonexistent"))
-    first = next(r for r in runs if r.notebook.name == path.name)
-    assert values == first.params, (f"{path.name} was executed with other parameters than params/smoke.yaml's: "
-                                    "python -m ticketlib.sweep refresh-notebooks smoke")
+def test_committed_outputs_come_from_the_refresh_procedure_without_a_papermill_cell(path):
+    nb = read(path)
+    assert not [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])], \
+        "an injected-parameters cell would override the parameters cell"
+    assert "papermill" not in nb.metadata
+    recorded = nb.metadata.get("ticketlib", {}).get("outputs_from", {})
+    expected = refresh_notebooks.procedure_params(refresh_notebooks.STORE_PLACEHOLDER)[path.name]
+    assert json.loads(json.dumps(recorded.get("parameters"))) == json.loads(json.dumps(expected)), \
+        f"{path.name}'s outputs are not the current procedure's: run scripts/refresh_notebooks.py"
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(c.get("execution_count") for c in code), "every code cell executed"
-    errors = [o for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"]
-    assert not errors
+    assert not [o for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"]
     text = nbformat.writes(nb)
     assert "/work/" not in text and "/home/" not in text, "machine paths in the committed outputs"
+
+
+def test_nbval_copies_inject_the_procedures_parameters_and_keep_the_outputs(tmp_path):
+    store = tmp_path / "store"
+    written = refresh_notebooks.prepare(tmp_path / "nbval", store)
+    assert [p.name for p in written] == [p.name for p in NOTEBOOKS]
+    for path in written:
+        copy, committed = read(path), read(ROOT / "notebooks" / path.name)
+        injected = [i for i, c in enumerate(copy.cells) if "injected-parameters" in c.metadata.get("tags", [])]
+        params_at = next(i for i, c in enumerate(copy.cells) if "parameters" in c.metadata.get("tags", []))
+        assert injected == [params_at + 1]
+        values: dict = {}
+        exec(copy.cells[injected[0]].source, {}, values)
+        assert values == refresh_notebooks.procedure_params(store)[path.name]
+        rest = [c for c in copy.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+        assert [c.get("outputs") for c in rest] == [c.get("outputs") for c in committed.cells]
+
+
+# --- the last study by default, and the parameters cell as the one source ------------------
+
+def mini_repository(tmp_path: Path) -> Path:
+    """A copy of ticketlib and the notebooks in tmp_path, so that `reports/` and `runs/` (the
+    defaults the notebooks read) are tmp_path's: kernels import this ticketlib (PYTHONPATH)."""
+    repo = tmp_path / "repo"
+    shutil.copytree(ROOT / "ticketlib", repo / "ticketlib", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "notebooks", repo / "notebooks")
+    return repo
+
+
+def execute(notebook: Path, repo: Path, timeout: int = 300) -> nbformat.NotebookNode:
+    """`jupyter nbconvert --execute` (what "run all" does, no parameters), in a kernel that
+    imports the mini repository's ticketlib and has no TICKETLIB_RUNS."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TICKETLIB_RUNS", "JPY_SESSION_NAME")}
+    env.update(PYTHONPATH=str(repo), TQDM_DISABLE="1", MPLBACKEND="Agg")
+    out = notebook.with_name(notebook.stem + ".out.ipynb")
+    done = subprocess.run([str(Path(sys.executable).parent / "jupyter"), "nbconvert", "--to", "notebook", "--execute",
+                           f"--ExecutePreprocessor.timeout={timeout}", "--output", out.name, str(notebook)],
+                          capture_output=True, text=True, env=env, cwd=notebook.parent)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return read(out)
+
+
+def output_text(nb) -> str:
+    parts = []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            parts.append(output.get("text", ""))
+            parts += [str(v) for k, v in output.get("data", {}).items() if k.startswith("text/")]
+    return "\n".join(parts)
+
+
+def edit_parameter(path: Path, name: str, value) -> None:
+    """Set `name = value` in the notebook's parameters cell, as a user would in JupyterLab."""
+    nb = read(path)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    lines = cell.source.splitlines()
+    index = next(i for i, line in enumerate(lines) if line.split("=")[0].strip() == name)
+    lines[index] = f"{name} = {value!r}"
+    cell.source = "\n".join(lines)
+    nbformat.write(nb, str(path))
+
+
+@pytest.fixture
+def study_repo(tmp_path):
+    """The mini repository after a (fake) study: reports/runs.json and its store."""
+    from study_fixture import make_study
+
+    repo = mini_repository(tmp_path)
+    make_study(repo)  # repo/store and repo/reports
+    return repo
+
+
+@pytest.mark.slow
+def test_summary_and_explorer_show_the_last_study_by_default_and_train_nothing(study_repo):
+    before = sorted(p for p in study_repo.rglob("*") if "notebooks" not in p.parts)
+    for name in ("05_summary.ipynb", "06_explore.ipynb"):
+        text = output_text(execute(study_repo / "notebooks" / name, study_repo))
+        assert "the last study (profile 'fake'" in text, text[:2000]
+        assert "rt-sentiment" in text and "squad-qnli" in text
+    after = sorted(p for p in study_repo.rglob("*") if "notebooks" not in p.parts and "__pycache__" not in p.parts)
+    assert not (study_repo / "runs").exists(), "a run store appeared: something was trained or written"
+    assert after == [p for p in before if "__pycache__" not in p.parts]
+
+
+@pytest.mark.slow
+def test_summary_and_explorer_without_a_study_say_so_and_do_not_crash(tmp_path):
+    repo = mini_repository(tmp_path)
+    summary = output_text(execute(repo / "notebooks" / "05_summary.ipynb", repo))
+    assert "No study found" in summary and "bash scripts/study.sh" in summary
+    explore = output_text(execute(repo / "notebooks" / "06_explore.ipynb", repo))
+    assert "No ticket to explore" in explore and "No study found" in explore
+    assert not (repo / "runs").exists()
+
+
+@pytest.mark.slow
+def test_an_edited_parameters_cell_is_what_runs(study_repo):
+    """The user-visible rule: edit a value in the parameters cell, run all, and that value is used."""
+    summary = study_repo / "notebooks" / "05_summary.ipynb"
+    edit_parameter(summary, "note", "EDITED NOTE 4711")
+    edit_parameter(summary, "level", 1)
+    text = output_text(execute(summary, study_repo))
+    assert "EDITED NOTE 4711" in text
+    assert "(20%)" in text and "(40%)" not in text  # the layer table's tickets at level 1, not the highest
+
+    explore = study_repo / "notebooks" / "06_explore.ipynb"
+    edit_parameter(explore, "task", "squad-qnli")
+    edit_parameter(explore, "level", 1)
+    text = output_text(execute(explore, study_repo))
+    assert "selected: squad-qnli: find_tickets/squad-qnli-000000000001, level 1 of [0, 1, 2], sparsity 0.2000" in text
 
 
 @pytest.mark.slow
@@ -67,7 +216,7 @@ def test_papermill_by_hand_with_another_task(tmp_path):
                           check=True, capture_output=True, text=True, cwd=ROOT).stdout
     (tmp_path / "smoke.yaml").write_text(flat)
     out = tmp_path / "out.ipynb"
-    env = {**__import__("os").environ, "TICKETLIB_RUNS": str(tmp_path / "store")}
+    env = {**os.environ, "TICKETLIB_RUNS": str(tmp_path / "store")}
     subprocess.run([str(Path(sys.executable).parent / "papermill"), str(ROOT / "notebooks" / "01_find_tickets.ipynb"),
                     str(out), "-f", str(tmp_path / "smoke.yaml"), "-p", "task", "squad-qnli", "-p", "max_length", "64",
                     "--no-progress-bar"], check=True, capture_output=True, text=True, env=env, cwd=tmp_path)

@@ -4,12 +4,7 @@ checks that it renders, that its figures load and that its links resolve."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import shutil
-import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
@@ -17,6 +12,7 @@ import matplotlib
 import pandas as pd
 import pytest
 
+from browser import Browser, chromium
 from ticketlib import report
 from ticketlib.sweep import notebook_to_html
 
@@ -127,92 +123,6 @@ def test_index_lists_runs_and_shows_the_summary_inline(tmp_path):
 
 
 # --- a real browser -------------------------------------------------------------------------
-
-def chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        path = shutil.which(name)
-        if path:
-            return path
-    if os.environ.get("CI"):  # CI's set-up installs it: a missing browser there is a failure, not a skip
-        pytest.fail("no chromium on the CI machine: scripts/setup.sh should have installed Debian's chromium")
-    pytest.skip("no chromium on this machine: the browser test needs Debian's `chromium` package "
-                "(apt-get install -y chromium); CI installs it")
-
-
-class Browser:
-    """Headless chromium over the DevTools protocol (tornado's websocket client: no extra package)."""
-
-    def __init__(self, profile: Path):
-        self.process = subprocess.Popen(
-            [chromium(), "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-             "--no-first-run", "--no-default-browser-check", "--remote-debugging-port=0",
-             f"--user-data-dir={profile}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        port_file = profile / "DevToolsActivePort"
-        deadline = time.time() + 60
-        while not (port_file.is_file() and port_file.read_text().strip()):
-            if time.time() > deadline or self.process.poll() is not None:
-                self.close()
-                raise RuntimeError("chromium did not start")
-            time.sleep(0.1)
-        port = port_file.read_text().split()[0]
-        for _ in range(100):
-            targets = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list").read())
-            pages = [t for t in targets if t["type"] == "page"]
-            if pages:
-                break
-            time.sleep(0.1)
-        self.url = pages[0]["webSocketDebuggerUrl"]
-
-    def close(self):
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-
-    def visit(self, url: str) -> dict:
-        """Load `url`; return the page's facts and every URL it requested."""
-        return asyncio.run(self._visit(url))
-
-    async def _visit(self, url: str) -> dict:
-        from tornado.websocket import websocket_connect
-
-        connection = await websocket_connect(self.url, max_message_size=64 << 20)
-        counter, requests, loaded = 0, [], False
-
-        async def call(method, **params):
-            nonlocal counter, loaded
-            counter += 1
-            ident = counter
-            connection.write_message(json.dumps({"id": ident, "method": method, "params": params}))
-            while True:
-                message = json.loads(await asyncio.wait_for(connection.read_message(), 60))
-                if message.get("method") == "Network.requestWillBeSent":
-                    requests.append(message["params"]["request"]["url"])
-                if message.get("method") == "Page.loadEventFired":
-                    loaded = True
-                if message.get("id") == ident:
-                    return message.get("result", {})
-
-        await call("Network.enable")
-        await call("Page.enable")
-        await call("Page.navigate", url=url)
-        deadline = time.time() + 60
-        while not loaded and time.time() < deadline:
-            await call("Runtime.evaluate", expression="1")
-            await asyncio.sleep(0.1)
-        facts = await call("Runtime.evaluate", returnByValue=True, expression="""JSON.stringify({
-            title: document.title,
-            text: document.body ? document.body.innerText.length : 0,
-            headings: Array.from(document.querySelectorAll('h1,h2,h3')).map(h => h.innerText),
-            images: Array.from(document.images).map(i => ({src: i.src, ok: i.complete && i.naturalWidth > 0})),
-            links: Array.from(document.links).map(a => a.href),
-            tables: document.querySelectorAll('table').length,
-            styled: getComputedStyle(document.body).fontFamily})""")
-        connection.close()
-        return {**json.loads(facts["result"]["value"]), "loaded": loaded, "requests": requests}
-
 
 @pytest.fixture
 def browser(tmp_path):

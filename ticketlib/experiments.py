@@ -26,8 +26,9 @@ from typing import Iterable, Sequence
 import pandas as pd
 
 from . import __version__
+from .last_study import tickets_listing
 from .params import Recipe
-from .results import collect_rows, metric_rows, write_rows  # noqa: F401  (collect_rows: the notebooks' API)
+from .results import ROWS_FILE, collect_rows, metric_rows, write_rows  # noqa: F401  (collect_rows: the notebooks' API)
 from .settings import store_root, threads as env_threads
 from .store import params_hash, read_json, write_json
 from .tickets import (IMP_DIR, MANIFEST_FILE, RUN_FILE, Ticket, available_levels, cell_path,  # noqa: F401
@@ -166,15 +167,25 @@ def imp_rows(levels: list[dict], recipe: Recipe, experiment: str, run_id: str, r
     return rows
 
 
-def ensure_ticket(recipe: Recipe, ticket: str | os.PathLike | None = "") -> Path:
-    """The folder of the IMP run to take tickets from: `ticket` if given, else the manual run
-    for this recipe (found, or computed now)."""
+def ensure_ticket(recipe: Recipe, ticket: str | os.PathLike | None = "", train_if_missing: bool = False) -> Path:
+    """The folder of the IMP run to take tickets from: `ticket` if given, else the finished
+    manual run for this recipe. Without one, IMP runs now only if `train_if_missing` (a
+    notebook's `train_ticket` parameter); otherwise a FileNotFoundError says which tickets the
+    last study has and how to make one."""
     if ticket:
         path = Path(ticket)
         if not path.exists():
             raise FileNotFoundError(f"ticket {path} does not exist (a find_tickets run folder or a mask file)")
         return path
     run_dir = resolve_run_dir(None, "find_tickets", imp_key(recipe))
+    if (run_dir / ROWS_FILE).is_file() and available_levels(run_dir):  # rows.csv: written when IMP finished
+        return run_dir
+    if not train_if_missing:
+        raise FileNotFoundError(
+            f"no ticket for this recipe (task {recipe.task!r}): no finished find_tickets run in {run_dir}.\n"
+            f"{tickets_listing()}\nSet `ticket` to one of them (a find_tickets run folder or a mask file), run "
+            f"01_find_tickets with this recipe first, or set `train_ticket = True` to find it now "
+            f"(IMP, {recipe.levels} level(s)).")
     find_tickets(recipe, run_dir)
     return run_dir
 
@@ -184,13 +195,13 @@ def ensure_ticket(recipe: Recipe, ticket: str | os.PathLike | None = "") -> Path
 def evaluate_subnetworks(recipe: Recipe, ticket: str | os.PathLike | None = "", at_levels: Sequence[int] = (1,),
                          methods: Sequence[str] = METHODS, seeds: Sequence[int] = (0, 1),
                          run_dir: str | os.PathLike | None = None, run_id: str = "",
-                         experiment: str = "baselines") -> pd.DataFrame:
+                         experiment: str = "baselines", train_ticket: bool = False) -> pd.DataFrame:
     """Fine-tune, per seed, the IMP ticket of each level in `at_levels` and its baselines at the
     same sparsity (see METHOD_TITLES); "full" is the unpruned model (the matching reference)."""
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown method {unknown[0]!r}; expected some of {', '.join(METHODS)}")
-    ticket_dir = ensure_ticket(recipe, ticket)
+    ticket_dir = ensure_ticket(recipe, ticket, train_if_missing=train_ticket)
     run_dir = resolve_run_dir(run_dir, experiment, {"recipe": recipe.as_dict(), "ticket": str(ticket_dir),
                                                     "at_levels": list(at_levels), "methods": list(methods),
                                                     "seeds": list(seeds)})
@@ -271,11 +282,12 @@ def _baseline(loaded: Loaded, method: str, ticket_mask: dict, level: int, seed: 
 
 def transfer(recipe: Recipe, source_task: str, ticket: str | os.PathLike | None = "",
              at_levels: Sequence[int] = (1,), seeds: Sequence[int] = (0, 1), source_params: dict | None = None,
-             run_dir: str | os.PathLike | None = None, run_id: str = "", experiment: str = "transfer") -> pd.DataFrame:
+             run_dir: str | os.PathLike | None = None, run_id: str = "", experiment: str = "transfer",
+             train_ticket: bool = False) -> pd.DataFrame:
     """Fine-tune on the recipe's (target) task the IMP masks found on `source_task`
     (an MLM task included): one row per level, seed and metric, method "transfer"."""
     source_recipe = recipe.replace(task=source_task, **(source_params or {}))
-    ticket_dir = ensure_ticket(source_recipe, ticket)
+    ticket_dir = ensure_ticket(source_recipe, ticket, train_if_missing=train_ticket)
     run_dir = resolve_run_dir(run_dir, experiment, {"recipe": recipe.as_dict(), "ticket": str(ticket_dir),
                                                     "source_task": source_task, "at_levels": list(at_levels),
                                                     "seeds": list(seeds)})
