@@ -1,0 +1,350 @@
+"""Structured tickets: masks over whole attention heads and FFN neurons.
+
+A *unit* is an attention head or an FFN neuron (an intermediate unit) of an encoder layer:
+
+- head h of layer i owns rows h*d ... (h+1)*d - 1 of the query, key and value weights and
+  the same columns of ``attention.output.dense.weight`` (d = the head size);
+- neuron j of layer i owns row j of ``intermediate.dense.weight`` and column j of
+  ``output.dense.weight``.
+
+A unit mask (`Units`: per layer, one bool per head and one per neuron, True = kept) expands
+to an ordinary weight mask over the prunable matrices (`expand`), so IMP, the Masker, mask
+files, reports and transfer read structured tickets unchanged; the unit mask itself goes
+into the mask file's metadata (`unit_metadata`, JSON lists of pruned indices per layer) and
+can always be recovered from the weight mask (`units_from_mask`). Biases are never pruned
+(as in the paper): a pruned head or neuron still computes with its bias, but the zeroed
+columns of the following matrix stop its output, so the unit contributes exactly nothing
+and `ticketlib.shrink` can remove it physically without changing the logits.
+
+Granularity (`PruneConfig.granularity`): "weights" (the paper: unstructured), "heads",
+"neurons" or "heads+neurons".
+
+How much is pruned. Every target in this module is, as everywhere in ticketlib, a
+*weight* sparsity over the whole prunable set (what `masks.sparsity` reports). Units cover
+only part of that set (`coverage`: the fraction of prunable weights owned by the
+granularity's units; heads own 1/3 of each layer's matrices, neurons 2/3, the pooler is
+never a unit), so structured pruning removes the lowest-ranked units until the number of
+pruned weights is the closest reachable to round(target * N) (ties: fewer units); a target
+above the coverage is an error. IMP's schedule is read as the fraction of the *covered*
+weights (`level_target`: for equal-size units, the fraction of units): level k of the
+paper's schedule prunes k * rate of the heads (or neurons), i.e. a weight sparsity of
+k * rate * coverage. Baselines at "the same sparsity" pass the ticket's weight sparsity.
+
+Ranking (`criterion`): "magnitude" (default, the structured analogue of IMP) scores a unit
+by the mean |w| over the weights it owns, i.e. its L1 norm divided by its weight count; for
+one kind of unit that orders units exactly as the L1 norm does, and with heads+neurons the
+per-weight normalisation makes a head (4*d*hidden weights) and a neuron (2*hidden weights)
+comparable. "random" draws a seeded uniform score per unit (the random-pruning baseline).
+Ties break by position (layer, then heads before neurons, then index). Scope "global" ranks
+all units of all layers together (the paper's global scope); "layerwise" prunes each layer
+to the same fraction of its covered weights. Pruning is nested: units already pruned in
+`current` stay pruned.
+
+Layer collapse: when every head (or every neuron) of a layer is pruned, a warning says so
+(the layer's attention or FFN then passes only its biases on).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from typing import Literal, Mapping
+
+import torch
+from torch import nn
+
+from .masks import Mask, check_sparsity, full_mask, magnitude_prune, random_prune
+from .prunable import PrunableSet, base_model, prunable_parameters, prunable_state
+
+GRANULARITIES = ("weights", "heads", "neurons", "heads+neurons")
+CRITERIA = ("magnitude", "random")
+Granularity = Literal["weights", "heads", "neurons", "heads+neurons"]
+
+ATTENTION = ("attention.self.query.weight", "attention.self.key.weight", "attention.self.value.weight")
+ATTENTION_OUT = "attention.output.dense.weight"
+FFN_IN, FFN_OUT = "intermediate.dense.weight", "output.dense.weight"
+
+
+def check_granularity(granularity: str) -> str:
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"unknown granularity {granularity!r}; expected one of {', '.join(GRANULARITIES)}")
+    return granularity
+
+
+def kinds(granularity: str) -> tuple[str, ...]:
+    """The unit kinds a granularity prunes: ("heads",), ("neurons",), both, or () for weights."""
+    check_granularity(granularity)
+    return {"weights": (), "heads": ("heads",), "neurons": ("neurons",),
+            "heads+neurons": ("heads", "neurons")}[granularity]
+
+
+@dataclass(frozen=True)
+class LayerShape:
+    """One encoder layer's units: heads of `head_size` rows each, `neurons` FFN units."""
+
+    index: int
+    heads: int
+    head_size: int
+    neurons: int
+    hidden: int
+
+    def key(self, suffix: str) -> str:
+        return f"encoder.layer.{self.index}.{suffix}"
+
+    def unit_weights(self, kind: str) -> int:
+        """Prunable weights one unit owns: 4*d*hidden for a head, 2*hidden for a neuron."""
+        return 4 * self.head_size * self.hidden if kind == "heads" else 2 * self.hidden
+
+
+def layout(model: nn.Module, spec: PrunableSet = PrunableSet()) -> list[LayerShape]:
+    """Per encoder layer, its head count, head size and neuron count (read from the modules,
+    so a shrunk model with fewer heads in some layers is described correctly). Every matrix a
+    unit owns must be in the prunable set."""
+    params = prunable_parameters(model, spec)
+    shapes = []
+    for index, layer in enumerate(base_model(model).encoder.layer):
+        attention = layer.attention.self
+        shape = LayerShape(index, int(attention.num_attention_heads), int(attention.attention_head_size),
+                           int(layer.intermediate.dense.out_features), int(layer.output.dense.out_features))
+        for suffix in ATTENTION + (ATTENTION_OUT, FFN_IN, FFN_OUT):
+            if shape.key(suffix) not in params:
+                raise ValueError(f"structured pruning needs '{shape.key(suffix)}' in the prunable set "
+                                 "(PrunableSet.exclude removed it)")
+        shapes.append(shape)
+    return shapes
+
+
+@dataclass
+class Units:
+    """A unit mask: per layer, bool[heads] and bool[neurons], True = kept."""
+
+    heads: list[torch.Tensor]
+    neurons: list[torch.Tensor]
+
+    @classmethod
+    def full(cls, shapes: list[LayerShape]) -> "Units":
+        return cls([torch.ones(s.heads, dtype=torch.bool) for s in shapes],
+                   [torch.ones(s.neurons, dtype=torch.bool) for s in shapes])
+
+    def get(self, kind: str) -> list[torch.Tensor]:
+        return self.heads if kind == "heads" else self.neurons
+
+    def pruned(self) -> dict[str, list[list[int]]]:
+        """Pruned indices per layer, for each kind (what goes into mask metadata)."""
+        return {kind: [torch.nonzero(~kept).flatten().tolist() for kept in self.get(kind)]
+                for kind in ("heads", "neurons")}
+
+    def to_json(self) -> str:
+        sizes = {"heads": [len(k) for k in self.heads], "neurons": [len(k) for k in self.neurons]}
+        return json.dumps({"pruned": self.pruned(), "sizes": sizes}, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> "Units":
+        data = json.loads(text)
+        built = {}
+        for kind in ("heads", "neurons"):
+            built[kind] = []
+            for size, pruned in zip(data["sizes"][kind], data["pruned"][kind], strict=True):
+                kept = torch.ones(size, dtype=torch.bool)
+                kept[pruned] = False
+                built[kind].append(kept)
+        return cls(built["heads"], built["neurons"])
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Units) and all(
+            len(a) == len(b) and all(torch.equal(x, y) for x, y in zip(a, b))
+            for a, b in ((self.heads, other.heads), (self.neurons, other.neurons)))
+
+
+def expand(units: Units, model: nn.Module, spec: PrunableSet = PrunableSet()) -> Mask:
+    """The weight mask of a unit mask over `model`'s prunable set (anything not owned by a
+    unit, e.g. the pooler, is kept)."""
+    shapes = layout(model, spec)
+    mask = full_mask(prunable_parameters(model, spec))
+    for shape in shapes:
+        heads, neurons = units.heads[shape.index], units.neurons[shape.index]
+        if len(heads) != shape.heads or len(neurons) != shape.neurons:
+            raise ValueError(f"unit mask does not fit layer {shape.index}: {len(heads)} heads and "
+                             f"{len(neurons)} neurons, the model has {shape.heads} and {shape.neurons}")
+        rows = heads.repeat_interleave(shape.head_size)
+        for suffix in ATTENTION:
+            mask[shape.key(suffix)] &= rows[:, None]
+        mask[shape.key(ATTENTION_OUT)] &= rows[None, :]
+        mask[shape.key(FFN_IN)] &= neurons[:, None]
+        mask[shape.key(FFN_OUT)] &= neurons[None, :]
+    return mask
+
+
+def units_from_mask(mask: Mapping[str, torch.Tensor], model: nn.Module, spec: PrunableSet = PrunableSet()) -> Units:
+    """The units a weight mask prunes entirely (a unit is pruned iff all its weights are)."""
+    heads, neurons = [], []
+    for shape in layout(model, spec):
+        alive = torch.zeros(shape.heads, dtype=torch.bool)
+        for suffix in ATTENTION:
+            alive |= mask[shape.key(suffix)].reshape(shape.heads, -1).any(dim=1)
+        alive |= mask[shape.key(ATTENTION_OUT)].reshape(shape.hidden, shape.heads, -1).any(dim=2).any(dim=0)
+        heads.append(alive)
+        neurons.append(mask[shape.key(FFN_IN)].any(dim=1) | mask[shape.key(FFN_OUT)].any(dim=0))
+    return Units(heads, neurons)
+
+
+def is_structured(mask: Mapping[str, torch.Tensor], model: nn.Module, spec: PrunableSet = PrunableSet()) -> bool:
+    """Whether every pruned weight belongs to a wholly pruned unit (the mask is a unit mask's expansion)."""
+    expanded = expand(units_from_mask(mask, model, spec), model, spec)
+    return all(torch.equal(expanded[k], mask[k].to(torch.bool)) for k in expanded if k in mask)
+
+
+@torch.no_grad()
+def unit_scores(model: nn.Module, shape: LayerShape, kind: str) -> torch.Tensor:
+    """Mean |w| over each unit's weights (its L1 norm / its weight count)."""
+    base = dict(base_model(model).named_parameters())
+
+    def weight(suffix):
+        return base[shape.key(suffix)].detach().abs().float().cpu()
+
+    if kind == "heads":
+        total = sum(weight(s).reshape(shape.heads, -1).sum(dim=1) for s in ATTENTION)
+        total = total + weight(ATTENTION_OUT).reshape(shape.hidden, shape.heads, -1).sum(dim=(0, 2))
+    else:
+        total = weight(FFN_IN).sum(dim=1) + weight(FFN_OUT).sum(dim=0)
+    return total / shape.unit_weights(kind)
+
+
+def coverage(model: nn.Module, granularity: str, spec: PrunableSet = PrunableSet()) -> float:
+    """The fraction of the prunable weights owned by the granularity's units (1 for weights)."""
+    if granularity == "weights":
+        return 1.0
+    total = sum(p.numel() for p in prunable_parameters(model, spec).values())
+    covered = sum(s.unit_weights(kind) * (s.heads if kind == "heads" else s.neurons)
+                  for s in layout(model, spec) for kind in kinds(granularity))
+    return covered / total
+
+
+def level_target(model: nn.Module, granularity: str, fraction: float, spec: PrunableSet = PrunableSet()) -> float:
+    """The weight sparsity of an IMP level whose schedule says `fraction`: the fraction itself
+    for weights, fraction * coverage for units (the schedule counts the covered weights)."""
+    return check_sparsity(fraction) * coverage(model, granularity, spec)
+
+
+def _choose(scores: torch.Tensor, sizes: torch.Tensor, pruned_before: torch.Tensor, n_target: int,
+            where: str) -> torch.Tensor:
+    """Prune the lowest-scoring units (already pruned ones first) so that the pruned weight
+    count is the closest reachable to n_target; returns keep flags."""
+    capacity = int(sizes.sum())
+    if n_target > capacity:
+        raise ValueError(f"{where}: the target prunes {n_target} weights but the units hold only {capacity}")
+    ranked = torch.where(pruned_before, torch.full_like(scores, -torch.inf), scores)
+    order = torch.sort(ranked, stable=True).indices
+    cumulative = torch.cat([torch.zeros(1, dtype=torch.long), sizes[order].cumsum(0)])
+    k = int(torch.argmin((cumulative - n_target).abs()))  # first minimum: fewer units on a tie
+    already = int(pruned_before.sum())
+    if k < already:
+        raise ValueError(f"{where}: the target prunes {n_target} weights but {int(cumulative[already])} are "
+                         "already pruned: masks must be nested (sparsity can only grow)")
+    keep = torch.ones_like(pruned_before)
+    keep[order[:k]] = False
+    return keep
+
+
+def structured_prune(model: nn.Module, target: float, granularity: str, spec: PrunableSet = PrunableSet(),
+                     current: Mask | None = None, scope: str = "global", criterion: str = "magnitude",
+                     seed: int | None = None) -> Mask:
+    """Prune whole units of `granularity` to a weight sparsity of `target` over the prunable
+    set (see the module docstring for the count, the ranking and the scope)."""
+    check_sparsity(target)
+    unit_kinds = kinds(granularity)
+    if not unit_kinds:
+        raise ValueError("structured_prune needs a unit granularity, not 'weights'")
+    if criterion not in CRITERIA:
+        raise ValueError(f"unknown ranking criterion {criterion!r}; expected one of {', '.join(CRITERIA)}")
+    if criterion == "random" and seed is None:
+        raise ValueError("random unit pruning needs a seed")
+    if scope not in ("global", "layerwise"):
+        raise ValueError(f"unknown pruning scope {scope!r}; expected 'global' or 'layerwise'")
+    shapes = layout(model, spec)
+    total = sum(p.numel() for p in prunable_parameters(model, spec).values())
+    before = Units.full(shapes)
+    if current is not None:
+        before = units_from_mask(current, model, spec)
+        if not is_structured(current, model, spec):
+            raise ValueError("the current mask prunes weights outside whole units: it is not a structured mask")
+        stray = [k for k in unit_kinds_other(granularity) if any(not bool(t.all()) for t in before.get(k))]
+        if stray:
+            raise ValueError(f"the current mask prunes {stray[0]}, which granularity {granularity!r} does not")
+    generator = torch.Generator().manual_seed(seed) if criterion == "random" else None
+    # Flat unit list in tie-break order: layer, then heads before neurons, then index.
+    entries = []  # (layer, kind, scores, size)
+    for shape in shapes:
+        for kind in unit_kinds:
+            count = shape.heads if kind == "heads" else shape.neurons
+            scores = unit_scores(model, shape, kind) if criterion == "magnitude" else \
+                torch.rand(count, generator=generator)
+            entries.append((shape, kind, scores, shape.unit_weights(kind)))
+    groups = [entries] if scope == "global" else [[e for e in entries if e[0].index == s.index] for s in shapes]
+    covered = sum(size * len(scores) for _, _, scores, size in entries)
+    fraction = target * total / covered  # of the covered weights
+    if round(target * total) > covered:
+        raise ValueError(f"granularity {granularity!r} can prune at most {covered / total:.4f} of the prunable "
+                         f"weights (its units' share); the target is {target}")
+    after = Units([t.clone() for t in before.heads], [t.clone() for t in before.neurons])
+    for group in groups:
+        scores = torch.cat([e[2].float() for e in group])
+        sizes = torch.cat([torch.full((len(e[2]),), e[3], dtype=torch.long) for e in group])
+        previous = torch.cat([~before.get(e[1])[e[0].index] for e in group])
+        group_covered = int(sizes.sum())
+        n_target = round(target * total) if scope == "global" else round(fraction * group_covered)
+        where = "global" if scope == "global" else f"layer {group[0][0].index}"
+        keep = _choose(scores, sizes, previous, min(n_target, group_covered), where)
+        for (shape, kind, _, _), part in zip(group, keep.split([len(e[2]) for e in group])):
+            after.get(kind)[shape.index] = part
+    warn_collapse(after, unit_kinds)
+    return expand(after, model, spec)
+
+
+def unit_kinds_other(granularity: str) -> tuple[str, ...]:
+    return tuple(k for k in ("heads", "neurons") if k not in kinds(granularity))
+
+
+def collapsed_layers(units: Units) -> dict[str, list[int]]:
+    """Layers whose heads (or neurons) are all pruned."""
+    return {kind: [i for i, kept in enumerate(units.get(kind)) if len(kept) and not bool(kept.any())]
+            for kind in ("heads", "neurons")}
+
+
+def warn_collapse(units: Units, unit_kinds: tuple[str, ...] = ("heads", "neurons")) -> None:
+    collapsed = collapsed_layers(units)
+    for kind in unit_kinds:
+        if collapsed[kind]:
+            warnings.warn(f"LAYER COLLAPSE: every {kind[:-1]} of encoder layer(s) {collapsed[kind]} is pruned; "
+                          f"there the {'attention' if kind == 'heads' else 'FFN'} passes only its biases on",
+                          stacklevel=3)
+
+
+def prune(model: nn.Module, target: float, granularity: str = "weights", spec: PrunableSet = PrunableSet(),
+          current: Mask | None = None, scope: str = "global", criterion: str = "magnitude",
+          seed: int | None = None) -> Mask:
+    """The dispatcher the drivers call: weights -> masks.magnitude_prune / random_prune (the
+    paper's unstructured pruning, unchanged); a unit granularity -> structured_prune."""
+    check_granularity(granularity)
+    if granularity != "weights":
+        return structured_prune(model, target, granularity, spec, current, scope, criterion, seed)
+    if criterion == "magnitude":
+        return magnitude_prune(prunable_state(model, spec), target, current=current, scope=scope)
+    if criterion == "random":
+        return random_prune(prunable_parameters(model, spec), target, seed, current=current, scope=scope)
+    raise ValueError(f"unknown ranking criterion {criterion!r}; expected one of {', '.join(CRITERIA)}")
+
+
+def unit_metadata(mask: Mapping[str, torch.Tensor], model: nn.Module, granularity: str,
+                  spec: PrunableSet = PrunableSet()) -> dict[str, str]:
+    """Mask-file metadata for a structured mask: the granularity and the unit mask (JSON);
+    nothing for weights."""
+    if check_granularity(granularity) == "weights":
+        return {}
+    return {"granularity": granularity, "units": units_from_mask(mask, model, spec).to_json()}
+
+
+def units_from_metadata(meta: Mapping[str, str]) -> Units | None:
+    """The unit mask stored by `unit_metadata`, or None for an unstructured mask."""
+    return Units.from_json(meta["units"]) if "units" in meta else None
