@@ -1,0 +1,255 @@
+"""The report's figures, drawn with seaborn from the numbers of ticketlib.stats and the tickets.
+
+  curves_figure    metric vs sparsity per task: every method's mean over seeds (error bars:
+                   std), the full model's mean +/- 1 std shaded (the matching band) and the
+                   task's no-signal score dashed
+  transfer_figure  source x target heatmap of each transferred mask's difference from the
+                   target's own IMP ticket at the same level (annotated with the mean)
+  layer_figure     per-matrix and per-layer sparsity of each task's ticket (matrix x layer)
+  overlap_figure   Jaccard overlap of the pruned weights of every pair of tickets
+  save_figure      a figure as PNG and SVG beside the page
+
+Legends sit below the axes, never over the data.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import pandas as pd
+
+from . import stats as S
+from .tickets import Ticket, available_levels, load_ticket
+
+METHOD_ORDER = ["imp", "random_pruning", "random_reinit", "omp", "standard_pruning", "transfer"]
+MATRIX_ORDER = ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
+                "intermediate.dense", "output.dense"]
+LAYER_ROW = "whole layer"
+
+
+def _plt():
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _empty(text: str, size=(5, 1.6)):
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=size)
+    ax.text(0.5, 0.5, text, ha="center", va="center")
+    ax.axis("off")
+    return fig
+
+
+def curve_points(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per task, curve, sparsity and seed: the values the curves figure averages.
+    Curves: every method's name (IMP starts at the full model, sparsity 0), "transfer from X"."""
+    cells = S.Cells(rows)
+    every = S.seed_stats(rows)
+    out = []
+    for task in cells.tasks:
+        full, _ = cells.full(task)
+        stats = every[(every["task"] == task) & (every["method"] != "full")]
+        curves = [("imp", task, 0, full)] if full else []
+        for row in stats.itertuples(index=False):
+            curves.append((row.method, row.source_task, row.level,
+                           cells.method(task, row.method, row.level, row.source_task)))
+        for method, source, level, values in curves:
+            label = (f"transfer from {source}" if method == "transfer" else S.METHOD_NAMES.get(method, method))
+            sparsity = 0.0 if level == 0 else cells.sparsity(task, level, method, source if method == "transfer"
+                                                             else None)
+            for seed, value in values.items():
+                out.append({"task": task, "curve": label, "method": method, "level": level, "sparsity": sparsity,
+                            "seed": seed, "value": value})
+    return pd.DataFrame(out, columns=["task", "curve", "method", "level", "sparsity", "seed", "value"])
+
+
+def curves_figure(rows: pd.DataFrame, tasks: Sequence[str] | None = None,
+                  no_signal: Mapping[str, float] | None = None):
+    """Metric vs sparsity per task (see the module docstring)."""
+    import seaborn as sns
+
+    plt = _plt()
+    points = curve_points(rows)
+    tasks = list(tasks or sorted(points["task"].unique()))
+    if not tasks:
+        return _empty("no results")
+    learn = S.learning(rows, no_signal)
+    curves = sorted(points["curve"].unique(), key=lambda c: (
+        METHOD_ORDER.index(points.loc[points["curve"] == c, "method"].iloc[0]), c))
+    palette = dict(zip(curves, sns.color_palette("colorblind", len(curves))))
+    markers = {c: "D" if c.startswith("transfer") else "o" for c in curves}
+    sns.set_theme(style="whitegrid", context="paper")
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.4 * len(tasks), 3.6), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        part = points[points["task"] == task]
+        item = learn.get(task)
+        if item and item.full:
+            low, high = item.full.mean - item.full.std, item.full.mean + item.full.std
+            ax.axhspan(low, high, color="0.85", zorder=0,
+                       label=f"full model ± 1 std (matching band)")
+            ax.axhline(item.full.mean, color="0.45", lw=0.8, zorder=1)
+        if item and item.no_signal is not None:
+            ax.axhline(item.no_signal, color="0.3", ls="--", lw=1, label="no-signal score")
+        present = [c for c in curves if c in set(part["curve"])]
+        sns.lineplot(data=part, x="sparsity", y="value", hue="curve", hue_order=present, style="curve",
+                     style_order=present, markers={c: markers[c] for c in present}, dashes=False, palette=palette,
+                     estimator="mean", errorbar="sd", err_style="bars", err_kws={"capsize": 3}, ax=ax,
+                     legend=False)
+        status = f" ({item.status})" if item and item.status != S.LEARNED else ""
+        ax.set_title(f"{task}{status}")
+        ax.set_xlabel("sparsity of the prunable set")
+        ax.set_ylabel(item.metric if item else "metric")
+        ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda x, _: f"{x:.0%}"))
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color="0.85", label="full model ± 1 std (matching band)"),
+               Line2D([], [], color="0.3", ls="--", label="no-signal score")]
+    handles += [Line2D([], [], color=palette[c], marker=markers[c], label=c) for c in curves]
+    fig.legend(handles=handles, loc="lower center", ncol=min(4, len(handles)), frameon=False, fontsize=8,
+               bbox_to_anchor=(0.5, 0.0))
+    rows_of_legend = math.ceil(len(handles) / min(4, len(handles)))
+    fig.tight_layout(rect=(0, 0.06 + 0.055 * rows_of_legend, 1, 1))
+    return fig
+
+
+def transfer_matrix(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(difference from the target's own ticket, mean): source x target tables; when the
+    transfers ran at several levels, a column per target and sparsity."""
+    table = S.transfer_table(rows)
+    if table.empty:
+        return pd.DataFrame(), pd.DataFrame()
+    several = table.groupby("target")["level"].nunique().max() > 1
+    table = table.assign(column=[f"{t} @ {s:.0%}" if several else t for t, s in zip(table["target"],
+                                                                                     table["sparsity"])])
+    difference = table.pivot_table(index="source", columns="column", values="difference", aggfunc="first",
+                                   dropna=False)
+    mean = table.pivot_table(index="source", columns="column", values="mean", aggfunc="first", dropna=False)
+    return difference, mean
+
+
+def transfer_figure(rows: pd.DataFrame):
+    """Heatmap: rows = the task the mask was found on, columns = the task it was fine-tuned on;
+    colour = difference from the target's own IMP ticket at the same level (0 on the diagonal),
+    text = that difference and the transferred mask's mean."""
+    import seaborn as sns
+
+    plt = _plt()
+    difference, mean = transfer_matrix(rows)
+    if difference.empty:
+        return _empty("no transfer runs")
+    annot = difference.copy().astype(object)
+    for i in difference.index:
+        for j in difference.columns:
+            d, m = difference.loc[i, j], mean.loc[i, j]
+            own = i == str(j).split(" @ ")[0]
+            annot.loc[i, j] = "" if pd.isna(m) else (f"own ticket\n({m:.3f})" if own else
+                                                     f"{m:.3f}" if pd.isna(d) else f"{d:+.3f}\n({m:.3f})")
+    limit = max(0.01, float(difference.abs().max().max()) if difference.notna().any().any() else 0.01)
+    sns.set_theme(style="white", context="paper")
+    fig, ax = plt.subplots(figsize=(2.2 + 1.7 * difference.shape[1], 1.4 + 0.75 * difference.shape[0]))
+    sns.heatmap(difference.astype(float), annot=annot.values, fmt="", cmap="vlag_r", center=0, vmin=-limit,
+                vmax=limit, linewidths=0.5, linecolor="white", ax=ax,
+                cbar_kws={"label": "difference from the target's own ticket"})
+    ax.set_xlabel("target task (fine-tuned on)")
+    ax.set_ylabel("source task (mask found on)")
+    ax.tick_params(axis="x", rotation=0)
+    ax.tick_params(axis="y", rotation=0)
+    fig.tight_layout()
+    return fig
+
+
+def tickets_at(ticket_runs: Mapping[str, str | Path], level: int | None = None) -> dict[str, Ticket]:
+    """task -> its ticket at `level` (None: each run's highest finished level)."""
+    out = {}
+    for task, folder in sorted(ticket_runs.items()):
+        levels = available_levels(folder)
+        chosen = (max(levels) if levels else None) if level is None else level
+        if chosen in levels:
+            out[task] = load_ticket(folder, chosen)
+    return out
+
+
+def matrix_table(ticket_runs: Mapping[str, str | Path], level: int | None = None) -> pd.DataFrame:
+    """One row per ticket, layer and matrix: sparsity (pooler and other non-layer matrices left
+    out), plus a "whole layer" row per layer."""
+    out = []
+    for task, ticket in tickets_at(ticket_runs, level).items():
+        label = f"{task} ({ticket.sparsity:.0%})"
+        frame = ticket.matrices().dropna(subset=["layer"])
+        for row in frame.itertuples(index=False):
+            out.append({"ticket": label, "layer": int(row.layer), "matrix": row.matrix, "sparsity": row.sparsity})
+        for row in frame.groupby("layer")[["total", "pruned"]].sum().reset_index().itertuples(index=False):
+            out.append({"ticket": label, "layer": int(row.layer), "matrix": LAYER_ROW,
+                        "sparsity": row.pruned / row.total})
+    return pd.DataFrame(out, columns=["ticket", "layer", "matrix", "sparsity"])
+
+
+def layer_figure(ticket_runs: Mapping[str, str | Path], level: int | None = None):
+    """Per ticket, a heatmap of sparsity: rows = matrix (and the whole layer), columns = layer."""
+    import seaborn as sns
+
+    plt = _plt()
+    table = matrix_table(ticket_runs, level)
+    if table.empty:
+        return _empty("no tickets")
+    tickets = list(dict.fromkeys(table["ticket"]))
+    sns.set_theme(style="white", context="paper")
+    layers = table["layer"].nunique()
+    fig, axes = plt.subplots(1, len(tickets), figsize=(2.6 + (0.55 * layers + 1.2) * len(tickets), 3.4),
+                             squeeze=False)
+    for i, (ax, name) in enumerate(zip(axes[0], tickets)):
+        grid = table[table["ticket"] == name].pivot_table(index="matrix", columns="layer", values="sparsity")
+        order = [m for m in MATRIX_ORDER if m in grid.index] + sorted(
+            m for m in grid.index if m not in MATRIX_ORDER and m != LAYER_ROW) + [LAYER_ROW]
+        grid = grid.reindex(order)
+        sns.heatmap(grid, annot=True, fmt=".0%", vmin=0, vmax=1, cmap="rocket_r", linewidths=0.5,
+                    linecolor="white", cbar=i == len(tickets) - 1, ax=ax, annot_kws={"fontsize": 7},
+                    yticklabels=i == 0, cbar_kws={"label": "sparsity"} if i == len(tickets) - 1 else None)
+        ax.set_title(name)
+        ax.set_xlabel("layer")
+        ax.set_ylabel("" if i else "matrix")
+        ax.axhline(len(order) - 1, color="k", lw=1)
+    fig.tight_layout()
+    return fig
+
+
+def overlap_table(ticket_runs: Mapping[str, str | Path], level: int | None = None) -> pd.DataFrame:
+    """Jaccard overlap of the pruned weights between the tickets of every pair of tasks."""
+    tickets = tickets_at(ticket_runs, level)
+    names = list(tickets)
+    return pd.DataFrame([[tickets[a].overlap(tickets[b]) for b in names] for a in names], index=names,
+                        columns=names)
+
+
+def overlap_figure(ticket_runs: Mapping[str, str | Path], level: int | None = None):
+    import seaborn as sns
+
+    plt = _plt()
+    table = overlap_table(ticket_runs, level)
+    if table.empty:
+        return _empty("no tickets")
+    sns.set_theme(style="white", context="paper")
+    fig, ax = plt.subplots(figsize=(2.4 + 1.0 * len(table), 1.4 + 0.8 * len(table)))
+    sns.heatmap(table, annot=True, fmt=".2f", vmin=0, vmax=1, cmap="mako", square=True, linewidths=0.5,
+                ax=ax, cbar_kws={"label": "Jaccard overlap of pruned weights"})
+    ax.tick_params(axis="x", rotation=0)
+    ax.tick_params(axis="y", rotation=0)
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(fig, folder: str | Path, name: str, dpi: int = 110) -> dict[str, Path]:
+    """`<folder>/<name>.png` and `.svg` (each written atomically); returns both paths."""
+    from .store import atomic_path
+
+    out = {}
+    for kind in ("png", "svg"):
+        path = Path(folder) / f"{name}.{kind}"
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=kind, dpi=dpi, bbox_inches="tight")
+        out[kind] = path
+    return out
