@@ -1,125 +1,192 @@
-"""Reports: the paper's summaries from tidy rows, index.html, and a real headless browser
-(Debian's chromium, driven over the DevTools protocol) that opens the report offline and
-checks that it renders, that its figures load and that its links resolve."""
+"""Reports: index.html from a hand-written study (no training): findings first, verdicts, a task
+at chance reported as such, figures whose drawn data are the computed numbers, files as PNG and
+SVG, nothing from the network; and a real headless browser (Debian's chromium over the DevTools
+protocol, tests/browser.py) that opens the report offline and checks that it renders and its links resolve."""
 
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 import pandas as pd
 import pytest
 
-from browser import Browser, chromium
-from ticketlib import report
-from ticketlib.sweep import notebook_to_html
-
 matplotlib.use("Agg")
+
+from ticketlib import figures, report  # noqa: E402
+from ticketlib import stats as S  # noqa: E402
+from ticketlib.masks import masks_overlap  # noqa: E402
+
+from browser import Browser, chromium  # noqa: E402
+from report_fixtures import MATRICES, make_study, study_rows  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def rows_for(task="rt-sentiment", metric="accuracy", full=(0.80, 0.82), imp=None, methods=None) -> pd.DataFrame:
-    """Tidy rows: the full model over seeds, IMP per level, baselines at one level."""
-    imp = imp or {1: (0.81, 0.81), 2: (0.80, 0.81), 3: (0.76, 0.77)}
-    rows = []
-
-    def add(experiment, method, level, sparsity, seed, value, source=task):
-        rows.append({"experiment": experiment, "method": method, "task": task, "source_task": source,
-                     "model": "m", "seed": seed, "level": level, "sparsity": sparsity, "rewind_step": 0,
-                     "metric": metric, "value": value, "steps": 10, "train_seconds": 1.0, "run_id": "r"})
-
-    for seed, value in enumerate(full):
-        add("baselines", "full", 0, 0.0, seed, value)
-    for level, values in imp.items():
-        for seed, value in enumerate(values):
-            add("baselines", "imp", level, level / 10, seed, value)
-    for method, values in (methods or {"random_pruning": (0.70, 0.72)}).items():
-        for seed, value in enumerate(values):
-            add("baselines", method, 2, 0.2, seed, value)
-    add("find_tickets", "imp", 0, 0.0, 0, 0.81)
-    add("find_tickets", "imp", 1, 0.1, 0, 0.80)
-    add("transfer", "transfer", 2, 0.2, 0, 0.78, source="wiki-mlm")
-    add("transfer", "transfer", 2, 0.2, 1, 0.76, source="wiki-mlm")
-    return pd.DataFrame(rows)
-
-
-def test_matching_table_follows_the_papers_definitions():
-    # full: mean 0.81, std 0.01414; level 1 mean 0.81 (>= full), level 2 0.805 (within 1 std),
-    # level 3 0.765 (neither)
-    table = report.matching_table(rows_for())
-    row = table.set_index("task").loc["rt-sentiment"]
-    assert row["highest matching (within 1 std)"] == "20%"
-    assert row["highest matching (>= full)"] == "10%"
-    assert row["full seeds"] == 2 and row["seeds per sparsity"] == "2, 2, 2"
-
-
-def test_matching_table_falls_back_to_the_search_run_and_says_none():
-    rows = rows_for(full=(0.80, 0.80), imp={1: (0.5, 0.5)})
-    rows = rows[rows["method"] != "full"]  # no multi-seed full model: IMP level 0 (one seed) is the reference
-    row = report.matching_table(rows).set_index("task").loc["rt-sentiment"]
-    assert row["full seeds"] == 1 and row["highest matching (within 1 std)"] == "none"
-
-
-def test_transfer_table_has_sources_as_rows_and_the_own_ticket_on_the_diagonal():
-    table = report.transfer_table(rows_for())
-    assert table.loc["wiki-mlm", "rt-sentiment"] == pytest.approx(0.77)
-    assert "rt-sentiment" in table.index  # the task's own IMP ticket
-
-
-def test_figures_draw_from_rows():
-    rows = rows_for()
-    for fig in (report.curves_figure(rows), report.transfer_figure(rows), report.transfer_figure(rows.iloc[:0])):
-        assert fig.axes
-    assert "seed(s)" in report.budget_note(rows, "plain words")
-    assert report.budget_note(rows.iloc[:0]).startswith("**No results")
-
-
-# --- index.html -----------------------------------------------------------------------------
-
-def make_report(tmp_path: Path) -> Path:
-    """A report as the sweep leaves it: runs.json, two run folders (one failed), a summary run."""
-    import matplotlib.pyplot as plt
-
-    reports, store = tmp_path / "reports", tmp_path / "store"
-    ok, failed, summary = store / "find_tickets" / "a-1", store / "find_tickets" / "b-2.partial", store / "summary" / "3"
-    for folder in (ok, failed, summary):
-        folder.mkdir(parents=True)
-    notebook_to_html(ROOT / "notebooks" / "01_find_tickets.ipynb", ok / "notebook.html")
-    (failed / "notebook.html").write_text("<html><body><p>RuntimeError: boom</p></body></html>")
-    rows = rows_for()
-    fig, ax = plt.subplots()
-    ax.plot([0, 1], [0, 1])
-    report.save_summary(summary, {"table_2_matching": report.matching_table(rows)},
-                        {"curves": report.curves_figure(rows), "line": fig}, note="What it shows.\n\nWhat it cannot.")
-    runs = [{"run_id": "1", "experiment": "find_tickets", "name": "find_tickets[task=a]", "label": "task=a",
-             "status": "ok", "skipped": True, "duration_s": 12.5, "error": None, "params": {"task": "a"},
-             "needs": {}, "folder": str(ok)},
-            {"run_id": "2", "experiment": "find_tickets", "name": "find_tickets[task=b]", "label": "task=b",
-             "status": "failed", "skipped": False, "duration_s": 3.0, "error": "RuntimeError: boom",
-             "params": {"task": "b"}, "needs": {}, "folder": str(failed)},
-            {"run_id": "3", "experiment": "summary", "name": "summary", "label": "", "status": "ok",
-             "skipped": False, "duration_s": 5.0, "error": None, "params": {}, "needs": {}, "folder": str(summary)}]
-    reports.mkdir()
-    (reports / "runs.json").write_text(json.dumps({"profile": "test", "description": "a test", "store": str(store),
-                                                   "runs": runs}))
-    rows.to_csv(reports / "results.csv", index=False)
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    reports = make_study(tmp_path_factory.mktemp("study"))
     return report.build_report(reports)
 
 
-def test_index_lists_runs_and_shows_the_summary_inline(tmp_path):
-    index = make_report(tmp_path)
-    text = index.read_text()
-    for expected in ("find_tickets", "task=a", "RuntimeError: boom", "12.5 s", 'class="failed"', "done before",
-                     "summary/curves.png", "table 2 matching", "What it cannot.",
-                     "results.csv"):
-        assert expected in text, expected
-    assert "http://" not in text and "https://" not in text  # nothing from the network
-    run_pages = list((index.parent / "runs").glob("*.html"))
-    assert len(run_pages) == 2
-    for page in run_pages:
-        assert '<script src="http' not in page.read_text()
+# --- the page -------------------------------------------------------------------------------
+
+def test_findings_come_first_and_the_runs_last_folded(built):
+    text = built.read_text()
+    order = [text.index(f'id="{name}"') for name in ("findings", "learned", "budget", "table2", "gaps", "transfer",
+                                                     "figures", "runs")]
+    assert order == sorted(order)
+    runs = text[text.index('id="runs"'):]
+    assert "<details>" in runs and "<summary>" in runs and "<details>" not in text[:text.index('id="runs"')]
+    for number in (1, 2, 3):
+        assert f'id="claim-{number}"' in text[:text.index('id="budget"')]
+
+
+def test_verdicts_and_a_task_at_chance_are_stated(built):
+    text = built.read_text()
+    findings = text[:text.index('id="budget"')]
+    assert findings.count('class="verdict">not confirmed</span>') == 3
+    assert ("the 95% interval of the paired gap reaches 0 or below for IMP - random pruning on rt-sentiment "
+            "at 20%.") in findings
+    assert re.search(r'class="did-not-learn">did not learn</span>: squad-qnli \(accuracy\): the full model scored '
+                     r"0\.510 ± 0\.010 over 3 seeds", findings)
+    assert "The paper: Table 2: highest matching sparsity 40% (SQuAD) to 90% (QQP)" in findings
+    table2 = text[text.index('id="table2"'):text.index('id="gaps"')]
+    assert "<th>Paper Table 2</th>" in table2 and "SST-2 (stand-in)" in table2 and "<th>Task</th>" in table2
+    assert 'class="excluded"><td>squad-qnli</td>' in table2  # the task at chance, greyed
+
+
+def test_nothing_from_the_network_and_values_escaped(built):
+    text = built.read_text()
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text)
+    assert "http://" not in text and "https://" not in text
+    assert "RuntimeError: &lt;boom&gt; &amp; co" in text and "<boom>" not in text  # autoescape
+    assert "@media print" in text
+
+
+def test_runs_show_parameters_as_the_difference_from_the_defaults(built):
+    runs = built.read_text().split('id="runs"')[1]
+    qnli = runs[runs.index("task=squad-qnli</td>"):].split("</tr>")[0]
+    assert 'task=&#34;squad-qnli&#34;' in qnli and "max_steps" not in qnli  # 32 is its task_params value
+    retrieval = runs[runs.index("task=squad-retrieval</td>"):].split("</tr>")[0]
+    assert "learning_rate" not in retrieval and "model=" not in retrieval
+    baselines = runs[runs.index("<td>baselines</td>"):].split("</tr>")[0]
+    assert "at_levels=[1, 2, 3, 4]" in baselines and "seeds=[0, 1, 2]" in baselines
+    assert len(re.findall(r'href="runs/[^"]+\.html">notebook</a>', runs)) == 8
+    assert report.params_difference({"a": 1, "b": [1, 2], "c": 3}, {"a": 1, "b": [1, 2], "c": 4}) == {"c": 3}
+
+
+def test_figures_are_files_beside_the_page(built):
+    folder = built.parent / "figures"
+    names = ("curves", "transfer", "layer_sparsity", "mask_overlap")
+    for name in names:
+        assert (folder / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        svg = (folder / f"{name}.svg").read_text()
+        assert "<svg" in svg and "</svg>" in svg
+        assert f'src="figures/{name}.png"' in built.read_text() and f'href="figures/{name}.svg"' in built.read_text()
+
+
+def test_the_report_without_results_says_so(tmp_path):
+    reports = make_study(tmp_path)
+    (reports / "results.csv").write_text("")
+    text = report.build_report(reports).read_text()
+    assert "No results yet" in text and text.count("not testable at this budget") == 3
+
+
+# --- figures: the drawn data are the computed numbers -----------------------------------------
+
+def _lines(ax):
+    return [(tuple(np.round(line.get_xdata(), 6)), tuple(np.round(line.get_ydata(), 6))) for line in ax.lines
+            if len(line.get_xdata()) and line.get_linestyle() not in ("None", "")]
+
+
+def test_curves_plot_the_seed_means():
+    rows = study_rows()
+    fig = figures.curves_figure(rows)
+    axes = {ax.get_title(): ax for ax in fig.axes}
+    assert set(axes) == {"rt-sentiment", "squad-qnli (did not learn)", "squad-retrieval"}
+    drawn = _lines(axes["rt-sentiment"])
+    stats = S.seed_stats(rows)
+    rt = stats[stats["task"] == "rt-sentiment"]
+    for method, source in (("random_pruning", "rt-sentiment"), ("random_reinit", "rt-sentiment"),
+                           ("transfer", "squad-retrieval")):
+        part = rt[(rt["method"] == method) & (rt["source_task"] == source)].sort_values("sparsity")
+        expected = (tuple(np.round(part["sparsity"], 6)), tuple(np.round(part["mean"], 6)))
+        assert expected in drawn, (method, expected, drawn)
+    imp = rt[rt["method"].isin(["full", "imp"])].sort_values("sparsity")  # IMP starts at the full model
+    assert (tuple(np.round(imp["sparsity"], 6)), tuple(np.round(imp["mean"], 6))) in drawn
+    assert (tuple(np.round(imp["mean"], 6))[:2]) == (0.81, 0.81)
+    ax = axes["rt-sentiment"]
+    band = [p for p in ax.patches if p.get_y() == pytest.approx(0.80)]  # full 0.81 - 0.01 ... 0.81 + 0.01
+    assert band and band[0].get_height() == pytest.approx(0.02)
+    assert any(line.get_linestyle() == "--" and line.get_ydata()[0] == pytest.approx(0.51) for line in ax.lines)
+    legend = fig.legends[0]
+    assert fig.axes[0].get_legend() is None  # below the axes, never over the data
+    assert legend.get_window_extent(fig.canvas.get_renderer()).y1 <= min(
+        a.get_tightbbox(fig.canvas.get_renderer()).y0 for a in fig.axes) + 1
+
+
+def test_transfer_heatmap_shows_the_differences_from_the_own_ticket():
+    rows = study_rows()
+    fig = figures.transfer_figure(rows)
+    ax = fig.axes[0]
+    sources = [t.get_text() for t in ax.get_yticklabels()]
+    targets = [t.get_text() for t in ax.get_xticklabels()]
+    values = np.asarray(ax.collections[0].get_array()).reshape(len(sources), len(targets))
+    expected = {("squad-retrieval", "rt-sentiment"): -0.02 / 3,  # (0.79-0.80 + 0.80-0.81 + 0.80-0.80) / 3
+                ("rt-sentiment", "squad-retrieval"): -0.44 / 3,  # (0.70-0.89 + 0.75-0.90 + 0.80-0.90) / 3
+                ("rt-sentiment", "rt-sentiment"): 0.0, ("squad-retrieval", "squad-retrieval"): 0.0}
+    for (source, target), value in expected.items():
+        assert values[sources.index(source), targets.index(target)] == pytest.approx(value)
+    texts = [t.get_text() for t in ax.texts]
+    assert "-0.007\n(0.797)" in texts and "own ticket\n(0.803)" in texts
+    empty = figures.transfer_figure(rows[rows["method"] != "transfer"])
+    assert empty.axes[0].texts[0].get_text() == "no transfer runs"
+
+
+def test_layer_and_overlap_heatmaps_show_the_masks(tmp_path):
+    from report_fixtures import make_ticket_run
+    from ticketlib.tickets import load_ticket
+
+    runs = {task: make_ticket_run(tmp_path / task, task, seed=i) for i, task in enumerate(("a-task", "b-task"))}
+    fig = figures.layer_figure(runs, level=2)
+    assert len([ax for ax in fig.axes if ax.get_title()]) == 2
+    for ax, task in zip(fig.axes, runs):
+        mask = load_ticket(runs[task], 2).mask
+        grid = np.asarray(ax.collections[0].get_array()).reshape(7, 2)  # 6 matrices + the whole layer, 2 layers
+        for layer in range(2):
+            for row, matrix in enumerate(MATRICES):
+                kept = mask[f"encoder.layer.{layer}.{matrix}.weight"]
+                assert grid[row, layer] == pytest.approx(1 - kept.float().mean().item())
+            pruned = sum(int((~mask[f"encoder.layer.{layer}.{m}.weight"]).sum()) for m in MATRICES)
+            assert grid[6, layer] == pytest.approx(pruned / (64 * len(MATRICES)))
+        assert [t.get_text() for t in fig.axes[0].get_yticklabels()][-1] == "whole layer"
+    overlap = figures.overlap_figure(runs, level=2)
+    values = np.asarray(overlap.axes[0].collections[0].get_array()).reshape(2, 2)
+    a, b = (load_ticket(runs[t], 2).mask for t in runs)
+    assert values[0, 1] == pytest.approx(masks_overlap(a, b)) and values[0, 0] == 1.0
+    assert report.layer_table(runs, 2).shape == (2, 2)
+
+
+def test_summary_notebook_api_keeps_working(tmp_path):
+    rows = study_rows()
+    table2 = report.matching_table(rows)
+    assert list(table2[["task", "sparsities tested", "seeds per sparsity"]].columns)  # the notebook prints these
+    assert list(report.matching_table(rows.iloc[:0]).columns) == S.MATCHING_COLUMNS
+    assert "3 seed(s)" in report.budget_note(rows, "plain words") and "plain words" in report.budget_note(rows, "plain words")
+    assert report.budget_note(rows.iloc[:0]).startswith("**No results")
+    report.save_summary(tmp_path, {"table_2": table2}, {"curves": report.curves_figure(rows)}, note="One.\n\nTwo.")
+    folder = tmp_path / "summary"
+    assert json.loads((folder / "order.json").read_text()) == [{"kind": "table", "name": "table_2"},
+                                                               {"kind": "figure", "name": "curves"}]
+    assert (folder / "curves.png").is_file() and (folder / "curves.svg").is_file()
+    assert (folder / "note.html").read_text() == "<p>One.</p><p>Two.</p>"
+    assert pd.read_csv(folder / "table_2.csv").columns[0] == "task"  # no index column
+    assert not list(folder.glob(".*tmp"))
 
 
 # --- a real browser -------------------------------------------------------------------------
@@ -135,7 +202,7 @@ def browser(tmp_path):
 def check_in_browser(browser: Browser, index: Path) -> None:
     page = browser.visit(index.resolve().as_uri())
     assert page["loaded"] and page["text"] > 200, page
-    assert any("Summary" in h for h in page["headings"]) and page["tables"] >= 2
+    assert any("Findings" in h for h in page["headings"]) and page["tables"] >= 2
     assert page["images"] and all(image["ok"] for image in page["images"]), page["images"]
     remote = [u for u in page["requests"] if u.startswith(("http://", "https://"))]
     assert not remote, f"index.html asked the network for {remote}"
@@ -150,7 +217,7 @@ def check_in_browser(browser: Browser, index: Path) -> None:
 
 
 def test_report_renders_in_a_real_browser(tmp_path, browser):
-    check_in_browser(browser, make_report(tmp_path))
+    check_in_browser(browser, report.build_report(make_study(tmp_path)))
 
 
 def test_the_studys_report_renders_in_a_real_browser(browser):
