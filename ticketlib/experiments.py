@@ -90,7 +90,8 @@ def fresh_model(recipe: Recipe, seed: int = 0):
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model, _, info = load_model(recipe.model, recipe.task, num_layers=recipe.num_layers, seed=seed)
+        model, _, info = load_model(recipe.model, recipe.task, num_layers=recipe.num_layers, seed=seed,
+                                    pooling=recipe.pooling)
     for warning in caught:  # once per message, without this machine's file paths
         if str(warning.message) not in _SHOWN:
             _SHOWN.add(str(warning.message))

@@ -7,12 +7,16 @@
   which is warned about and recorded in the returned info.
 - a local folder with config + weights + tokenizer;
 - a Hugging Face hub name (e.g. "bert-base-uncased", the paper's model), which needs a network.
-`num_layers` keeps only the first N encoder layers (quick runs).
+`num_layers` keeps only the first N encoder layers (quick runs). `pooling` ("cls", the paper's
+and the default, or "mean"; see ticketlib.pooling) decides the classification/regression head;
+the "contrastive" head is the mean-pooled encoder alone (ticketlib.contrastive); QA and MLM
+heads do not pool, and ignore it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import warnings
 from pathlib import Path
 
@@ -20,9 +24,12 @@ import torch
 from transformers.utils import logging as transformers_logging
 from transformers import (AutoConfig, AutoModelForMaskedLM, AutoModelForQuestionAnswering,
                           AutoModelForSequenceClassification, AutoTokenizer)
+from transformers.models.auto.modeling_auto import MODEL_MAPPING
 
 from . import assets
+from .contrastive import SentenceEncoder
 from .hub import hub_unavailable_reason, offline_flag
+from .pooling import MeanPooledClassifier, check_pooling
 from .tasks import Task, get_task
 
 OFFLINE_MODEL = "offline-minilm"
@@ -85,6 +92,32 @@ def _head_config(resolved: str, task: Task, num_layers: int | None):
     return config, pretrained_layers
 
 
+def head_pooling(task: Task, pooling: str) -> str | None:
+    """The pooling a model for `task` uses: `pooling` for classification/regression heads, "mean"
+    for the contrastive head (its training objective's), None for QA and MLM (no pooling)."""
+    check_pooling(pooling)
+    if task.head in ("classification", "regression"):
+        return pooling
+    return "mean" if task.head == "contrastive" else None
+
+
+def _load_mean_pooled(resolved: str, config, task: Task):
+    """The base model without pooler, under a mean-pooled classifier or as a sentence encoder;
+    the loading info's names are the wrapper's ("bert.embeddings...", "classifier.weight")."""
+    base_class = MODEL_MAPPING[type(config)]
+    no_pooler = {"add_pooling_layer": False} if "add_pooling_layer" in inspect.signature(base_class).parameters else {}
+    base, loading = base_class.from_pretrained(resolved, config=config, output_loading_info=True, **no_pooler)
+    prefix = base.base_model_prefix + "."
+    if task.head == "contrastive":
+        model = SentenceEncoder(base, scale=task.retrieval.scale, symmetric=task.retrieval.symmetric)
+    else:
+        model = MeanPooledClassifier(base)
+    base_ids = {id(p) for p in base.parameters()}
+    head = [name for name, p in model.named_parameters() if id(p) not in base_ids]
+    return model, {"missing_keys": [prefix + k for k in loading.get("missing_keys", [])] + head,
+                   "unexpected_keys": list(loading.get("unexpected_keys", []))}
+
+
 @contextlib.contextmanager
 def _quiet_transformers():
     verbosity = transformers_logging.get_verbosity()
@@ -98,22 +131,28 @@ def _quiet_transformers():
 
 
 def load_model(name_or_path: str | Path, task: str | Task, num_layers: int | None = None,
-               seed: int | None = None):
+               seed: int | None = None, pooling: str = "cls"):
     """(model, tokenizer, info) with the head `task` needs; the model is in eval mode on CPU.
 
     seed: seeds the random initialisation of the new head (None leaves torch's RNG as it is).
-    info: provenance, architecture, layers kept, parameters, newly initialised weights and any
-        warnings; meant for the run manifest.
+    pooling: "cls" (the paper's [CLS] through the pooler) or "mean" (the mean over non-padding
+        tokens; no pooler) for classification and regression heads; see `head_pooling`.
+    info: provenance, architecture, layers kept, parameters, newly initialised weights, the
+        pooling used and any warnings; meant for the run manifest.
     """
     task = get_task(task)
+    used_pooling = head_pooling(task, pooling)
     resolved, provenance = resolve(name_or_path)
     try:
         config, pretrained_layers = _head_config(resolved, task, num_layers)
         if seed is not None:
             torch.manual_seed(seed)
         with _quiet_transformers():  # its load report is noise here: `info` records what was new or dropped
-            model, loading = HEAD_CLASSES[task.head].from_pretrained(resolved, config=config,
-                                                                     output_loading_info=True)
+            if used_pooling == "mean":
+                model, loading = _load_mean_pooled(resolved, config, task)
+            else:
+                model, loading = HEAD_CLASSES[task.head].from_pretrained(resolved, config=config,
+                                                                         output_loading_info=True)
         tokenizer = AutoTokenizer.from_pretrained(resolved, use_fast=True)
     except OSError as error:
         flag = offline_flag() if provenance["origin"].startswith("Hugging Face") else None
@@ -124,7 +163,7 @@ def load_model(name_or_path: str | Path, task: str | Task, num_layers: int | Non
     model.eval()
     missing = sorted(loading.get("missing_keys", []))
     info = {"model": str(name_or_path), "resolved": resolved, **provenance, "task": task.name, "head": task.head,
-            "model_class": type(model).__name__, "num_layers": config.num_hidden_layers,
+            "pooling": used_pooling, "model_class": type(model).__name__, "num_layers": config.num_hidden_layers,
             "num_layers_pretrained": pretrained_layers, "hidden_size": config.hidden_size,
             "parameters": sum(p.numel() for p in model.parameters()), "newly_initialized": missing,
             "dropped_pretrained_weights": len(loading.get("unexpected_keys", [])), "warnings": []}

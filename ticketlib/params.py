@@ -36,6 +36,7 @@ from typing import Any, Mapping
 import yaml
 
 from .imp import IMPConfig, PruneConfig
+from .pooling import POOLINGS
 from .settings import repo_root
 from .tasks import SOURCES, get_task
 from .train import TrainConfig
@@ -146,6 +147,9 @@ class Recipe:
     include_pooler: bool = offline(PruneConfig, "include_pooler", False,
                                    "MiniLM-L6's pooler was never trained, so pruning it collapses the classifier "
                                    "(docs/method.md)")
+    pooling: str = own("cls", "the classification/regression head's pooling: 'cls' (the paper's [CLS] through "
+                              "the pooler) or 'mean' (mean over non-padding tokens, no pooler; ticketlib.pooling)",
+                       POOLINGS)
     head_policy: str = same(IMPConfig, "head_policy")
     seed: int = same(TrainConfig, "seed", also=", and of the task head")
     device: str = same(TrainConfig, "device")

@@ -1,5 +1,9 @@
 """Evaluation of a model on a task's dev features: eval mode, no gradients, the model's own
-device, length-grouped batches (order restored by index), then the task's metrics."""
+device, length-grouped batches (order restored by index), then the task's metrics.
+
+Retrieval (head "contrastive"): each dev question is ranked against the distinct sentences
+of the dev set (the pool), by the cosine similarity of the model's mean-pooled embeddings.
+`no_signal_scores(data)` gives each metric's bar for a model that ignores its input."""
 
 from __future__ import annotations
 
@@ -52,6 +56,8 @@ def _evaluate_split(data, model, split, features, batch_size, device) -> dict[st
         return _evaluate_mlm(data, model, features, min(batch_size, MLM_MAX_BATCH), device)
     if head == "qa":
         return _evaluate_qa(data, model, split, features, batch_size, device)
+    if head == "contrastive":
+        return _evaluate_retrieval(data, model, features, batch_size, device)
     outputs: list = [None] * len(features)
     for indices, batch in _batches(data, features, batch_size):
         logits = model(**_inputs(model, batch, device)).logits.float().cpu()
@@ -87,3 +93,61 @@ def _evaluate_qa(data, model, split, features, batch_size, device) -> dict[str, 
     qa = data.qa_eval[split]
     predictions = best_spans(qa["examples"], qa["meta"], starts, ends)
     return M.squad_metrics(predictions, {e["id"]: e["answers"]["text"] for e in qa["examples"]})
+
+
+SEQUENCE_FIELDS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def retrieval_pool(features) -> tuple[list[dict], list[dict], list[int]]:
+    """(question features, candidate sentence features, gold candidate index per question):
+    the candidates are the distinct second sequences ("pair_" fields) of `features`."""
+    questions, candidates, gold, index = [], [], [], {}
+    for feature in features:
+        questions.append({k: feature[k] for k in SEQUENCE_FIELDS if k in feature})
+        key = tuple(feature["pair_input_ids"])
+        if key not in index:
+            index[key] = len(candidates)
+            candidates.append({k: feature["pair_" + k] for k in SEQUENCE_FIELDS if "pair_" + k in feature})
+        gold.append(index[key])
+    return questions, candidates, gold
+
+
+def _embed(data, model, features, batch_size, device) -> torch.Tensor:
+    rows: list = [None] * len(features)
+    for indices, batch in _batches(data, features, batch_size):
+        embeddings = model.encode(**{k: v.to(device) for k, v in batch.items()}).float().cpu()
+        for row, i in enumerate(indices):
+            rows[i] = embeddings[row]
+    return nn.functional.normalize(torch.stack(rows), dim=-1)
+
+
+def _evaluate_retrieval(data, model, features, batch_size, device) -> dict[str, float]:
+    questions, candidates, gold = retrieval_pool(features)
+    similarities = _embed(data, model, questions, batch_size, device) @ _embed(data, model, candidates, batch_size,
+                                                                                 device).T
+    return M.retrieval_metrics(similarities.numpy(), gold)
+
+
+def no_signal_scores(data: "TaskData") -> dict[str, float]:
+    """Each metric's score for a model that ignores its input (see metrics.no_signal_score), on
+    every eval split of `data`, named as `evaluate` names the scores; metrics without such a
+    bar (perplexity, SQuAD's) are left out. Classification uses the eval labels (majority
+    class), retrieval the pool's size (random ranking), MLM the masked targets."""
+    results: dict[str, float] = {}
+    for position, (split, features) in enumerate(data.eval_sets.items()):
+        suffix = "" if position == 0 else f"_{split}"
+        head = data.task.head
+        if head == "qa":
+            continue
+        labels = candidates = None
+        if head == "mlm":
+            labels = [t for f in features for t in f["labels"] if t != -100]
+        elif head == "contrastive":
+            candidates = len(retrieval_pool(features)[1])
+        else:
+            labels = [f["labels"] for f in features]
+        for name in data.task.metrics:
+            score = M.no_signal_score(name, labels=labels, candidates=candidates)
+            if score is not None:
+                results[f"{name}{suffix}"] = score
+    return results

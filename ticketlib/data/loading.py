@@ -12,7 +12,7 @@ from .. import settings
 from ..tasks import SOURCES, Task, get_task
 from . import encode
 from .errors import DataUnavailableError
-from .evaluation import evaluate
+from .evaluation import evaluate, no_signal_scores
 from .feature_cache import cached, examples_fingerprint, tokenizer_fingerprint
 from .glue_tsv import load_glue_dir
 from .hub_source import load_hub
@@ -49,6 +49,10 @@ class TaskData:
     def evaluate(self, model: nn.Module, batch_size: int = 64, device=None) -> dict[str, float]:
         """The task's metrics on every eval split (see data.evaluation.evaluate)."""
         return evaluate(self, model, batch_size=batch_size, device=device)
+
+    def no_signal(self) -> dict[str, float]:
+        """Each metric's score for a model that ignores its input (see evaluation.no_signal_scores)."""
+        return no_signal_scores(self)
 
 
 def default_glue_dir() -> str | None:
@@ -100,8 +104,9 @@ def load_task_data(task: str | Task, source: str, tokenizer, *, max_train_exampl
         train, eval_sets, qa_eval = _qa(splits, eval_names, tokenizer, max_length, stride, key_base, info, cache,
                                         max_train_examples, max_eval_examples, subset_seed)
     else:
+        encoder = encode.encode_retrieval if task.head == "contrastive" else encode.encode_pairs
         train, eval_sets = _pairs(splits, eval_names, tokenizer, max_length, key_base, info, cache,
-                                  max_train_examples, max_eval_examples, subset_seed)
+                                  max_train_examples, max_eval_examples, subset_seed, encoder)
     if not train:
         raise DataUnavailableError(f"task {task.name!r} from {source!r}: the training set is empty after subsetting "
                                    f"(max_train_examples={max_train_examples})")
@@ -123,13 +128,14 @@ def _subset_examples(splits, eval_names, max_train, max_eval, seed, info):
     return chosen
 
 
-def _pairs(splits, eval_names, tokenizer, max_length, key_base, info, use_cache, max_train, max_eval, seed):
+def _pairs(splits, eval_names, tokenizer, max_length, key_base, info, use_cache, max_train, max_eval, seed,
+           encoder=encode.encode_pairs):
     chosen = _subset_examples(splits, eval_names, max_train, max_eval, seed, info)
     encoded = {}
     for name, examples in chosen.items():
         key = {**key_base, "split": name, "examples": examples_fingerprint(examples)}
         encoded[name], info["cache_hits"][name] = cached(
-            key, lambda: encode.encode_pairs(tokenizer, examples, max_length), use_cache)
+            key, lambda: encoder(tokenizer, examples, max_length), use_cache)
         info["splits"][name]["features"] = len(encoded[name])
     return encoded["train"], {name: encoded[name] for name in eval_names}
 
