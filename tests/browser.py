@@ -42,8 +42,11 @@ class Page:
     def __init__(self, websocket_url: str):
         from tornado.websocket import websocket_connect
 
+        async def connect():  # inside the loop: tornado binds the connection to the running loop
+            return await websocket_connect(websocket_url, max_message_size=64 << 20)
+
         self.loop = asyncio.new_event_loop()
-        self.connection = self.loop.run_until_complete(websocket_connect(websocket_url, max_message_size=64 << 20))
+        self.connection = self.loop.run_until_complete(connect())
         self.counter = 0
         self.events: list[dict] = []
 
@@ -86,6 +89,7 @@ class Page:
         """Navigate and wait for the load event; True if it fired in time."""
         self.call("Network.enable")
         self.call("Page.enable")
+        self.call("Emulation.setFocusEmulationEnabled", enabled=True)  # headless: focus follows the page
         self.call("Page.navigate", url=url)
         deadline = time.time() + timeout
         while time.time() < deadline:
