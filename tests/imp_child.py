@@ -26,7 +26,7 @@ def tick(target):
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-make_optimizer, prune, replace = train.make_optimizer, imp.magnitude_prune, os.replace
+make_optimizer, prune, replace = train.make_optimizer, imp.prune, os.replace
 
 
 def make_optimizer_then_kill(model, config):
@@ -47,7 +47,7 @@ def replace_then_kill(src, dst):
 
 
 train.make_optimizer = make_optimizer_then_kill
-imp.magnitude_prune = prune_then_kill
+imp.prune = prune_then_kill
 store.os.replace = replace_then_kill
 torch.set_num_threads(1)
 

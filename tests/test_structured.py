@@ -176,3 +176,33 @@ def test_unit_mask_goes_into_the_mask_file_metadata(tmp_path):
     assert expanded.keys() == loaded.keys() and all(torch.equal(expanded[k], loaded[k]) for k in loaded)
     assert unit_metadata(mask, model, "weights") == {}
     assert sparsity(loaded) == sparsity(mask)
+
+
+def test_structured_imp_run_and_baselines(tmp_path, features):
+    from ticketlib.imp import IMPConfig, PruneConfig, imp_mask, one_shot_magnitude_mask, random_mask, run_imp
+    from ticketlib.train import TrainConfig
+
+    model = tiny_model()
+    config = IMPConfig(prune=PruneConfig(levels=2, rate=0.25, granularity="heads+neurons"),
+                       train=TrainConfig(learning_rate=1e-3, max_steps=3, batch_size=16, progress=False))
+    rows = run_imp(model, features, None, config, tmp_path / "run")
+    covered = coverage(model, "heads+neurons")
+    previous = None
+    for level, row in enumerate(rows):
+        mask, meta = imp_mask(tmp_path / "run", level)
+        assert row["target_sparsity"] == pytest.approx(0.25 * level * covered)
+        assert abs(row["sparsity"] - row["target_sparsity"]) < 4 * 16 * 32 / 2 / sum(m.numel() for m in mask.values())
+        assert is_structured(mask, model)
+        if level:
+            assert meta["granularity"] == "heads+neurons"
+            assert units_from_metadata(meta) == units_from_mask(mask, model)
+            assert all(bool((mask[k] <= previous[k]).all()) for k in mask)
+        previous = mask
+    with pytest.raises(ValueError, match="granularity"):
+        PruneConfig(granularity="rows")
+    target = rows[-1]["sparsity"]
+    omp = one_shot_magnitude_mask(model, target, granularity="neurons")
+    rnd = random_mask(model, target, seed=3, granularity="neurons")
+    assert is_structured(omp, model) and is_structured(rnd, model)
+    assert pruned(omp) == pruned(rnd)
+    assert all(bool(u.all()) for u in units_from_mask(rnd, model).heads)

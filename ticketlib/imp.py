@@ -28,11 +28,12 @@ from torch import nn
 from . import __version__
 from .mask_files import load_mask, save_mask
 from .masking import Masker
-from .masks import Mask, Schedule, full_mask, magnitude_prune, random_prune, sparsity, sparsity_report
-from .prunable import PrunableSet, architecture_fingerprint, base_model, prunable_parameters, prunable_state
+from .masks import Mask, Schedule, full_mask, sparsity, sparsity_report
+from .prunable import PrunableSet, architecture_fingerprint, base_model, prunable_parameters
 from .rewind import (HEAD_POLICIES, base_snapshot, head_parameters, head_snapshot, init_like_bert, load_snapshot,
                      reinit_head, rewind)
 from .store import atomic_path, canonical, read_json, write_json
+from .structured import check_granularity, level_target, prune, unit_metadata
 from .tickets import HEAD_FILE, LEVEL_FILE, MANIFEST_FILE, MASK_FILE, SPARSITY_FILE, THETA_I_FILE, level_dir
 from .train import TrainConfig, fine_tune
 
@@ -56,8 +57,13 @@ class PruneConfig:
                                                                  "see prunable.PrunableSet)"})
     exclude: tuple[str, ...] = field(default=(), metadata={"help": "parameter names left out of the "
                                                                    "prunable set"})
+    granularity: str = field(default="weights", metadata={
+        "help": "what is pruned: 'weights' (the paper), or whole 'heads', 'neurons' (FFN units) or "
+                "'heads+neurons', ranked by mean |w|; the schedule then counts the weights the units "
+                "cover (see ticketlib.structured)"})
 
     def __post_init__(self):
+        check_granularity(self.granularity)
         if self.levels < 1:
             raise ValueError(f"levels must be >= 1, got {self.levels!r}")
         if self.scope not in ("global", "layerwise"):
@@ -142,7 +148,7 @@ def run_imp(model: nn.Module, train_features: Sequence[dict], evaluate: Evaluate
     provenance = {"seed": config.train.seed, "rewind_step": config.rewind_step,
                   "architecture": manifest["architecture"], "theta0_checksum": manifest["theta0_checksum"], **metadata}
     steps_per_level = config.train.steps(len(train_features))
-    levels = config.prune.levels
+    levels, granularity = config.prune.levels, config.prune.granularity
     theta_i_path = run_dir / THETA_I_FILE
     reinit_head(model, head_seed(config.train.seed, 0))
     initial_head = head_snapshot(model)
@@ -184,14 +190,16 @@ def run_imp(model: nn.Module, train_features: Sequence[dict], evaluate: Evaluate
         report = sparsity_report(mask)
         write_json(here / SPARSITY_FILE, report)
         if level < levels:  # the next level's mask, from this level's trained weights
-            next_mask = magnitude_prune(prunable_state(model, spec), schedule.sparsity(level + 1),
-                                        current=mask, scope=config.prune.scope)
-            save_mask(level_dir(run_dir, level + 1) / MASK_FILE, next_mask, level=level + 1, **provenance)
+            next_mask = prune(model, level_target(model, granularity, schedule.sparsity(level + 1), spec),
+                              granularity, spec, current=mask, scope=config.prune.scope)
+            save_mask(level_dir(run_dir, level + 1) / MASK_FILE, next_mask, level=level + 1, **provenance,
+                      **unit_metadata(next_mask, model, granularity, spec))
         if config.head_policy == "keep":
             _save_tensors(here / HEAD_FILE, head_snapshot(model))
         if level == 0:
             save_mask(here / MASK_FILE, mask, level=0, **provenance)
-        row = {"level": level, "sparsity": sparsity(mask), "target_sparsity": schedule.sparsity(level),
+        row = {"level": level, "sparsity": sparsity(mask),
+               "target_sparsity": level_target(model, granularity, schedule.sparsity(level), spec),
                "steps": result.steps, "train_seconds": round(result.seconds, 3),
                "final_loss": result.losses[-1] if result.losses else None,
                "fully_pruned_matrices": [r["name"] for r in report if r["scope"] == "matrix" and r["fully_pruned"]],
@@ -214,15 +222,15 @@ def random_init_base(model: nn.Module, seed: int) -> None:
 
 
 def one_shot_magnitude_mask(model: nn.Module, target: float, spec: PrunableSet = PrunableSet(),
-                            scope: str = "global") -> Mask:
-    """OMP: prune theta_0 itself by magnitude, in one shot."""
-    return magnitude_prune(prunable_state(model, spec), target, scope=scope)
+                            scope: str = "global", granularity: str = "weights") -> Mask:
+    """OMP: prune theta_0 itself by magnitude, in one shot (weights or whole units)."""
+    return prune(model, target, granularity, spec, scope=scope)
 
 
 def random_mask(model: nn.Module, target: float, seed: int, spec: PrunableSet = PrunableSet(),
-                scope: str = "global") -> Mask:
-    """Random pruning baseline: same counts as the ticket, positions drawn at random (seeded)."""
-    return random_prune(prunable_parameters(model, spec), target, seed, scope=scope)
+                scope: str = "global", granularity: str = "weights") -> Mask:
+    """Random pruning baseline: same counts as the ticket, positions (or units) drawn at random (seeded)."""
+    return prune(model, target, granularity, spec, scope=scope, criterion="random", seed=seed)
 
 
 def evaluate_ticket(model: nn.Module, mask: Mask, train_features: Sequence[dict], evaluate: Evaluate | None,
@@ -268,8 +276,9 @@ def standard_pruning(model: nn.Module, train_features: Sequence[dict], evaluate:
             write_json(level_dir(Path(run_dir), level) / LEVEL_FILE, row)
         rows.append(row)
         if level < levels:
-            masker.set_mask(magnitude_prune(prunable_state(m, spec), schedule.sparsity(level + 1),
-                                            current=masker.mask, scope=config.prune.scope))
+            granularity = config.prune.granularity
+            masker.set_mask(prune(m, level_target(m, granularity, schedule.sparsity(level + 1), spec),
+                                  granularity, spec, current=masker.mask, scope=config.prune.scope))
 
     fine_tune(model, train_features, train, masker=masker, on_step=prune_at_save_point, pad_token_id=pad_token_id)
     return rows
