@@ -53,7 +53,7 @@ def procedure_params(store: Path, profile: str = PROFILE) -> dict[str, dict]:
         if "train_ticket" in names:
             values["train_ticket"] = True
         if "runs" in names:
-            values["runs"] = str(store / "manual")
+            values["runs"] = str(store)
         params[name] = values
     return params
 

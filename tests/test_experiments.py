@@ -54,9 +54,9 @@ def test_find_tickets_rows_artifacts_and_resume(store, recipe, tmp_path):
 def test_hand_runs_share_tickets_through_the_manual_store(store, recipe):
     with pytest.raises(FileNotFoundError, match="train_ticket = True"):  # trains only on request
         ex.ensure_ticket(recipe)
-    assert not (store / "manual" / "find_tickets").exists()
+    assert not (store / "find_tickets").exists()
     folder = ex.ensure_ticket(recipe, train_if_missing=True)  # computed
-    assert folder.parent == store / "manual" / "find_tickets"
+    assert folder.parent == store / "find_tickets"
     assert ex.ensure_ticket(recipe) == folder  # found again, same recipe
     assert ex.ensure_ticket(recipe.replace(seed=1)) != folder
     with pytest.raises(FileNotFoundError):
@@ -82,7 +82,7 @@ def test_transfer_from_an_mlm_mask(store, recipe, tmp_path):
                        run_dir=tmp_path / "t", train_ticket=True)
     assert set(rows["source_task"]) == {"wiki-mlm"} and set(rows["task"]) == {"rt-sentiment"}
     assert rows["sparsity"].iloc[0] == pytest.approx(0.3, abs=1e-6)
-    assert (store / "manual" / "find_tickets").is_dir()  # the source ticket was made by hand
+    assert (store / "find_tickets").is_dir()  # the source ticket was made by hand
 
 
 def test_rewinding_reuses_theta0_levels_of_a_matching_ticket(store, recipe, tmp_path):

@@ -220,5 +220,5 @@ def test_papermill_by_hand_with_another_task(tmp_path):
     subprocess.run([str(Path(sys.executable).parent / "papermill"), str(ROOT / "notebooks" / "01_find_tickets.ipynb"),
                     str(out), "-f", str(tmp_path / "smoke.yaml"), "-p", "task", "squad-qnli", "-p", "max_length", "64",
                     "--no-progress-bar"], check=True, capture_output=True, text=True, env=env, cwd=tmp_path)
-    rows = list((tmp_path / "store" / "manual" / "find_tickets").glob("*/rows.csv"))
+    rows = list((tmp_path / "store" / "find_tickets").glob("*/rows.csv"))
     assert len(rows) == 1 and "squad-qnli" in rows[0].read_text()

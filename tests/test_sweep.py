@@ -163,26 +163,38 @@ def _ids(toy):
     return {r.name: r.run_id for r in sweep.expand(load_profile("toy", root=toy), toy / "store", root=toy)}
 
 
-def test_identity_ignores_cosmetic_changes_and_follows_code_and_dependencies(toy, monkeypatch):
-    before = _ids(toy)
+def _edit_produce(toy, cosmetic: bool) -> None:
     path = toy / "notebooks" / "produce.ipynb"
     nb = nbformat.read(str(path), as_version=4)
-    nb.cells[0].source = "# toy, retitled"  # markdown
-    nb.cells[2].outputs = [nbformat.v4.new_output("stream", text="old output")]
-    nb.cells[2].execution_count = 7
-    nb.metadata["widgets"] = {"saved": True}
+    if cosmetic:
+        nb.cells[0].source = "# toy, retitled"  # markdown
+        nb.cells[2].outputs = [nbformat.v4.new_output("stream", text="old output")]
+        nb.cells[2].execution_count = 7
+        nb.metadata["widgets"] = {"saved": True}
+    else:
+        nb.cells[2].source += "\n# a code change"
     nbformat.write(nb, str(path))
     sweep._read_notebook.cache_clear()
+
+
+def test_identity_follows_parameters_dependencies_and_version_not_the_notebooks_code(toy, monkeypatch):
+    """ticketlib.identity: a run is its experiment, parameters, dependencies and the version; a
+    notebook's code is not part of it (a run by hand cannot know it), cosmetic or not."""
+    from ticketlib import identity
+
+    before = _ids(toy)
+    _edit_produce(toy, cosmetic=True)
+    assert _ids(toy) == before
+    _edit_produce(toy, cosmetic=False)
     assert _ids(toy) == before
 
-    nb.cells[2].source += "\n# a code change"
-    nbformat.write(nb, str(path))
-    sweep._read_notebook.cache_clear()
-    after = _ids(toy)
-    assert all(after[name] != before[name] for name in before)  # produce, its dependents, and gather
+    (toy / "params" / "toy2.yaml").write_text("extends: toy.yaml\ntask_params: {a: {value: 3.0}}\n")
+    changed = {r.name for r in sweep.expand(load_profile("toy2", root=toy), toy / "store", root=toy)
+               if r.run_id != before[r.name]}
+    assert changed == {"produce[task=a]", "consume[task=a]", "gather"}  # the run, its dependents
 
-    monkeypatch.setattr(sweep, "__version__", "9.9.9")
-    assert all(v not in after.values() for v in _ids(toy).values())
+    monkeypatch.setattr(identity, "__version__", "9.9.9")
+    assert all(v not in before.values() for v in _ids(toy).values())
 
 
 # --- running --------------------------------------------------------------------------------
@@ -219,6 +231,13 @@ def test_sweep_runs_skips_and_isolates_failures(toy):
     again = {s["name"]: s for s in run_toy(toy, "toy_fail", jobs=2)}
     assert again["produce[task=a]"].get("skipped") and again["gather"].get("skipped")
     assert again["produce[task=c]"]["status"] == "failed"
+
+    # `ticketlib sweep list`'s states; a finished run made with other notebook code is marked, not re-run.
+    assert [sweep.run_state(runs[n].folder, runs[n].notebook) for n in ("produce[task=a]", "produce[task=c]")] \
+        == ["done", "failed"]
+    _edit_produce(toy, cosmetic=False)
+    assert sweep.run_state(runs["produce[task=a]"].folder, runs["produce[task=a]"].notebook) == "done*"
+    assert run_toy(toy, "toy_fail", jobs=2)[0]["skipped"]
 
 
 def test_dependents_rerun_when_their_dependency_changes(toy):

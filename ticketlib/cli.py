@@ -4,6 +4,7 @@
   imp            run (or resume) IMP for one task and print the sparsity/metric table
   check-mask     check that a (shared) mask file is intact and fits a model
   study          the main job: the quick offline study
+  sweep          a profile's sweep: run it, list its runs, print one run's parameters
 """
 
 from __future__ import annotations
@@ -103,6 +104,51 @@ def _study(args) -> None:
         raise RuntimeError("some runs failed or were skipped (see above); their executed notebooks are kept")
 
 
+def _sweep_run(args) -> int:
+    _no_parent_refs(args.store, "--store")
+    _no_parent_refs(args.reports, "--reports")
+    from .sweep import main_sweep
+
+    return main_sweep(args.profile, store=args.store, reports=args.reports, engine=args.engine, jobs=args.jobs,
+                      threads=args.threads)
+
+
+def _sweep_list(args) -> None:
+    """One line per run: done (done*: made with other notebook code), failed or todo; id; name."""
+    from .params import load_profile
+    from .settings import store_root
+    from .sweep import expand, run_state
+
+    store = Path(args.store or store_root()).resolve()
+    for run in expand(load_profile(args.profile), store):
+        print(f"{run_state(run.folder, run.notebook):7} {run.run_id}  {run.name}")
+
+
+def _sweep_params(args) -> None:
+    import yaml
+
+    from .params import ProfileError, load_profile
+    from .settings import store_root
+    from .store import to_jsonable
+    from .sweep import expand
+
+    runs = [r for r in expand(load_profile(args.profile), store_root()) if r.experiment == args.experiment]
+    if not runs:
+        raise ProfileError(f"profile {args.profile!r} has no runs of experiment {args.experiment!r}")
+    if not 0 <= args.index < len(runs):
+        raise ValueError(f"--index {args.index}: experiment {args.experiment!r} has {len(runs)} runs")
+    print(yaml.safe_dump(to_jsonable(runs[args.index].params), sort_keys=False), end="")
+
+
+def _add_sweep_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--engine", choices=["local", "submitit"], default=None,
+                        help="local processes (default) or submitit jobs (Slurm; see docs/cluster.md)")
+    parser.add_argument("--jobs", type=int, default=None, help="runs at a time (default: the profile's, else cores)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads per run (default: cores / jobs)")
+    parser.add_argument("--store", default=None, help="run store (default: $TICKETLIB_RUNS or runs/)")
+    parser.add_argument("--reports", default=None, help="report folder (default: reports/)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ticketlib", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -131,24 +177,38 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run every unfinished run of a profile (params/<profile>.yaml), then write "
                     "<reports>/results.csv and <reports>/index.html. Finished runs are skipped.")
     study.add_argument("--profile", default="quick", help="a profile name under params/ or a YAML path")
-    study.add_argument("--engine", choices=["local", "submitit"], default=None,
-                       help="local processes (default) or submitit jobs (Slurm; see docs/cluster.md)")
-    study.add_argument("--jobs", type=int, default=None, help="runs at a time (default: the profile's, else cores)")
-    study.add_argument("--threads", type=int, default=None, help="torch threads per run (default: cores / jobs)")
-    study.add_argument("--store", default=None, help="run store (default: $TICKETLIB_RUNS or runs/)")
-    study.add_argument("--reports", default=None, help="report folder (default: reports/)")
+    _add_sweep_options(study)
     study.set_defaults(run=_study)
+
+    sweep = commands.add_parser("sweep", help="a profile's sweep: run it, list its runs, print a run's parameters",
+                                description="Profiles are params/<name>.yaml (ticketlib.params); runs and their "
+                                            "folders: ticketlib.sweep and ticketlib.identity.")
+    actions = sweep.add_subparsers(dest="action", required=True)
+    run = actions.add_parser("run", help="run a profile's sweep and build its report (= ticketlib study)")
+    run.add_argument("profile", help="a profile name under params/ or a YAML path")
+    _add_sweep_options(run)
+    run.set_defaults(run=_sweep_run)
+    listing = actions.add_parser("list", help="a profile's runs: done (done*: other notebook code), failed or "
+                                              "todo, with their ids")
+    listing.add_argument("profile")
+    listing.add_argument("--store", default=None, help="run store (default: $TICKETLIB_RUNS or runs/)")
+    listing.set_defaults(run=_sweep_list)
+    flat = actions.add_parser("params", help="one run's resolved parameters as YAML, for papermill -f")
+    flat.add_argument("profile")
+    flat.add_argument("experiment")
+    flat.add_argument("--index", type=int, default=0, help="which grid point (default: the first)")
+    flat.set_defaults(run=_sweep_params)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.run(args)
+        code = args.run(args)
     except (ValueError, FileNotFoundError, KeyError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@ Every function takes a `Recipe` (ticketlib.params) and a run folder, writes its 
 there (masks, level folders, one JSON per finished cell so a killed run resumes), and
 returns its results as tidy rows (one row per metric value), also written to
 `<run_dir>/rows.csv` for the sweep's results table. Without a run folder (a notebook run by
-hand) the folder is `<store>/manual/<experiment>/<hash of the parameters>`, so a ticket
-found by hand is found again by the notebooks that need it.
+hand) the folder is the run's folder in the store (ticketlib.identity): the one a sweep with the
+same parameters uses, so a ticket found by hand is found again by the notebooks and the sweeps
+that need it, and a sweep's run by hand runs.
 
   find_tickets          IMP for a task: metric vs sparsity per level
   evaluate_subnetworks  a ticket against random pruning, random re-init, OMP, standard pruning
@@ -30,8 +31,9 @@ from .last_study import tickets_listing
 from .params import Recipe
 from .results import ROWS_FILE, collect_rows, metric_rows, write_rows  # noqa: F401  (collect_rows: the notebooks' API)
 from .settings import store_root, threads as env_threads
-from .store import params_hash, read_json, write_json
-from .tickets import (IMP_DIR, MANIFEST_FILE, RUN_FILE, Ticket, available_levels, cell_path,  # noqa: F401
+from .identity import describe, folder_id, run_folder, run_identity
+from .store import read_json, write_json
+from .tickets import (IMP_DIR, MANIFEST_FILE, PARAMS_FILE, RUN_FILE, Ticket, available_levels, cell_path,  # noqa: F401
                       imp_folder, imp_levels_table, load_ticket, read_level, ticket_runs)
 
 # tqdm.auto warns in a notebook without ipywidgets; progress bars are off in notebooks anyway.
@@ -56,11 +58,27 @@ def set_threads(recipe: Recipe) -> int:
     return torch.get_num_threads()
 
 
-def resolve_run_dir(run_dir: str | os.PathLike | None, experiment: str, key: dict) -> Path:
-    """The given run folder, or the manual one for these parameters."""
+def resolve_run_dir(run_dir: str | os.PathLike | None, experiment: str, recipe: Recipe,
+                    params: dict | None = None, needs: dict | None = None) -> Path:
+    """The given run folder, else the run's folder in the store (ticketlib.identity.run_folder):
+    the one a sweep with the same parameters uses. `params`: the experiment's own parameters,
+    named as in its notebook; `needs`: parameter -> the run folder (or mask file) it takes."""
     if run_dir:
         return Path(run_dir)
-    return store_root() / "manual" / experiment / params_hash({"key": key, "version": __version__})
+    identity = run_identity(experiment, {**recipe.as_dict(), **(params or {})},
+                            {k: folder_id(v) for k, v in (needs or {}).items()})
+    folder = run_folder(store_root(), identity)
+    _PENDING[folder] = identity  # params.json is written with run.json, once the inputs are checked
+    return folder
+
+
+_PENDING: dict[Path, dict] = {}
+
+
+def _run_label(run_dir: Path) -> str:
+    """The rows' run_id without one given: the folder's run id (params.json), else its name."""
+    described = run_dir / PARAMS_FILE
+    return (read_json(described).get("run_id") or run_dir.name) if described.is_file() else run_dir.name
 
 
 @dataclass
@@ -109,6 +127,8 @@ def evaluator(loaded: Loaded):
 # --- rows -----------------------------------------------------------------------------------
 
 def _describe(run_dir: Path, experiment: str, recipe: Recipe, **extra) -> None:
+    if run_dir in _PENDING and not (run_dir / PARAMS_FILE).is_file():
+        describe(run_dir, _PENDING.pop(run_dir))
     write_json(run_dir / RUN_FILE, {"experiment": experiment, "recipe": recipe.as_dict(),
                                       "ticketlib_version": __version__, **extra})
 
@@ -125,24 +145,18 @@ def _cell(run_dir: Path, name: str, compute) -> dict:
 
 # --- 1. finding tickets ---------------------------------------------------------------------
 
-def imp_key(recipe: Recipe, rewind_step: int = 0) -> dict:
-    """Everything that decides an IMP run (its manual folder's identity)."""
-    return {"recipe": {k: v for k, v in recipe.as_dict().items() if k not in ("device", "threads")},
-            "rewind_step": rewind_step}
-
-
 def find_tickets(recipe: Recipe, run_dir: str | os.PathLike | None = None, run_id: str = "",
                  rewind_step: int = 0, experiment: str = "find_tickets") -> pd.DataFrame:
     """IMP on the recipe's task (resumable): one row per level and metric. The ticket of level k
     is `<run_dir>/imp/level_0k/mask.safetensors` (layout: ticketlib.tickets)."""
     from .imp import run_imp
 
-    run_dir = resolve_run_dir(run_dir, "find_tickets", imp_key(recipe, rewind_step))
+    run_dir = resolve_run_dir(run_dir, experiment, recipe, {"rewind_step": rewind_step} if rewind_step else {})
     loaded = load_data(recipe)  # bad data or model fails here, before anything is written
     model, info = fresh_model(recipe, seed=recipe.seed)
     _describe(run_dir, experiment, recipe, rewind_step=rewind_step)
     levels = _imp_levels(recipe, run_dir / IMP_DIR, rewind_step, loaded, (model, info))
-    return write_rows(run_dir, imp_rows(levels, recipe, experiment, run_id or run_dir.name, rewind_step))
+    return write_rows(run_dir, imp_rows(levels, recipe, experiment, run_id or _run_label(run_dir), rewind_step))
 
 
 def _imp_levels(recipe: Recipe, imp_dir: Path, rewind_step: int, loaded: Loaded | None = None,
@@ -178,7 +192,7 @@ def ensure_ticket(recipe: Recipe, ticket: str | os.PathLike | None = "", train_i
         if not path.exists():
             raise FileNotFoundError(f"ticket {path} does not exist (a find_tickets run folder or a mask file)")
         return path
-    run_dir = resolve_run_dir(None, "find_tickets", imp_key(recipe))
+    run_dir = resolve_run_dir(None, "find_tickets", recipe)
     if (run_dir / ROWS_FILE).is_file() and available_levels(run_dir):  # rows.csv: written when IMP finished
         return run_dir
     if not train_if_missing:
@@ -203,9 +217,8 @@ def evaluate_subnetworks(recipe: Recipe, ticket: str | os.PathLike | None = "", 
     if unknown:
         raise ValueError(f"unknown method {unknown[0]!r}; expected some of {', '.join(METHODS)}")
     ticket_dir = ensure_ticket(recipe, ticket, train_if_missing=train_ticket)
-    run_dir = resolve_run_dir(run_dir, experiment, {"recipe": recipe.as_dict(), "ticket": str(ticket_dir),
-                                                    "at_levels": list(at_levels), "methods": list(methods),
-                                                    "seeds": list(seeds)})
+    run_dir = resolve_run_dir(run_dir, experiment, recipe, {"at_levels": list(at_levels), "methods": list(methods),
+                                                    "seeds": list(seeds)}, {"ticket": ticket_dir})
     _describe(run_dir, experiment, recipe, ticket=str(ticket_dir), at_levels=list(at_levels), methods=list(methods),
               seeds=list(seeds))
     loaded = load_data(recipe)
@@ -213,7 +226,7 @@ def evaluate_subnetworks(recipe: Recipe, ticket: str | os.PathLike | None = "", 
     for seed in seeds:
         if "full" in methods:
             result = _cell(run_dir, f"full-s{seed}", lambda: _train_mask(loaded, None, seed))
-            rows += _result_rows(result, "full", 0, recipe, seed, experiment, run_id or run_dir.name)
+            rows += _result_rows(result, "full", 0, recipe, seed, experiment, run_id or _run_label(run_dir))
         for level in at_levels:
             ticket_mask = load_ticket(ticket_dir, level).mask
             for method in methods:
@@ -221,7 +234,7 @@ def evaluate_subnetworks(recipe: Recipe, ticket: str | os.PathLike | None = "", 
                     continue
                 name = f"{method}-l{level}-s{seed}"
                 result = _cell(run_dir, name, lambda: _baseline(loaded, method, ticket_mask, level, seed))
-                rows += _result_rows(result, method, level, recipe, seed, experiment, run_id or run_dir.name)
+                rows += _result_rows(result, method, level, recipe, seed, experiment, run_id or _run_label(run_dir))
     return write_rows(run_dir, rows)
 
 
@@ -289,9 +302,10 @@ def transfer(recipe: Recipe, source_task: str, ticket: str | os.PathLike | None 
     (an MLM task included): one row per level, seed and metric, method "transfer"."""
     source_recipe = recipe.replace(task=source_task, **(source_params or {}))
     ticket_dir = ensure_ticket(source_recipe, ticket, train_if_missing=train_ticket)
-    run_dir = resolve_run_dir(run_dir, experiment, {"recipe": recipe.as_dict(), "ticket": str(ticket_dir),
-                                                    "source_task": source_task, "at_levels": list(at_levels),
-                                                    "seeds": list(seeds)})
+    run_dir = resolve_run_dir(run_dir, experiment, recipe, {"source_task": source_task,
+                                                            "source_params": dict(source_params or {}),
+                                                            "at_levels": list(at_levels), "seeds": list(seeds)},
+                              {"ticket": ticket_dir})
     _describe(run_dir, experiment, recipe, ticket=str(ticket_dir), source_task=source_task, at_levels=list(at_levels),
               seeds=list(seeds))
     loaded = load_data(recipe)
@@ -300,7 +314,7 @@ def transfer(recipe: Recipe, source_task: str, ticket: str | os.PathLike | None 
         for level in at_levels:
             mask = load_ticket(ticket_dir, level).mask
             result = _cell(run_dir, f"transfer-l{level}-s{seed}", lambda: _train_mask(loaded, mask, seed))
-            rows += _result_rows(result, "transfer", level, recipe, seed, experiment, run_id or run_dir.name,
+            rows += _result_rows(result, "transfer", level, recipe, seed, experiment, run_id or _run_label(run_dir),
                                  source_task=source_task)
     return write_rows(run_dir, rows)
 
@@ -312,13 +326,14 @@ def rewinding(recipe: Recipe, rewind_steps: Iterable[int] = (0, 10), ticket: str
     """IMP with rewinding to theta_i for each i in `rewind_steps` (0 = theta_0, the paper).
     With `ticket` (a find_tickets run of the same recipe), its levels serve as i = 0."""
     rewind_steps = list(rewind_steps)
-    run_dir = resolve_run_dir(run_dir, experiment, {"recipe": recipe.as_dict(), "rewind_steps": rewind_steps})
+    run_dir = resolve_run_dir(run_dir, experiment, recipe, {"rewind_steps": rewind_steps},
+                              {"ticket": ticket} if ticket else {})
     _describe(run_dir, experiment, recipe, rewind_steps=rewind_steps, ticket=str(ticket or ""))
     rows = []
     for step in rewind_steps:
         reused = _reusable_levels(recipe, ticket) if step == 0 and ticket else None
         levels = reused if reused is not None else _imp_levels(recipe, run_dir / f"rewind_{step}", step)
-        rows += imp_rows(levels, recipe, experiment, run_id or run_dir.name, step)
+        rows += imp_rows(levels, recipe, experiment, run_id or _run_label(run_dir), step)
     return write_rows(run_dir, rows)
 
 

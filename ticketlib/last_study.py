@@ -5,8 +5,9 @@ profile, its store and every run with its folder and status. The summary and exp
 read the runs named by their `runs` parameter:
 
   ""             the last study's finished runs (reports/runs.json); without a study, the
-                 manual runs (`<store>/manual`), with a message saying so
-  "manual"       the runs made by hand (`<store>/manual/<experiment>/<hash>`)
+                 manual runs, with a message saying so
+  "manual"       every run in the store (`<store>/<experiment>/<task>-<id>`): runs by hand and
+                 sweeps' runs share these folders (ticketlib.identity)
   a path         a run folder, a folder holding run folders (a store), a reports folder or
                  a runs.json file
   a list         run folders (what the sweep passes)
@@ -31,7 +32,7 @@ from .tickets import RUN_FILE, available_levels
 
 RUNS_JSON = "runs.json"
 HOW_TO_RUN = ("run the study (`bash scripts/study.sh`), or a notebook by hand "
-              "(01_find_tickets makes tickets in <store>/manual)")
+              "(01_find_tickets makes tickets in <store>/find_tickets)")
 
 
 @dataclass
@@ -92,7 +93,7 @@ def select_runs(runs: str | os.PathLike | Sequence[str | os.PathLike] = "",
         folders = [f for run in runs for f in run_folders(run)]
         chosen = Selection(folders, f"{len(runs)} given run folder(s)")
     elif str(runs) == "manual":
-        chosen = Selection(run_folders(store_root() / "manual"), f"the manual runs ({store_root() / 'manual'})")
+        chosen = Selection(run_folders(store_root()), f"the manual runs (every run in {store_root()})")
     elif str(runs):
         path = Path(runs)
         if not path.exists():
@@ -106,7 +107,7 @@ def select_runs(runs: str | os.PathLike | Sequence[str | os.PathLike] = "",
         if listing is not None:
             chosen = _study(listing, where)
         else:
-            manual = store_root() / "manual"
+            manual = store_root()
             chosen = Selection(run_folders(manual), f"the manual runs ({manual})",
                                f"No study found ({where} does not exist), so these are the runs made by hand. "
                                f"For the study's runs, {HOW_TO_RUN}.")

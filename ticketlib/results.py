@@ -14,6 +14,7 @@ import pandas as pd
 
 from .settings import store_root
 from .store import atomic_path
+from .tickets import PARTIAL_SUFFIX
 
 ROW_COLUMNS = ["experiment", "method", "task", "source_task", "model", "seed", "level", "sparsity",
                "rewind_step", "metric", "value", "steps", "train_seconds", "run_id"]
@@ -54,16 +55,18 @@ def write_table(table: pd.DataFrame, path: Path) -> None:
 
 def collect_rows(runs: Sequence[str | os.PathLike] | str | os.PathLike = ()) -> pd.DataFrame:
     """Every rows.csv of the given run folders (a results.csv file, or a folder searched
-    recursively, also work); empty: the manual runs of the store."""
+    recursively, also work); empty: every run of the store (by hand or by a sweep: the same
+    folders, ticketlib.identity), unfinished `.partial` ones left out."""
     if isinstance(runs, (str, os.PathLike)):
         runs = [runs] if str(runs) else []
     paths: list[Path] = []
-    for run in runs or [store_root() / "manual"]:
+    for run in runs or [store_root()]:
         run = Path(run)
         if run.is_file():
             paths.append(run)
         elif (run / ROWS_FILE).is_file():
             paths.append(run / ROWS_FILE)
         elif run.is_dir():
-            paths += sorted(run.rglob(ROWS_FILE))
+            paths += sorted(p for p in run.rglob(ROWS_FILE)
+                            if not any(part.endswith(PARTIAL_SUFFIX) for part in p.relative_to(run).parts))
     return concat_rows(paths)

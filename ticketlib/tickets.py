@@ -1,5 +1,13 @@
 """Tickets and the run-folder layout: every file name of a run, and the loaders.
 
+The run store (ticketlib.identity names the folders):
+
+    <store>/<experiment>/<task>-<id>/          a run (by hand or by a sweep: the same folder)
+    <store>/<experiment>/<task>-<id>.partial/  a sweep run in progress, or failed
+    <store>/<experiment>/.<task>-<id>.lock     its lock (never deleted)
+    <run>/params.json                          its run id, identity and parameters
+    <run>/status.json                          a sweep's status of it (ticketlib.sweep)
+
 A find_tickets run folder:
 
     <run>/run.json                      what ran (experiment, recipe)
@@ -27,6 +35,9 @@ from .masks import masks_overlap, sparsity, sparsity_report
 from .settings import store_root
 from .store import read_json
 
+PARAMS_FILE = "params.json"
+STATUS_FILE = "status.json"
+PARTIAL_SUFFIX = ".partial"
 RUN_FILE = "run.json"
 CELLS_DIR = "cells"
 IMP_DIR = "imp"
@@ -36,6 +47,16 @@ MASK_FILE = "mask.safetensors"
 SPARSITY_FILE = "sparsity.json"
 HEAD_FILE = "head.safetensors"
 LEVEL_FILE = "level.json"
+
+
+def experiment_dir(store: str | os.PathLike, experiment: str) -> Path:
+    return Path(store) / experiment
+
+
+def run_folders(store: str | os.PathLike, experiment: str) -> list[Path]:
+    """The finished-or-resumable run folders of an experiment (no .partial ones, no lock files)."""
+    return sorted(p for p in experiment_dir(store, experiment).glob("*")
+                  if p.is_dir() and not p.name.endswith(PARTIAL_SUFFIX))
 
 
 def level_dir(imp_dir: str | os.PathLike, level: int) -> Path:
@@ -124,10 +145,11 @@ def imp_levels_table(ticket: str | os.PathLike) -> pd.DataFrame:
 
 
 def ticket_runs(runs: Sequence[str | os.PathLike] | str | os.PathLike = ()) -> dict[str, Path]:
-    """task -> find_tickets run folder, among the given run folders (empty: the manual store)."""
+    """task -> find_tickets run folder, among the given run folders (empty: every find_tickets run in
+    the store)."""
     if isinstance(runs, (str, os.PathLike)):
         runs = [runs] if str(runs) else []
-    folders = [Path(r) for r in runs] or sorted((store_root() / "manual" / "find_tickets").glob("*"))
+    folders = [Path(r) for r in runs] or run_folders(store_root(), "find_tickets")
     found = {}
     for folder in folders:
         info = folder / RUN_FILE

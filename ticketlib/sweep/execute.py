@@ -1,0 +1,102 @@
+"""Executing one run (in a worker process or a cluster job): its notebook through papermill in
+`<folder>.partial/`, under the run's lock, renamed to `<folder>` when it succeeds."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+import traceback
+from pathlib import Path
+
+from ..identity import describe
+from ..settings import set_threads_env
+from ..store import to_jsonable
+from .notebooks import code_hash, notebook_to_html
+from .plan import Run
+from .status import RunStatus, is_finished, partial, stored_status
+
+
+def run_spec(run: Run, threads: int | None, html: bool = True) -> dict:
+    """Everything a worker needs, as plain JSON-able data."""
+    return to_jsonable({"run_id": run.run_id, "experiment": run.experiment, "name": run.name,
+                        "notebook": str(run.notebook), "params": run.notebook_params(),
+                        "identity": run.identity(), "folder": str(run.folder), "threads": threads, "html": html})
+
+
+def new_status(spec: dict, status: str = "pending", error: str | None = None) -> RunStatus:
+    return RunStatus(run_id=spec["run_id"], experiment=spec["experiment"], name=spec["name"],
+                     params=spec["params"], status=status, error=error)
+
+
+def execute_run(spec: dict) -> dict:
+    """Execute one run's notebook with papermill. Never raises for a failing notebook: returns
+    (and writes) its status, as a dict (RunStatus.to_dict()).
+
+    The run's lock (a hidden file beside its folder, never deleted: deleting a lock file lets a
+    second process lock a new file while the first still holds the old one) is held from the
+    check "is it finished?" to the rename into place, so two sweeps on one store never both
+    execute a run: the second either finds the lock held or, once it gets it, the run finished.
+    A folder a run by hand left under the final name (ticketlib.identity: the same folder) is
+    taken over: moved to `.partial` and executed there, so the notebook resumes its work."""
+    from filelock import FileLock, Timeout
+
+    final = Path(spec["folder"])
+    work = partial(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(final.with_name(f".{final.name}.lock")))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return new_status(spec, "failed", f"already running elsewhere ({lock.lock_file} is held)").to_dict()
+    try:
+        if is_finished(final):  # another sweep finished it between our check and our lock
+            return stored_status(final).to_dict()
+        if final.is_dir() and not work.exists():  # a run by hand: resume it
+            os.replace(final, work)
+        work.mkdir(exist_ok=True)
+        status = _execute(spec, work)
+        if status.ok:
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(work, final)
+        return status.to_dict()
+    finally:
+        lock.release()
+
+
+def _execute(spec: dict, work: Path) -> RunStatus:
+    import papermill
+
+    describe(work, spec["identity"], spec["params"])
+    if spec.get("threads"):
+        set_threads_env(spec["threads"])
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    status = new_status(spec)
+    status.started, status.host = time.time(), os.uname().nodename
+    status.notebook_code = code_hash(Path(spec["notebook"]))
+    output = work / "notebook.ipynb"
+    try:
+        papermill.execute_notebook(spec["notebook"], str(output),
+                                   parameters={**spec["params"], "run_dir": str(work), "run_id": spec["run_id"]},
+                                   cwd=str(work), progress_bar=False, log_output=False, kernel_name="python3")
+        status.status = "ok"
+    except Exception as error:  # the notebook failed (its error is in the executed notebook) or could not start
+        status.status, status.error = "failed", f"{type(error).__name__}: {short(error)}"
+        status.traceback = traceback.format_exc()[-4000:]
+    status.finished = time.time()
+    status.duration_s = round(status.finished - status.started, 2)
+    if spec.get("html", True) and output.is_file():
+        try:
+            notebook_to_html(output, work / "notebook.html")
+        except Exception as error:  # a report problem must not lose the run
+            status.html_error = f"{type(error).__name__}: {error}"
+    status.write(work)
+    return status
+
+
+def short(error: Exception) -> str:
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    text = " | ".join(lines[-3:]) if lines else repr(error)
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)[:600]
