@@ -53,7 +53,8 @@ def test_verdicts_and_a_task_at_chance_are_stated(built):
     assert ("the 95% interval of the paired gap reaches 0 or below for IMP - random pruning on rt-sentiment "
             "at 20%.") in findings
     assert re.search(r'class="did-not-learn">did not learn</span>: squad-qnli \(accuracy\): the full model scored '
-                     r"0\.510 ± 0\.010 over 3 seeds", findings)
+                     r"0\.510 ± 0\.010 over 3 seeds, 95% CI \[0\.485, 0\.535\], no-signal score 0\.500; the full "
+                     r"model&#39;s 95% interval \[0\.485, 0\.535\] reaches the no-signal score 0\.500\.", findings)
     assert "The paper: Table 2: highest matching sparsity 40% (SQuAD) to 90% (QQP)" in findings
     table2 = text[text.index('id="table2"'):text.index('id="gaps"')]
     assert "<th>Paper Table 2</th>" in table2 and "SST-2 (stand-in)" in table2 and "<th>Task</th>" in table2

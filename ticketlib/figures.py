@@ -79,7 +79,11 @@ def curves_figure(rows: pd.DataFrame, tasks: Sequence[str] | None = None,
     learn = S.learning(rows, no_signal)
     curves = sorted(points["curve"].unique(), key=lambda c: (
         METHOD_ORDER.index(points.loc[points["curve"] == c, "method"].iloc[0]), c))
-    palette = dict(zip(curves, sns.color_palette("colorblind", len(curves))))
+    colours = sns.color_palette("colorblind", 10)  # methods from the first hues, transfers from the others
+    methods, transfers = [c for c in curves if not c.startswith("transfer")], [c for c in curves
+                                                                                if c.startswith("transfer")]
+    palette = {**{c: colours[i % 10] for c, i in zip(methods, [0, 1, 2, 3, 7, 9])},
+               **{c: colours[i % 10] for c, i in zip(transfers, [4, 5, 6, 8, 9, 7])}}
     markers = {c: "D" if c.startswith("transfer") else "o" for c in curves}
     sns.set_theme(style="whitegrid", context="paper")
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.4 * len(tasks), 3.6), squeeze=False)

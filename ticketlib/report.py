@@ -117,10 +117,10 @@ def learning_sentences(study: S.Study) -> list[dict]:
             text = f"{task}: no full-model result."
         else:
             ci = (f", {full.confidence:.0%} CI [{full.low:.3f}, {full.high:.3f}]" if full.has_interval else "")
-            bar = (f" against a no-signal score of {item.no_signal:.3f}" if item.no_signal is not None
-                   else " (no no-signal score recorded)")
+            bar = (f", no-signal score {item.no_signal:.3f}" if item.no_signal is not None
+                   else ", no no-signal score recorded")
             text = (f"{task} ({item.metric}): the full model scored {full.mean:.3f} ± {full.std:.3f} over {full.n} "
-                    f"seed{'s' if full.n != 1 else ''}{ci}{bar}: {item.status} ({item.reason}).")
+                    f"seed{'s' if full.n != 1 else ''}{ci}{bar}; {item.reason}.")
         out.append({"task": task, "status": item.status, "css": item.status.replace(" ", "-"), "text": text})
     return out
 
