@@ -95,6 +95,26 @@ class Ticket:
                                        .str.replace(".weight", "", regex=False)
         return frame[["name", "layer", "matrix", "total", "pruned", "sparsity", "fully_pruned"]].reset_index(drop=True)
 
+    def save_pretrained(self, folder: str | os.PathLike) -> Path:
+        """mask.safetensors and a model card README.md in `folder` (ticketlib.sharing)."""
+        from .sharing import save_pretrained
+
+        return save_pretrained(self, folder)
+
+    @classmethod
+    def from_pretrained(cls, source: str | os.PathLike) -> "Ticket":
+        """A ticket from a save_pretrained folder, a mask file or a hub id (ticketlib.sharing)."""
+        from .sharing import from_pretrained
+
+        return from_pretrained(source)
+
+    def apply(self, model, spec=None):
+        """Check the fit and zero the masked weights of `model` in place (ticketlib.sharing)."""
+        from .prunable import PrunableSet
+        from .sharing import apply
+
+        return apply(self, model, spec or PrunableSet())
+
     def overlap(self, other: "Ticket") -> float:
         """Jaccard similarity of the pruned weights (over the keys both masks have)."""
         keys = sorted(set(self.mask) & set(other.mask))
