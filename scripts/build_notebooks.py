@@ -35,7 +35,7 @@ def recipe_params() -> str:
             + "recipe_extra = {}  # Recipe fields as one dict, applied last (profiles use it, e.g. {'threads': 1})\n")
 
 
-SWEEP = '''run_dir = ""  # set by the sweep; empty: runs/manual/<experiment>/<hash of the parameters>
+SWEEP = '''run_dir = ""  # set by the sweep; empty: the run's folder in the store, <store>/<experiment>/<task>-<id>
 run_id = ""'''
 
 SETUP = '''\
@@ -157,7 +157,7 @@ ticket = ""  # optional, a find_tickets run of this recipe, reused for theta_0
          "ax.set_xlabel(\"sparsity\"); ax.set_ylabel(rows[\"metric\"].iloc[0]); ax.legend(); ax.set_title(task)"])
 
 
-RUNS_PARAM = ('runs = ""  # "": the last study\'s runs (reports/runs.json); "manual": the runs made by hand; '
+RUNS_PARAM = ('runs = ""  # "": the last study\'s runs (reports/runs.json); "store": every run in the run store; '
               'a run folder, a store, a reports folder, or a list of run folders (set by the sweep)')
 
 
@@ -228,11 +228,13 @@ view.show(interactive)''',
          check("print(view.summary())"),
          "md:## The same ticket through the API\n\n`ticketlib.tickets` loads a ticket from a run folder (at a "
          "level) or a mask file; a `Ticket` has `mask`, `meta`, `layers()`, `matrices()` and `overlap(other)`.",
-         '''from ticketlib import tickets
+         '''from IPython.display import display
+from ticketlib import tickets
 
-t = tickets.load_ticket(view.source, view.level)
-print(f"{t.path.name}: level {t.level}, sparsity {t.sparsity:.2%}, {len(t.mask)} matrices")
-tickets.imp_levels_table(view.source) if view.source.is_dir() else t.meta'''], setup=None)
+if view.source is not None:  # None: no ticket in these runs (see above)
+    t = tickets.load_ticket(view.source, view.level)
+    print(f"{t.path.name}: level {t.level}, sparsity {t.sparsity:.2%}, {len(t.mask)} matrices")
+    display(tickets.imp_levels_table(view.source) if view.source.is_dir() else t.meta)'''], setup=None)
 
 
 BUILDERS = {"01_find_tickets.ipynb": find_tickets, "02_baselines.ipynb": baselines, "03_transfer.ipynb": transfer,

@@ -5,7 +5,7 @@ One procedure makes both (see docs/notebooks.md, nbval):
 - Parameters: for each notebook, the smoke profile's first grid point of its experiment
   (params/smoke.yaml), with dependencies left out; notebooks that can make their own ticket get
   `train_ticket = True`, and the summary and explorer read the procedure's run store
-  (`runs = "<store>/manual"`). The notebooks run in order 01 ... 06 on one fresh run store, so
+  (`runs = "<store>"`). The notebooks run in order 01 ... 06 on one fresh run store, so
   02 finds the ticket 01 made.
 - Refresh (`python scripts/refresh_notebooks.py [names]`): writes each notebook's cells from
   scripts/build_notebooks.py, executes it with papermill and those parameters in a temporary

@@ -36,14 +36,14 @@ def test_the_last_study_is_read_from_runs_json(study, tmp_path, monkeypatch):
         select_runs(str(tmp_path / "nowhere"))
 
 
-def test_without_a_study_the_manual_runs_are_read_with_a_message(tmp_path, monkeypatch):
+def test_without_a_study_the_stores_runs_are_read_with_a_message(tmp_path, monkeypatch):
     monkeypatch.setenv("TICKETLIB_RUNS", str(tmp_path / "store"))
     chosen = select_runs("", reports=tmp_path / "no-reports")
     assert chosen.folders == [] and "No study found" in chosen.note and "scripts/study.sh" in chosen.note
     rows = chosen.rows()
     assert list(rows.columns) == ROW_COLUMNS and not len(rows)  # empty, with its columns: no KeyError later
     assert chosen.tickets() == {}
-    assert select_runs("manual").source.startswith("the manual runs")
+    assert select_runs("store").source.startswith("the run store")
 
 
 def test_ensure_ticket_trains_only_on_request(tmp_path, monkeypatch):

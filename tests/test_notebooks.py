@@ -212,7 +212,7 @@ def test_an_edited_parameters_cell_is_what_runs(study_repo):
 @pytest.mark.slow
 def test_papermill_by_hand_with_another_task(tmp_path):
     """`papermill ... -f <resolved smoke parameters> -p task squad-qnli` on the IMP notebook."""
-    flat = subprocess.run([sys.executable, "-m", "ticketlib.sweep", "params", "smoke", "find_tickets"],
+    flat = subprocess.run([sys.executable, "-m", "ticketlib", "sweep", "params", "smoke", "find_tickets"],
                           check=True, capture_output=True, text=True, cwd=ROOT).stdout
     (tmp_path / "smoke.yaml").write_text(flat)
     out = tmp_path / "out.ipynb"

@@ -183,10 +183,10 @@ def imp_rows(levels: list[dict], recipe: Recipe, experiment: str, run_id: str, r
 
 
 def ensure_ticket(recipe: Recipe, ticket: str | os.PathLike | None = "", train_if_missing: bool = False) -> Path:
-    """The folder of the IMP run to take tickets from: `ticket` if given, else the finished
-    manual run for this recipe. Without one, IMP runs now only if `train_if_missing` (a
-    notebook's `train_ticket` parameter); otherwise a FileNotFoundError says which tickets the
-    last study has and how to make one."""
+    """The folder of the IMP run to take tickets from: `ticket` if given, else the finished run
+    of this recipe in the store (by hand or by a study: ticketlib.identity). Without one, IMP
+    runs now only if `train_if_missing` (a notebook's `train_ticket` parameter); otherwise a
+    FileNotFoundError says which tickets the last study has and how to make one."""
     if ticket:
         path = Path(ticket)
         if not path.exists():

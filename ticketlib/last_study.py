@@ -4,10 +4,10 @@ A study (`python -m ticketlib study`, `bash scripts/study.sh`) writes `reports/r
 profile, its store and every run with its folder and status. The summary and explore notebooks
 read the runs named by their `runs` parameter:
 
-  ""             the last study's finished runs (reports/runs.json); without a study, the
-                 manual runs, with a message saying so
-  "manual"       every run in the store (`<store>/<experiment>/<task>-<id>`): runs by hand and
-                 sweeps' runs share these folders (ticketlib.identity)
+  ""             the last study's finished runs (reports/runs.json); without a study, every
+                 run in the store, with a message saying so
+  "store"        every run in the run store (`<store>/<experiment>/<task>-<id>`, $TICKETLIB_RUNS
+                 or runs/): runs by hand and sweeps' runs share these folders (ticketlib.identity)
   a path         a run folder, a folder holding run folders (a store), a reports folder or
                  a runs.json file
   a list         run folders (what the sweep passes)
@@ -92,8 +92,8 @@ def select_runs(runs: str | os.PathLike | Sequence[str | os.PathLike] = "",
     if isinstance(runs, (list, tuple)):
         folders = [f for run in runs for f in run_folders(run)]
         chosen = Selection(folders, f"{len(runs)} given run folder(s)")
-    elif str(runs) == "manual":
-        chosen = Selection(run_folders(store_root()), f"the manual runs (every run in {store_root()})")
+    elif str(runs) == "store":
+        chosen = Selection(run_folders(store_root()), f"the run store ({store_root()})")
     elif str(runs):
         path = Path(runs)
         if not path.exists():
@@ -107,12 +107,11 @@ def select_runs(runs: str | os.PathLike | Sequence[str | os.PathLike] = "",
         if listing is not None:
             chosen = _study(listing, where)
         else:
-            manual = store_root()
-            chosen = Selection(run_folders(manual), f"the manual runs ({manual})",
-                               f"No study found ({where} does not exist), so these are the runs made by hand. "
-                               f"For the study's runs, {HOW_TO_RUN}.")
+            chosen = Selection(run_folders(store_root()), f"the run store ({store_root()})",
+                               f"No study found ({where} does not exist), so these are the runs in the store "
+                               f"(made by hand). For a study's runs, {HOW_TO_RUN}.")
             if not chosen.folders:
-                chosen.note = f"No study found ({where} does not exist) and no manual run: {HOW_TO_RUN}."
+                chosen.note = f"No study found ({where} does not exist) and no run in the store: {HOW_TO_RUN}."
     chosen.tasks = sorted({read_json(f / RUN_FILE).get("recipe", {}).get("task", "?") for f in chosen.folders})
     return chosen
 
