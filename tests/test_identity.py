@@ -1,7 +1,7 @@
 """One run identity for runs by hand and sweeps (ticketlib.identity, issue 13): the library's
 experiment functions, given no run folder, resolve the very folder a sweep with the same
-parameters uses, for IMP and for the runs that take its ticket; and a sweep takes over a
-folder a run by hand left, instead of starting again."""
+parameters uses, for IMP and for the runs that take its ticket, whatever the profile calls the
+experiment; and a sweep takes over a folder a run by hand left, instead of starting again."""
 
 from __future__ import annotations
 
@@ -15,53 +15,59 @@ from ticketlib import identity, sweep
 from ticketlib.params import Recipe, load_profile
 from ticketlib.store import read_json
 
+OWN = {"baselines": ("at_levels", "methods", "seeds"), "transfer": ("source_task", "source_params", "at_levels", "seeds"),
+       "rewinding": ("rewind_steps",)}  # each experiment function's own parameters, as its notebook names them
+
 
 def recipe_of(run) -> Recipe:
     return Recipe.from_namespace(run.params, **(run.params.get("recipe_extra") or {}))
 
 
-@pytest.fixture
-def quick(tmp_path, monkeypatch):
-    """The quick profile's runs, planned on an empty store that is also the hand runs' store."""
+def kind(run) -> str:
+    return identity.notebook_experiment(run.notebook)
+
+
+@pytest.fixture(params=["smoke", "quick"])
+def planned(request, tmp_path, monkeypatch):
+    """A shipped profile's runs, planned on an empty store that is also the hand runs' store; the
+    IMP runs described as the sweep leaves them when they finish (params.json)."""
     store = tmp_path / "store"
     monkeypatch.setenv("TICKETLIB_RUNS", str(store))
-    runs = {r.name: r for r in sweep.expand(load_profile("quick"), store)}
-    for run in runs.values():
-        if run.experiment == "find_tickets":  # as the sweep leaves a finished run: with its params.json
+    runs = sweep.expand(load_profile(request.param), store)
+    for run in runs:
+        if kind(run) == "find_tickets":
             identity.describe(run.folder, run.identity(), run.notebook_params())
     return runs
 
 
-def test_a_hand_run_and_a_sweep_run_of_imp_share_a_folder(quick):
-    for task in ("rt-sentiment", "squad-qnli", "wiki-mlm"):
-        run = quick[f"find_tickets[task={task}]"]
-        assert ex.resolve_run_dir(None, "find_tickets", recipe_of(run)) == run.folder
+def test_a_hand_run_and_a_sweep_run_of_imp_share_a_folder(planned):
+    imp = [r for r in planned if kind(r) == "find_tickets"]
+    assert imp
+    for run in imp:
+        assert ex.resolve_run_dir(None, "find_tickets", recipe_of(run)) == run.folder, run.name
         assert identity.folder_id(run.folder) == run.run_id
-        assert run.folder.name == f"{task}-{run.run_id}"
-    run = quick["find_tickets[task=rt-sentiment]"]
-    assert ex.resolve_run_dir(None, "find_tickets", recipe_of(run).replace(seed=1)) != run.folder
-    assert ex.resolve_run_dir(None, "find_tickets", recipe_of(run).replace(threads=1, device="cpu")) == run.folder
-    assert ex.resolve_run_dir(None, "find_tickets", recipe_of(run), {"rewind_step": 3}) != run.folder
+        assert run.folder.name == f"{run.params['task']}-{run.run_id}"
+        assert run.folder.parent.name == "find_tickets"  # whatever the profile calls the experiment
+    recipe = recipe_of(imp[0])
+    assert ex.resolve_run_dir(None, "find_tickets", recipe.replace(subset_seed=7)) != imp[0].folder
+    assert ex.resolve_run_dir(None, "find_tickets", recipe.replace(threads=1, device="cpu")) == imp[0].folder
+    assert ex.resolve_run_dir(None, "find_tickets", recipe, {"rewind_step": 3}) != imp[0].folder
 
 
-def test_runs_that_take_a_ticket_share_a_folder_too(quick):
-    ticket = quick["find_tickets[task=rt-sentiment]"].folder
-    for name, run in quick.items():
-        if run.experiment == "baselines":
-            own = {k: run.params[k] for k in ("at_levels", "methods", "seeds")}
-        elif run.experiment == "transfer":
-            own = {k: run.params[k] for k in ("source_task", "source_params", "at_levels", "seeds")}
-        elif run.experiment == "rewinding":
-            own = {"rewind_steps": run.params["rewind_steps"]}
-        else:
+def test_runs_that_take_a_ticket_share_a_folder_too(planned):
+    checked = 0
+    for run in planned:
+        if kind(run) not in OWN:
             continue
+        own = {k: run.params[k] for k in OWN[kind(run)]}
         needed = Path(run.notebook_params()["ticket"])
-        assert ex.resolve_run_dir(None, run.experiment, recipe_of(run), own, {"ticket": needed}) == run.folder, name
-        assert ex.resolve_run_dir(None, run.experiment, recipe_of(run), own, {"ticket": ticket.parent}) \
-            != run.folder  # another ticket: another run
-    transfer = quick["transfer[task=rt-sentiment, source_task=wiki-mlm]"]
-    source = recipe_of(transfer).replace(task="wiki-mlm", **transfer.params["source_params"])
-    assert ex.resolve_run_dir(None, "find_tickets", source) == quick["find_tickets[task=wiki-mlm]"].folder
+        assert ex.resolve_run_dir(None, kind(run), recipe_of(run), own, {"ticket": needed}) == run.folder, run.name
+        assert ex.resolve_run_dir(None, kind(run), recipe_of(run), own, {"ticket": needed.parent}) != run.folder
+        checked += 1
+        if kind(run) == "transfer":  # a transfer by hand finds the source task's IMP run of the sweep
+            source = recipe_of(run).replace(task=run.params["source_task"], **run.params["source_params"])
+            assert ex.resolve_run_dir(None, "find_tickets", source) == run.needs["ticket"].folder, run.name
+    assert checked >= 2
 
 
 def test_a_sweep_takes_over_a_folder_a_hand_run_left(toy):  # noqa: F811

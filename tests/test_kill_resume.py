@@ -13,6 +13,8 @@ import pytest
 from ticketlib.mask_files import load_mask
 from ticketlib.store import read_json
 
+pytestmark = pytest.mark.slow  # subprocesses killed and restarted: 4-20 s each (issue 13)
+
 CHILD = [sys.executable, str(Path(__file__).with_name("imp_child.py"))]
 
 

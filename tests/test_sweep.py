@@ -199,6 +199,7 @@ def test_identity_follows_parameters_dependencies_and_version_not_the_notebooks_
 
 # --- running --------------------------------------------------------------------------------
 
+@pytest.mark.slow  # a whole toy sweep, twice (about 10 s)
 def test_sweep_runs_skips_and_isolates_failures(toy):
     (toy / "params" / "toy_fail.yaml").write_text("extends: toy.yaml\ntask_params: {c: {fail: true}}\n")
     statuses = {s["name"]: s for s in run_toy(toy, "toy_fail", jobs=2)}
@@ -240,6 +241,7 @@ def test_sweep_runs_skips_and_isolates_failures(toy):
     assert run_toy(toy, "toy_fail", jobs=2)[0]["skipped"]
 
 
+@pytest.mark.slow  # two whole toy sweeps (about 11 s)
 def test_dependents_rerun_when_their_dependency_changes(toy):
     run_toy(toy, jobs=2)
     (toy / "params" / "toy2.yaml").write_text("extends: toy.yaml\ntask_params: {a: {value: 3.0}}\n")
@@ -249,6 +251,7 @@ def test_dependents_rerun_when_their_dependency_changes(toy):
     assert not statuses["gather"].get("skipped")
 
 
+@pytest.mark.slow  # two toy sweeps as submitit jobs (about 18 s)
 def test_submitit_local_executor_runs_the_same_grid(toy):
     """The cluster engine (submitit), in its local mode: the same scheduling code path."""
     statuses = run_toy(toy, engine="submitit", jobs=3, cluster={"cluster": "local", "timeout_min": 10})
@@ -286,3 +289,22 @@ def test_real_notebooks_small_grid_through_submitit_local(tmp_path):
 
     index = build_report(tmp_path / "reports")
     assert "figures/curves.png" in index.read_text()  # the report draws its own figures (ticketlib.report)
+
+
+# --- the command line -----------------------------------------------------------------------
+
+def test_sweep_commands_list_and_params(tmp_path, capsys):
+    """`ticketlib sweep list|params` (python -m ticketlib.sweep forwards to them)."""
+    import yaml
+
+    from ticketlib.cli import main
+
+    runs = sweep.expand(load_profile("smoke"), tmp_path)
+    assert main(["sweep", "list", "smoke", "--store", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [f"todo    {r.run_id}  {r.name}" for r in runs]
+    assert main(["sweep", "params", "smoke", "find_tickets"]) == 0
+    first = next(r for r in runs if r.experiment == "find_tickets")
+    assert yaml.safe_load(capsys.readouterr().out) == first.params
+    assert main(["sweep", "params", "smoke", "nothing"]) == 2
+    assert "'nothing'" in capsys.readouterr().err

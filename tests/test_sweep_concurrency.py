@@ -4,6 +4,7 @@ stays a valid table holding every finished run once (issue 5)."""
 import threading
 
 import pandas as pd
+import pytest
 from filelock import FileLock
 
 from test_sweep import PRODUCE, PRODUCE_PARAMS, make_notebook, run_toy, toy  # noqa: F401  (fixture)
@@ -47,6 +48,7 @@ def test_a_run_locked_by_another_process_is_reported_not_executed(toy):  # noqa:
     assert not log.exists() and not run.folder.exists()
 
 
+@pytest.mark.slow  # two toy sweeps at once, then a third (about 13 s)
 def test_two_sweeps_at_once_run_each_run_once(toy):  # noqa: F811
     log = logging_produce(toy, sleep_s=2)
     results = [None, None]

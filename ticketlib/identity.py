@@ -2,9 +2,11 @@
 and by sweeps, so each finds the other's runs.
 
 What identifies a run (`run_identity(experiment, params, needs)`):
-  experiment  its experiment's name: a profile's experiment key, which params/base.yaml keeps equal
-              to the `experiment` of the library's functions (find_tickets, baselines, transfer,
-              rewinding); a profile that renames an experiment gets folders of its own.
+  experiment  what it computes: for a sweep's run, its notebook's name without the number
+              (`notebook_experiment`: 01_find_tickets.ipynb -> find_tickets), which is the
+              `experiment` the library's function for that notebook uses by default (find_tickets,
+              baselines, transfer, rewinding); so a profile's experiment named otherwise
+              (find_tickets_retrieval, transfer_back) shares its folders with runs by hand too.
   params      its resolved parameters (`params.identity_params`: a recipe's flat fields and
               `recipe_extra` become the whole resolved Recipe, defaults included, without the
               runtime fields device and threads), without the control parameters (CONTROL: where
@@ -40,6 +42,11 @@ from .store import params_hash, read_json, to_jsonable, write_json
 from .tickets import PARAMS_FILE, experiment_dir
 
 CONTROL = ("run_dir", "run_id", "train_ticket")  # where and how a run runs, not what it computes
+
+
+def notebook_experiment(notebook: str | os.PathLike) -> str:
+    """01_find_tickets.ipynb -> find_tickets: the experiment a notebook's runs are."""
+    return re.sub(r"^\d+_", "", Path(notebook).stem)
 
 
 def run_identity(experiment: str, params: Mapping[str, Any], needs: Mapping[str, Any] | None = None) -> dict:

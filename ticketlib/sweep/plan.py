@@ -7,7 +7,7 @@ import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..identity import run_folder, run_id, run_identity
+from ..identity import notebook_experiment, run_folder, run_id, run_identity
 from ..params import Profile, ProfileError, Recipe, suggest, unknown_key_error
 from ..settings import repo_root
 from ..store import to_jsonable
@@ -35,7 +35,9 @@ class Run:
         return {p: ([r.run_id for r in d] if isinstance(d, list) else d.run_id) for p, d in self.needs.items()}
 
     def identity(self) -> dict:
-        return run_identity(self.experiment, self.params, self.needs_ids())
+        """ticketlib.identity: what the notebook computes (not the profile's experiment name), its
+        parameters and the runs it needs."""
+        return run_identity(notebook_experiment(self.notebook), self.params, self.needs_ids())
 
     def dependency_params(self) -> dict:
         return {p: ([str(r.folder) for r in d] if isinstance(d, list) else str(d.folder))
