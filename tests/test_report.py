@@ -98,6 +98,31 @@ def test_the_report_without_results_says_so(tmp_path):
     assert "No results yet" in text and text.count("not testable at this budget") == 3
 
 
+@pytest.mark.slow
+def test_a_missing_no_signal_score_is_measured_on_the_tasks_eval_data(tmp_path):
+    """Rows without no_signal rows: the report measures the bar on the find_tickets run's eval data
+    (rt-sentiment, offline assets fetched by scripts/setup.sh): the majority class's share."""
+    import collections
+
+    from ticketlib.experiments import load_data
+    from ticketlib.params import Recipe
+
+    params = {"task": "rt-sentiment", "model": "offline-minilm", "source": "offline", "max_train_examples": 32,
+              "max_eval_examples": 120}
+    meta = {"runs": [{"experiment": "find_tickets", "status": "ok", "params": params},
+                     {"experiment": "find_tickets", "status": "ok", "params": {**params, "task": "not-in-rows"}}]}
+    rows = study_rows()
+    rows = rows[(rows["task"] == "rt-sentiment") & (rows["method"] != "no_signal")]
+    scores, failures = report.no_signal_from_runs(meta, rows)
+    labels = [f["labels"] for f in load_data(Recipe(**params)).data.eval_features]
+    assert len(labels) == 120 and failures == {}
+    assert scores == {"rt-sentiment": pytest.approx(max(collections.Counter(labels).values()) / 120)}
+    bad = {"runs": [{"experiment": "find_tickets", "status": "ok", "params": {**params, "source": "glue_dir",
+                                                                               "glue_dir": str(tmp_path)}}]}
+    scores, failures = report.no_signal_from_runs(bad, rows)
+    assert scores == {} and "rt-sentiment" in failures
+
+
 # --- figures: the drawn data are the computed numbers -----------------------------------------
 
 def _lines(ax):

@@ -270,6 +270,40 @@ def draw_figures(rows: pd.DataFrame, tickets: Mapping[str, Path], folder: Path, 
     return out
 
 
+def no_signal_from_runs(meta: dict, rows: pd.DataFrame) -> tuple[dict[str, float], dict[str, str]]:
+    """For the tasks whose rows carry no no-signal score: the score measured on the eval data of the
+    task's first finished find_tickets run (its recipe from runs.json; data.TaskData.no_signal).
+    Returns (task -> score, task -> why it could not be measured)."""
+    import dataclasses
+
+    from .data.errors import DataUnavailableError
+    from .experiments import load_data
+    from .params import Recipe
+    from .tasks import get_task
+
+    have = S.no_signal_scores(rows)
+    tasks = set(rows["task"]) if len(rows) else set()
+    fields = {f.name for f in dataclasses.fields(Recipe)}
+    scores, failures = {}, {}
+    for run in meta["runs"]:
+        params = run.get("params") or {}
+        task = params.get("task")
+        if run["experiment"] != "find_tickets" or run["status"] != "ok" or task not in tasks or task in have \
+                or task in scores:
+            continue
+        try:
+            recipe = Recipe(**{**{k: v for k, v in params.items() if k in fields}, **(params.get("recipe_extra") or {})})
+            measured = load_data(recipe).data.no_signal()
+        except (DataUnavailableError, OSError, ValueError, KeyError) as error:
+            failures[task] = f"{type(error).__name__}: {error}"
+            continue
+        metric = get_task(task).matching_metric
+        if metric in measured:
+            scores[task] = measured[metric]
+            failures.pop(task, None)
+    return scores, failures
+
+
 def _environment():
     from jinja2 import Environment, PackageLoader, StrictUndefined
 
@@ -282,13 +316,19 @@ def render(context: dict) -> str:
     return _environment().get_template(TEMPLATE).render(**context)
 
 
-def build_report(reports: str | Path, no_signal: Mapping[str, float] | None = None) -> Path:
+def build_report(reports: str | Path, no_signal: Mapping[str, float] | None = None,
+                 measure_no_signal: bool = True) -> Path:
     """`<reports>/index.html` from `<reports>/runs.json` and `<reports>/results.csv` (written by the
     sweep): findings, tables, figures (`<reports>/figures/`), runs (notebooks copied to
-    `<reports>/runs/`). `no_signal`: task -> no-signal score, for rows that do not carry it."""
+    `<reports>/runs/`). `no_signal`: task -> no-signal score, for rows that do not carry it;
+    `measure_no_signal`: measure the missing ones on each task's eval data (no_signal_from_runs)."""
     reports = Path(reports)
     meta = json.loads((reports / "runs.json").read_text())
     rows = _read_rows(reports)
+    failures: dict[str, str] = {}
+    if measure_no_signal and len(rows):
+        measured, failures = no_signal_from_runs(meta, rows)
+        no_signal = {**measured, **(no_signal or {})}
     study = S.study(rows, no_signal)
     summary = _summary_run(meta)
     level = (summary or {}).get("params", {}).get("level")
@@ -305,6 +345,8 @@ def build_report(reports: str | Path, no_signal: Mapping[str, float] | None = No
                     "css": {S.CONFIRMED: "confirmed", S.NOT_CONFIRMED: "not-confirmed"}.get(c.verdict, "untestable"),
                     "reason": c.reason, "evidence": c.evidence} for c in study.claims],
         "learning": learning_sentences(study),
+        "no_signal_failures": [f"{t}: the no-signal score could not be measured ({why})"
+                               for t, why in sorted(failures.items())],
         "note": [p.replace("**", "") for p in note.split("\n\n") if p.strip()],
         "table2": table2_rows(study), "gaps": gap_rows(study), "transfer": transfer_rows(study),
         "figures": figures, "runs": runs, "defaults_origin": origin,
