@@ -107,3 +107,35 @@ def test_export_is_a_plain_transformers_checkpoint_with_zeros_where_the_mask_is_
         assert sum(int(layer.intermediate.dense.out_features) for layer in shrunk.bert.encoder.layer) < 2 * 64
     else:
         assert not (out / "shrunk").exists()
+
+
+@pytest.mark.slow
+def test_cli_export_of_a_minilm_run_loads_in_plain_transformers(tmp_path):
+    """`ticketlib export` builds theta_0 from the run's recipe (offline MiniLM), applies the
+    level's mask and writes a folder AutoModelForSequenceClassification loads."""
+    from ticketlib.cli import main
+    from ticketlib.mask_files import save_mask
+    from ticketlib.models import load_model
+    from ticketlib.params import Recipe
+    from ticketlib.prunable import PrunableSet
+    from ticketlib.tickets import level_dir
+
+    recipe = Recipe()
+    spec = PrunableSet(include_pooler=recipe.include_pooler)
+    theta0, _, _ = load_model(recipe.model, recipe.task, seed=recipe.seed)
+    mask = prune(theta0, 0.3, "heads+neurons", spec)
+    run = tmp_path / "run"
+    save_mask(level_dir(run / "imp", 1) / MASK_FILE, mask, level=1, seed=0, task=recipe.task, model=recipe.model,
+              granularity="heads+neurons")
+    write_json(level_dir(run / "imp", 1) / "level.json", {"level": 1, "metrics": {"accuracy": 0.5}})
+    write_json(run / RUN_FILE, {"experiment": "find_tickets", "recipe": recipe.as_dict()})
+    assert main(["export", str(run), "--level", "1", "--out", str(tmp_path / "out")]) == 0
+    loaded = AutoModelForSequenceClassification.from_pretrained(str(tmp_path / "out"))
+    params, original = prunable_parameters(loaded, spec), prunable_parameters(theta0, spec)
+    for key, keep in mask.items():
+        assert torch.equal(params[key].detach(), original[key].detach() * keep)
+    assert torch.equal(loaded.classifier.weight, theta0.classifier.weight)  # the run's seeded head
+    shrunk = load_shrunk(tmp_path / "out" / "shrunk")
+    ids = torch.tensor([[101, 2023, 3185, 2001, 2307, 102]])
+    with torch.no_grad():
+        assert (shrunk(input_ids=ids).logits - loaded(input_ids=ids).logits).abs().max() < 1e-5

