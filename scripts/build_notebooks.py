@@ -82,9 +82,10 @@ def find_tickets() -> nbformat.NotebookNode:
          "md:## Metric vs sparsity, per level",
          "table = rows.pivot_table(index=[\"level\", \"sparsity\"], columns=\"metric\", values=\"value\")\ntable",
          check("# The schedule: exact sparsity of each level (fraction of the prunable set)\n"
-               "print(rows[[\"level\", \"sparsity\"]].drop_duplicates().to_string(index=False, "
+               "imp = rows[rows[\"method\"] == \"imp\"]\n"
+               "print(imp[[\"level\", \"sparsity\"]].drop_duplicates().to_string(index=False, "
                "float_format=lambda x: f\"{x:.4f}\"))\n"
-               "print(\"metrics:\", sorted(rows[\"metric\"].unique()))"),
+               "print(\"metrics:\", sorted(imp[\"metric\"].unique()))"),
          "fig = report.curves_figure(rows)"])
 
 
