@@ -82,6 +82,9 @@ def test_runs_show_parameters_as_the_difference_from_the_defaults(built):
 
 
 def test_figures_are_files_beside_the_page(built):
+    meta = json.loads((built.parent / "runs.json").read_text())  # tickets by run.json, whatever the experiment's name
+    assert set(report._ticket_runs(meta)) == {"rt-sentiment", "squad-qnli", "squad-retrieval"}
+    assert "What it can show: matching up to 40%." in built.read_text()  # the summary run's note
     folder = built.parent / "figures"
     names = ("curves", "transfer", "layer_sparsity", "mask_overlap")
     for name in names:

@@ -215,7 +215,8 @@ def run_rows(meta: dict, reports: Path) -> tuple[list[dict], str]:
 
 
 def _summary_run(meta: dict) -> dict | None:
-    found = [r for r in meta["runs"] if r["experiment"] == "summary"]
+    found = [r for r in meta["runs"] if r["experiment"] == "summary"] or [
+        r for r in meta["runs"] if "note" in (r.get("params") or {})]
     return found[0] if found else None
 
 
@@ -234,7 +235,9 @@ def _read_rows(reports: Path) -> pd.DataFrame:
 def _ticket_runs(meta: dict) -> dict[str, Path]:
     from .tickets import ticket_runs
 
-    folders = [Path(r["folder"]) for r in meta["runs"] if r["experiment"] == "find_tickets" and r["status"] == "ok"]
+    # every finished run: ticket_runs keeps the find_tickets ones (their run.json says so), whatever
+    # the profile named their experiment (e.g. find_tickets_retrieval)
+    folders = [Path(r["folder"]) for r in meta["runs"] if r["status"] == "ok"]
     folders = [f for f in folders if f.is_dir()]
     return ticket_runs(folders) if folders else {}
 
@@ -272,7 +275,7 @@ def draw_figures(rows: pd.DataFrame, tickets: Mapping[str, Path], folder: Path, 
 
 def no_signal_from_runs(meta: dict, rows: pd.DataFrame) -> tuple[dict[str, float], dict[str, str]]:
     """For the tasks whose rows carry no no-signal score: the score measured on the eval data of the
-    task's first finished find_tickets run (its recipe from runs.json; data.TaskData.no_signal).
+    task's first finished run (its recipe from runs.json; data.TaskData.no_signal).
     Returns (task -> score, task -> why it could not be measured)."""
     import dataclasses
 
@@ -288,8 +291,7 @@ def no_signal_from_runs(meta: dict, rows: pd.DataFrame) -> tuple[dict[str, float
     for run in meta["runs"]:
         params = run.get("params") or {}
         task = params.get("task")
-        if run["experiment"] != "find_tickets" or run["status"] != "ok" or task not in tasks or task in have \
-                or task in scores:
+        if run["status"] != "ok" or task not in tasks or task in have or task in scores:
             continue
         try:
             recipe = Recipe(**{**{k: v for k, v in params.items() if k in fields}, **(params.get("recipe_extra") or {})})
