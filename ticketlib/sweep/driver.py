@@ -137,7 +137,6 @@ class Driver:
 
     def finish(self, run: Run, status: RunStatus) -> None:
         self.sweep.statuses[run.run_id] = status
-        self.bar.update(1)
         if status.ok:
             log(f"done {run.name} in {status.duration_s or 0:.1f} s"
                 + (" (by another sweep on this store)" if status.found else ""))
@@ -145,6 +144,7 @@ class Driver:
             log(f"SKIPPED {run.name}: {status.error}")
         else:
             log(f"FAILED {run.name}: {status.error} (notebook kept in {partial(run.folder)})")
+        self.bar.update(1)
 
 
 def run_folder_now(run: Run, status: RunStatus | None) -> Path:
