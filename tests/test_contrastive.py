@@ -18,6 +18,7 @@ from ticketlib.data.offline import answer_sentences, retrieval_pairs
 from ticketlib.data.offline import retrieval_pool as build_pool
 from ticketlib.mask_files import check_fits, load_mask, save_mask
 from ticketlib.masking import Masker
+from ticketlib.imp import IMPConfig, PruneConfig, run_imp
 from ticketlib.masks import magnitude_prune
 from ticketlib.models import OFFLINE_MODEL, load_model
 from ticketlib.prunable import PrunableSet, architecture_fingerprint, prunable_parameters, prunable_state
@@ -220,6 +221,21 @@ def test_fine_tune_trains_the_encoder_unchanged_and_evaluation_ranks_the_pool(ch
     assert sum(result.losses[-5:]) / 5 < sum(result.losses[:5]) / 5
     # measured: accuracy@1 0.08 before (chance 1/12), 0.92 after 30 steps
     assert before["accuracy_at_1"] < 0.3 and result.metrics["accuracy_at_1"] > 0.7
+
+
+@pytest.mark.parametrize("policy", ["reinit", "keep", "rewind"])
+def test_imp_runs_on_the_headless_encoder(checkpoint, tmp_path, policy):
+    model, _, _ = load_model(checkpoint, "squad-retrieval", seed=0)
+    data = tiny_task_data(pair_features(32), pair_features(8, seed=1))
+    config = IMPConfig(prune=PruneConfig(levels=2, rate=0.3, include_pooler=True), head_policy=policy,
+                       train=TrainConfig(learning_rate=1e-3, max_steps=3, batch_size=8, progress=False))
+    rows = run_imp(model, data.train_features, data.evaluate, config, tmp_path / "imp")
+    assert [r["sparsity"] for r in rows] == pytest.approx([0.0, 0.3, 0.6], abs=1e-4)  # round(s * N) weights
+    assert all(set(r["metrics"]) == {"accuracy_at_1", "mrr"} for r in rows)
+    mask, _ = load_mask(tmp_path / "imp" / "level_02" / "mask.safetensors")
+    assert sorted(mask) == sorted(prunable_parameters(model, PrunableSet(include_pooler=True)))  # no pooler
+    classifier, _, _ = load_model(checkpoint, "rte", seed=0)
+    check_fits(mask, classifier, PrunableSet(include_pooler=True))  # the ticket transfers to a [CLS] model
 
 
 def test_pool_candidates_are_the_distinct_sentences():
