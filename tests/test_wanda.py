@@ -62,3 +62,23 @@ def test_hooks_see_what_the_model_computes():
         input_norms(model, [])
     with pytest.raises(ValueError, match="sparsity"):
         wanda_mask(model, batches, 1.0)
+
+
+@pytest.mark.slow
+def test_wanda_baseline_trains_at_the_tickets_sparsity():
+    """The "wanda" method of the baselines experiment: a Wanda mask of theta_0 (MiniLM,
+    calibrated on rt-sentiment's training features) at the ticket's sparsity, fine-tuned."""
+    from ticketlib import experiments as ex
+    from ticketlib.imp import one_shot_magnitude_mask
+    from ticketlib.masks import sparsity
+    from ticketlib.params import Recipe
+
+    assert "wanda" in ex.METHODS and "wanda" in ex.METHOD_TITLES
+    recipe = Recipe(max_train_examples=64, max_eval_examples=32, max_steps=2)
+    loaded = ex.load_data(recipe)
+    model, _ = ex.fresh_model(recipe)
+    ticket = one_shot_magnitude_mask(model, 0.3, spec=recipe.prune_config().spec())
+    result = ex._baseline(loaded, "wanda", ticket, 1, seed=0)
+    # per-row rounding: at most half a weight per row of the narrowest matrix (384 columns)
+    assert result["sparsity"] == pytest.approx(sparsity(ticket), abs=0.5 / 384)
+    assert result["steps"] == 2 and "accuracy" in result["metrics"]

@@ -39,11 +39,11 @@ from .tickets import (IMP_DIR, MANIFEST_FILE, PARAMS_FILE, RUN_FILE, Ticket, ava
 # tqdm.auto warns in a notebook without ipywidgets; progress bars are off in notebooks anyway.
 warnings.filterwarnings("ignore", message="IProgress not found")
 
-METHODS = ("full", "imp", "random_pruning", "random_reinit", "omp", "standard_pruning")
+METHODS = ("full", "imp", "random_pruning", "random_reinit", "omp", "standard_pruning", "wanda")
 METHOD_TITLES = {"full": "full model (no pruning)", "imp": "IMP ticket (rewound to theta_0)",
                  "random_pruning": "random pruning", "random_reinit": "random re-init with the IMP mask",
                  "omp": "one-shot magnitude pruning of theta_0", "standard_pruning": "standard pruning (no rewinding)",
-                 "transfer": "transferred mask"}
+                 "transfer": "transferred mask", "wanda": "Wanda (|W| x input norm, per row) of theta_0"}
 
 
 # --- set-up ---------------------------------------------------------------------------------
@@ -275,11 +275,18 @@ def _baseline(loaded: Loaded, method: str, ticket_mask: dict, level: int, seed: 
     if method == "random_reinit":
         return _train_mask(loaded, ticket_mask, seed, init="random")
     model, _ = fresh_model(recipe, seed=seed)
+    granularity = recipe.prune_config().granularity  # whole units for structured tickets (ticketlib.structured)
     if method == "random_pruning":
-        return _train_mask(loaded, random_mask(model, target, seed=seed + 104_729, spec=spec, scope=recipe.scope),
-                           seed)
+        return _train_mask(loaded, random_mask(model, target, seed=seed + 104_729, spec=spec, scope=recipe.scope,
+                                               granularity=granularity), seed)
     if method == "omp":
-        return _train_mask(loaded, one_shot_magnitude_mask(model, target, spec=spec, scope=recipe.scope), seed)
+        return _train_mask(loaded, one_shot_magnitude_mask(model, target, spec=spec, scope=recipe.scope,
+                                                           granularity=granularity), seed)
+    if method == "wanda":  # calibration: the first batches of the training features, in order
+        from .wanda import calibration_batches, wanda_mask
+
+        batches = calibration_batches(loaded.data.train_features, recipe.batch_size, loaded.data.pad_token_id)
+        return _train_mask(loaded, wanda_mask(model, batches, target, spec=spec), seed)
     if method == "standard_pruning":
         config = dataclasses.replace(recipe.imp_config(), train=recipe.train_config(seed),
                                      prune=dataclasses.replace(recipe.prune_config(), levels=level))
