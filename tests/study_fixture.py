@@ -62,10 +62,14 @@ def make_study(root: Path, profile: str = "fake") -> tuple[Path, Path]:
     store, reports = root / "store", root / "reports"
     folders = [find_tickets_run(store, task, seed) for task, seed in TASKS.items()]
     folders.append(baselines_run(store, next(iter(TASKS))))
+    summary = store / "summary" / "0123456789ab"  # a run that reads results and makes none: no run.json
+    write_json(summary / "status.json", {"status": "ok"})
+    folders.append(summary)
     runs = [{"run_id": f.name, "experiment": f.parent.name, "name": f"{f.parent.name}[{f.name}]", "label": f.name,
              "status": "ok", "skipped": False, "duration_s": 1.0, "error": None, "params": {}, "needs": {},
              "folder": str(f)} for f in folders]
     write_json(reports / "runs.json", {"profile": profile, "description": "a fake study", "store": str(store),
                                        "runs": runs})
-    write_table(concat_rows([f / "rows.csv" for f in folders]), reports / "results.csv")
+    write_table(concat_rows([f / "rows.csv" for f in folders if (f / "rows.csv").is_file()]),
+                reports / "results.csv")
     return store, reports

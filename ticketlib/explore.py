@@ -55,8 +55,9 @@ def source_label(source: Path) -> str:
 
 def metrics_table(rows: pd.DataFrame, task: str, sparsity: float) -> pd.DataFrame:
     """The task's matching metric at the ticket's sparsity, for every method of the runs (IMP,
-    baselines, transfers, rewinding), beside the unpruned model: mean, std and seeds, and the
-    difference from the full model's mean."""
+    baselines, transfers, rewinding), beside the unpruned model and the no-signal score (what a
+    model that ignores its input scores, when the runs recorded it): mean, std and seeds, and
+    the difference from the full model's mean."""
     from .tasks import get_task
 
     columns = ["experiment", "method", "source_task", "rewind_step", "level", "sparsity", "mean", "std", "seeds",
@@ -65,7 +66,7 @@ def metrics_table(rows: pd.DataFrame, task: str, sparsity: float) -> pd.DataFram
         return pd.DataFrame(columns=columns)
     part = rows[(rows["task"] == task) & (rows["metric"] == get_task(task).matching_metric)]
     near = (part["sparsity"] - sparsity).abs() < 0.005
-    part = part[near | (part["method"] == "full") | (part["level"] == 0)]
+    part = part[near | part["method"].isin(["full", "no_signal"]) | (part["level"] == 0)]
     keys = ["experiment", "method", "source_task", "rewind_step", "level"]
     table = part.groupby(keys, dropna=False).agg(sparsity=("sparsity", "mean"), mean=("value", "mean"),
                                                  std=("value", "std"), seeds=("seed", "nunique")).reset_index()

@@ -79,8 +79,8 @@ def run_folders(folder: str | os.PathLike) -> list[Path]:
 
 
 def _study(listing: dict, where: str) -> Selection:
-    folders = [Path(r["folder"]) for r in listing.get("runs", [])
-               if r.get("status") == "ok" and Path(r["folder"]).is_dir()]
+    folders = [Path(r["folder"]) for r in listing.get("runs", [])  # runs that made results: run.json
+               if r.get("status") == "ok" and (Path(r["folder"]) / RUN_FILE).is_file()]
     source = f"the last study (profile {listing.get('profile')!r}, {where})"
     note = "" if folders else f"The study at {where} has no finished run yet: {HOW_TO_RUN}."
     return Selection(folders, source, note)
