@@ -58,7 +58,9 @@ def test_hand_runs_share_tickets_through_the_manual_store(store, recipe):
     folder = ex.ensure_ticket(recipe, train_if_missing=True)  # computed
     assert folder.parent == store / "find_tickets"
     assert ex.ensure_ticket(recipe) == folder  # found again, same recipe
-    assert ex.ensure_ticket(recipe.replace(seed=1)) != folder
+    with pytest.raises(FileNotFoundError, match="no ticket for this recipe"):  # another recipe: not this ticket
+        ex.ensure_ticket(recipe.replace(seed=1))
+    assert ex.resolve_run_dir(None, "find_tickets", recipe.replace(seed=1)) != folder
     with pytest.raises(FileNotFoundError):
         ex.ensure_ticket(recipe, store / "nowhere")
 
