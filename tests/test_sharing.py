@@ -16,6 +16,7 @@ from ticketlib.shrink import load_shrunk
 from ticketlib.store import write_json
 from ticketlib.structured import prune
 from ticketlib.tickets import MASK_FILE, RUN_FILE, Ticket, load_ticket
+from ticketlib import ticket_files
 from ticketlib.train import TrainConfig
 
 
@@ -74,11 +75,11 @@ def test_from_pretrained_errors(tmp_path, monkeypatch):
         Ticket.from_pretrained(tmp_path)
     with pytest.raises(FileNotFoundError, match="not a hub id"):
         Ticket.from_pretrained(tmp_path / "missing")
-    monkeypatch.setattr(sharing, "hub_unavailable_reason", lambda: "cannot resolve huggingface.co: no network")
+    monkeypatch.setattr(ticket_files, "hub_unavailable_reason", lambda: "cannot resolve huggingface.co: no network")
     with pytest.raises(ConnectionError, match="no network"):
         Ticket.from_pretrained("someone/a-ticket")
     with pytest.raises(ConnectionError, match="no network"):
-        sharing.push_to_hub(tmp_path, "someone/a-ticket")
+        ticket_files.push_to_hub(tmp_path, "someone/a-ticket")
 
 
 @pytest.mark.parametrize("granularity", ["weights", "neurons"])
@@ -139,3 +140,32 @@ def test_cli_export_of_a_minilm_run_loads_in_plain_transformers(tmp_path):
     ids = torch.tensor([[101, 2023, 3185, 2001, 2307, 102]])
     with torch.no_grad():
         assert (shrunk(input_ids=ids).logits - loaded(input_ids=ids).logits).abs().max() < 1e-5
+
+
+@pytest.mark.slow
+def test_cli_export_fine_tune_trains_the_ticket_and_keeps_its_zeros(tmp_path):
+    from ticketlib.cli import main
+    from ticketlib.mask_files import save_mask
+    from ticketlib.models import load_model
+    from ticketlib.params import Recipe
+    from ticketlib.prunable import PrunableSet
+    from ticketlib.tickets import level_dir
+
+    recipe = Recipe(max_train_examples=64, max_eval_examples=32, max_steps=2)
+    spec = PrunableSet(include_pooler=recipe.include_pooler)
+    theta0, _, _ = load_model(recipe.model, recipe.task, seed=recipe.seed)
+    mask = prune(theta0, 0.4, "weights", spec)
+    run = tmp_path / "run"
+    save_mask(level_dir(run / "imp", 1) / MASK_FILE, mask, level=1, seed=0, task=recipe.task, model=recipe.model)
+    write_json(level_dir(run / "imp", 1) / "level.json", {"level": 1, "metrics": {"accuracy": 0.5}})
+    write_json(run / RUN_FILE, {"experiment": "find_tickets", "recipe": recipe.as_dict()})
+    assert main(["export", str(run), "--level", "1", "--out", str(tmp_path / "out"), "--fine-tune"]) == 0
+    loaded = AutoModelForSequenceClassification.from_pretrained(str(tmp_path / "out"))
+    params, original = prunable_parameters(loaded, spec), prunable_parameters(theta0, spec)
+    for key, keep in mask.items():
+        assert not params[key].detach()[~keep].any()
+    changed = [k for k in mask if not torch.equal(params[k].detach(), original[k].detach() * mask[k])]
+    assert changed  # trained
+    card = front_matter((tmp_path / "out" / "README.md").read_text())
+    assert card["ticket"]["metrics"][0]["seed"] == 0 and "accuracy" in card["ticket"]["metrics"][0]
+    assert "Fine-tuned" in (tmp_path / "out" / "README.md").read_text()

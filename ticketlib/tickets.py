@@ -96,29 +96,42 @@ class Ticket:
         return frame[["name", "layer", "matrix", "total", "pruned", "sparsity", "fully_pruned"]].reset_index(drop=True)
 
     def save_pretrained(self, folder: str | os.PathLike) -> Path:
-        """mask.safetensors and a model card README.md in `folder` (ticketlib.sharing)."""
-        from .sharing import save_pretrained
+        """mask.safetensors and a model card README.md in `folder` (ticketlib.ticket_files)."""
+        from .ticket_files import save_folder
 
-        return save_pretrained(self, folder)
+        return save_folder(folder, self.mask, self.meta, self.path, ticket_facts(self))
 
     @classmethod
     def from_pretrained(cls, source: str | os.PathLike) -> "Ticket":
-        """A ticket from a save_pretrained folder, a mask file or a hub id (ticketlib.sharing)."""
-        from .sharing import from_pretrained
+        """A ticket from a save_pretrained folder, a mask file or a hub id ('owner/name')."""
+        from .ticket_files import mask_file_of
 
-        return from_pretrained(source)
+        return load_ticket(mask_file_of(source))
 
     def apply(self, model, spec=None):
-        """Check the fit and zero the masked weights of `model` in place (ticketlib.sharing)."""
+        """Check that the mask fits `model` and zero its masked weights in place; returns the model."""
         from .prunable import PrunableSet
-        from .sharing import apply
+        from .ticket_files import apply_mask
 
-        return apply(self, model, spec or PrunableSet())
+        return apply_mask(self.mask, self.meta, model, spec or PrunableSet())
 
     def overlap(self, other: "Ticket") -> float:
         """Jaccard similarity of the pruned weights (over the keys both masks have)."""
         keys = sorted(set(self.mask) & set(other.mask))
         return masks_overlap({k: self.mask[k] for k in keys}, {k: other.mask[k] for k in keys})
+
+
+def ticket_facts(ticket: Ticket) -> dict:
+    """What a ticket's model card says (ticketlib.ticket_files.facts): its mask metadata and, when
+    the mask lies in a find_tickets run folder, the run's recipe and the level's metrics."""
+    from .ticket_files import facts
+
+    path = Path(ticket.path).resolve()
+    run = next((p for p in path.parents[1:3] if (p / RUN_FILE).is_file()), None)
+    level_file = path.parent / LEVEL_FILE
+    return facts(ticket.mask, ticket.meta, ticket.level,
+                 recipe=read_json(run / RUN_FILE).get("recipe") if run else None,
+                 level_metrics=read_json(level_file).get("metrics", {}) if run and level_file.is_file() else None)
 
 
 def imp_folder(ticket: str | os.PathLike) -> Path:
