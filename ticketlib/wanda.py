@@ -3,9 +3,10 @@ Models"): one-shot pruning by weights and activations, no retraining, no gradien
 
 score[i, j] = |W[i, j]| * ||X_j||_2, where X_j is input feature j of the Linear layer over
 every token of a few calibration batches (the L2 norm over batch x sequence positions).
-Scores are compared *per output row*: each row i of each prunable matrix loses exactly
-round(target * in_features) of its weights, the lowest-scoring ones (ties: the earlier
-column), so every matrix ends at the same sparsity (up to rounding per row).
+Scores are compared *per output row*: each row i of each prunable matrix loses its
+lowest-scoring weights (ties: the earlier column), floor(target * in_features) of them or
+one more, so that each matrix loses exactly round(target * its size) (see `prune_per_row`)
+and the mask's sparsity matches the ticket's it is compared with.
 
 Input norms are collected with forward hooks on the prunable Linear modules while the model
 runs the calibration batches in eval mode. Padding positions are left out by default
@@ -94,14 +95,22 @@ def wanda_scores(weights: Mapping[str, torch.Tensor], norms: Mapping[str, torch.
 
 
 def prune_per_row(scores: Mapping[str, torch.Tensor], target: float) -> Mask:
-    """Keep, in every row, all but the round(target * columns) lowest scores (ties: earlier column)."""
+    """Per output row, prune the lowest scores (ties: the earlier column). Each matrix loses
+    exactly round(target * its size) weights, so the sparsity equals magnitude pruning's up to
+    one weight per matrix: every row loses k = floor(n / rows), and the n - k * rows rows whose
+    (k+1)-th lowest score is smallest (ties: the earlier row) lose one more."""
     check_sparsity(target)
     mask = {}
     for key, score in scores.items():
-        n_prune = round(target * score.shape[1])
-        order = torch.sort(score, dim=1, stable=True).indices
+        rows = score.shape[0]
+        n_prune = round(target * score.numel())
+        k, extra = divmod(n_prune, rows)
+        ranked, order = torch.sort(score, dim=1, stable=True)
         keep = torch.ones_like(score, dtype=torch.bool)
-        keep.scatter_(1, order[:, :n_prune], False)
+        keep.scatter_(1, order[:, :k], False)
+        if extra:
+            chosen = torch.sort(ranked[:, k], stable=True).indices[:extra]
+            keep[chosen, order[chosen, k]] = False
         mask[key] = keep
     return mask
 
