@@ -147,6 +147,7 @@ class Recipe:
     include_pooler: bool = offline(PruneConfig, "include_pooler", False,
                                    "MiniLM-L6's pooler was never trained, so pruning it collapses the classifier "
                                    "(docs/method.md)")
+    granularity: str = same(PruneConfig, "granularity")
     pooling: str = own("cls", "the classification/regression head's pooling: 'cls' (the paper's [CLS] through "
                               "the pooler) or 'mean' (mean over non-padding tokens, no pooler; ticketlib.pooling)",
                        POOLINGS)
@@ -218,7 +219,7 @@ class Recipe:
 
     def prune_config(self):
         return PruneConfig(levels=self.levels, schedule=self.schedule, rate=self.rate, scope=self.scope,
-                           include_pooler=self.include_pooler)
+                           include_pooler=self.include_pooler, granularity=self.granularity)
 
     def train_config(self, seed: int | None = None, progress: bool = False):
         return TrainConfig(learning_rate=self.learning_rate, epochs=self.epochs, max_steps=self.max_steps,
