@@ -32,8 +32,15 @@ def recipe():
 def test_find_tickets_rows_artifacts_and_resume(store, recipe, tmp_path):
     rows = ex.find_tickets(recipe, tmp_path / "run", run_id="abc")
     assert list(rows.columns[:len(ROW_COLUMNS)]) == ROW_COLUMNS
-    assert sorted(rows["level"].unique()) == [0, 1]
-    assert rows.loc[rows["level"] == 1, "sparsity"].iloc[0] == pytest.approx(0.3, abs=1e-6)
+    imp = rows[rows["method"] == "imp"]
+    assert sorted(imp["level"].unique()) == [0, 1]
+    assert imp.loc[imp["level"] == 1, "sparsity"].iloc[0] == pytest.approx(0.3, abs=1e-6)
+    # the task's no-signal score on this eval data: the majority class's share of the eval labels
+    no_signal = rows[rows["method"] == "no_signal"]
+    labels = ex.load_data(recipe).data.eval_sets
+    labels = [f["labels"] for features in labels.values() for f in features]
+    majority = max(labels.count(0), labels.count(1)) / len(labels)
+    assert list(no_signal["metric"]) == ["accuracy"] and no_signal["value"].iloc[0] == pytest.approx(majority)
     assert set(rows["run_id"]) == {"abc"} and set(rows["experiment"]) == {"find_tickets"}
     assert (tmp_path / "run" / "rows.csv").is_file() and (tmp_path / "run" / "run.json").is_file()
     assert (tmp_path / "run" / "imp" / "level_01" / "mask.safetensors").is_file()

@@ -156,7 +156,20 @@ def find_tickets(recipe: Recipe, run_dir: str | os.PathLike | None = None, run_i
     model, info = fresh_model(recipe, seed=recipe.seed)
     _describe(run_dir, experiment, recipe, rewind_step=rewind_step)
     levels = _imp_levels(recipe, run_dir / IMP_DIR, rewind_step, loaded, (model, info))
-    return write_rows(run_dir, imp_rows(levels, recipe, experiment, run_id or _run_label(run_dir), rewind_step))
+    run_id = run_id or _run_label(run_dir)
+    return write_rows(run_dir, imp_rows(levels, recipe, experiment, run_id, rewind_step)
+                      + no_signal_rows(loaded, experiment, run_id))
+
+
+def no_signal_rows(loaded: Loaded, experiment: str, run_id: str) -> list[dict]:
+    """The task's no-signal scores on this eval data (what a model that ignores its input scores:
+    data.TaskData.no_signal), as rows of method "no_signal", so every report can tell whether
+    the task learned (ticketlib.stats)."""
+    recipe = loaded.recipe
+    base = {"experiment": experiment, "method": "no_signal", "task": recipe.task, "source_task": recipe.task,
+            "model": recipe.model, "seed": None, "level": None, "sparsity": None, "rewind_step": 0, "steps": 0,
+            "train_seconds": 0.0, "run_id": run_id}
+    return metric_rows(base, loaded.data.no_signal())
 
 
 def _imp_levels(recipe: Recipe, imp_dir: Path, rewind_step: int, loaded: Loaded | None = None,
