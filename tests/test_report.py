@@ -255,3 +255,20 @@ def test_the_studys_report_renders_in_a_real_browser(browser):
     if not index.is_file():
         pytest.skip("no reports/index.html yet (run `bash scripts/study.sh`)")
     check_in_browser(browser, index)
+
+
+def test_every_method_of_the_results_table_has_a_curve():
+    """The methods table (ticketlib.results.METHODS) serves experiments, stats and figures: a
+    baseline the experiments can train (Wanda, standard pruning, OMP) must draw, never raise."""
+    from ticketlib import experiments as ex
+    from ticketlib.results import METHOD_NAMES
+
+    assert set(ex.METHODS) | {"transfer"} == set(METHOD_NAMES)
+    rows = study_rows()
+    extra = rows[(rows["method"] == "random_pruning") & (rows["task"] == "rt-sentiment")]
+    others = [extra.assign(method=m, value=extra["value"] - 0.01 * i)
+              for i, m in enumerate(["omp", "wanda", "standard_pruning"], start=1)]
+    rows = pd.concat([rows, *others], ignore_index=True)
+    fig = figures.curves_figure(rows)
+    labels = {t.get_text() for t in fig.legends[0].get_texts()}
+    assert {"Wanda", "one-shot magnitude pruning", "standard pruning"} <= labels, labels

@@ -169,3 +169,36 @@ def test_cli_export_fine_tune_trains_the_ticket_and_keeps_its_zeros(tmp_path):
     card = front_matter((tmp_path / "out" / "README.md").read_text())
     assert card["ticket"]["metrics"][0]["seed"] == 0 and "accuracy" in card["ticket"]["metrics"][0]
     assert "Fine-tuned" in (tmp_path / "out" / "README.md").read_text()
+
+
+def test_export_of_a_mean_pooled_ticket_is_a_plain_encoder_and_its_head(tmp_path):
+    """pooling 'mean' (the offline profiles): no transformers class pools so; the export is the
+    encoder AutoModel loads, zeros exactly where the mask is 0, and the head beside it."""
+    from safetensors.torch import load_file
+    from transformers import AutoModel, BertModel
+
+    from conftest import tiny_config
+    from ticketlib.pooling import MeanPooledClassifier
+
+    def mean_model():
+        torch.manual_seed(0)
+        return MeanPooledClassifier(BertModel(tiny_config(), add_pooling_layer=False)).eval()
+
+    run = make_run(tmp_path)
+    model = mean_model()
+    out = sharing.export(run, 2, tmp_path / "export", model=model)
+    encoder = AutoModel.from_pretrained(str(out))
+    mask, _ = load_mask(out / MASK_FILE)
+    theta0 = dict(mean_model().bert.named_parameters())
+    loaded = dict(encoder.named_parameters())
+    checked = 0
+    for key, keep in mask.items():
+        name = key.removeprefix("bert.")
+        if name.startswith("pooler"):
+            continue  # the mean-pooled model has no pooler: its mask entry is ignored
+        assert torch.equal(loaded[name].detach(), theta0[name].detach() * keep)
+        checked += 1
+    assert checked == 12  # 2 layers x 6 matrices
+    head = load_file(str(out / "head.safetensors"))
+    assert torch.equal(head["classifier.weight"], model.classifier.weight)
+    assert "mean of the last hidden states" in (out / "README.md").read_text()

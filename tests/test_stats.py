@@ -167,10 +167,21 @@ def test_verdicts_change_with_the_numbers():
     assert no_reinit.verdict == S.NOT_TESTABLE and "random re-init was never compared" in no_reinit.reason
     # the retrieval mask matching on rt-sentiment and losing less than the rt-sentiment mask: claim 3 confirmed
     good = _replace(rows, "transfer", "rt-sentiment", 2, (0.81, 0.81, 0.80), source="squad-retrieval")
-    claim3 = S.study(good).claims[2]
+    # compared on the same target only: rt-sentiment's mask went to squad-retrieval, not to rt-sentiment
+    alone = S.study(good).claims[2]
+    assert alone.verdict == S.NOT_TESTABLE and "to the same targets" in alone.reason, alone.reason
+    # a learned downstream task (sst2) whose mask also went to rt-sentiment, and lost more there
+    sst2 = [row("find_tickets", "imp", "sst2", 0, s, v) for s, v in enumerate((0.85, 0.86, 0.87))]
+    sst2 += [row("find_tickets", "no_signal", "sst2", 0, 0, 0.51)]
+    worse = [row("transfer", "transfer", "rt-sentiment", 2, s, v, source="sst2") for s, v in enumerate((0.78, 0.79, 0.78))]
+    with_sst2 = pd.concat([good, pd.DataFrame(sst2 + worse)], ignore_index=True)
+    claim3 = S.study(with_sst2).claims[2]
     assert claim3.verdict == S.CONFIRMED, claim3.reason
-    one_way = good[~((good["method"] == "transfer") & (good["source_task"] == "rt-sentiment"))]
-    assert S.study(one_way).claims[2].verdict == S.NOT_TESTABLE  # no downstream mask to compare with
+    assert any(e.startswith("On rt-sentiment, difference from its own ticket: squad-retrieval +0.003; sst2 -0.020.")
+               for e in claim3.evidence), claim3.evidence
+    better = _replace(with_sst2, "transfer", "rt-sentiment", 2, (0.82, 0.82, 0.81), source="sst2")
+    beaten = S.study(better).claims[2]
+    assert beaten.verdict == S.NOT_CONFIRMED and "sst2 on rt-sentiment (+0.013 against +0.003)" in beaten.reason
     assert S.study(rows[rows["method"] != "transfer"]).claims[2].reason.startswith("no transfer rows")
     chance = _replace(_replace(rows, "imp", "squad-retrieval", 0, (0.002, 0.004, 0.003)), "no_signal",
                       "squad-retrieval", 0, (0.003,))

@@ -1,3 +1,3 @@
 """ticketlib: exact pruning, rewinding, masked fine-tuning and IMP for BERT-family models."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

@@ -29,7 +29,8 @@ import pandas as pd
 from . import __version__
 from .last_study import tickets_listing
 from .params import Recipe
-from .results import ROWS_FILE, collect_rows, metric_rows, write_rows  # noqa: F401  (collect_rows: the notebooks' API)
+from .results import METHOD_TITLES, NO_SIGNAL, ROWS_FILE, collect_rows, metric_rows, write_rows  # noqa: F401
+from .results import METHODS as RESULT_METHODS
 from .settings import store_root, threads as env_threads
 from .identity import describe, folder_id, run_folder, run_identity
 from .store import read_json, write_json
@@ -39,11 +40,8 @@ from .tickets import (IMP_DIR, MANIFEST_FILE, PARAMS_FILE, RUN_FILE, Ticket, ava
 # tqdm.auto warns in a notebook without ipywidgets; progress bars are off in notebooks anyway.
 warnings.filterwarnings("ignore", message="IProgress not found")
 
-METHODS = ("full", "imp", "random_pruning", "random_reinit", "omp", "standard_pruning", "wanda")
-METHOD_TITLES = {"full": "full model (no pruning)", "imp": "IMP ticket (rewound to theta_0)",
-                 "random_pruning": "random pruning", "random_reinit": "random re-init with the IMP mask",
-                 "omp": "one-shot magnitude pruning of theta_0", "standard_pruning": "standard pruning (no rewinding)",
-                 "transfer": "transferred mask", "wanda": "Wanda (|W| x input norm, per row) of theta_0"}
+# the methods evaluate_subnetworks trains (ticketlib.results.METHODS: names and titles)
+METHODS = tuple(m for m in RESULT_METHODS if m != "transfer")
 
 
 # --- set-up ---------------------------------------------------------------------------------
@@ -166,7 +164,7 @@ def no_signal_rows(loaded: Loaded, experiment: str, run_id: str) -> list[dict]:
     data.TaskData.no_signal), as rows of method "no_signal", so every report can tell whether
     the task learned (ticketlib.stats)."""
     recipe = loaded.recipe
-    base = {"experiment": experiment, "method": "no_signal", "task": recipe.task, "source_task": recipe.task,
+    base = {"experiment": experiment, "method": NO_SIGNAL, "task": recipe.task, "source_task": recipe.task,
             "model": recipe.model, "seed": None, "level": None, "sparsity": None, "rewind_step": 0, "steps": 0,
             "train_seconds": 0.0, "run_id": run_id}
     return metric_rows(base, loaded.data.no_signal())

@@ -21,9 +21,10 @@ from typing import Mapping, Sequence
 import pandas as pd
 
 from . import stats as S
+from .results import METHODS
 from .tickets import Ticket, available_levels, load_ticket
 
-METHOD_ORDER = ["imp", "random_pruning", "random_reinit", "omp", "standard_pruning", "transfer"]
+METHOD_ORDER = [m for m in METHODS if m != "full"]  # the curves' order (ticketlib.results.METHODS)
 MATRIX_ORDER = ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
                 "intermediate.dense", "output.dense"]
 LAYER_ROW = "whole layer"

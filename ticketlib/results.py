@@ -20,6 +20,22 @@ ROW_COLUMNS = ["experiment", "method", "task", "source_task", "model", "seed", "
                "rewind_step", "metric", "value", "steps", "train_seconds", "run_id"]
 ROWS_FILE = "rows.csv"
 
+# Every value of the `method` column, in the order tables and figures show them:
+# name -> (short name for tables and legends, title saying what was trained).
+METHODS = {
+    "full": ("full model", "full model (no pruning)"),
+    "imp": ("IMP", "IMP ticket (rewound to theta_0)"),
+    "random_pruning": ("random pruning", "random pruning"),
+    "random_reinit": ("random re-init", "random re-init with the IMP mask"),
+    "omp": ("one-shot magnitude pruning", "one-shot magnitude pruning of theta_0"),
+    "wanda": ("Wanda", "Wanda (|W| x input norm, per row) of theta_0"),
+    "standard_pruning": ("standard pruning", "standard pruning (no rewinding)"),
+    "transfer": ("transfer", "transferred mask"),
+}
+METHOD_NAMES = {name: short for name, (short, _) in METHODS.items()}
+METHOD_TITLES = {name: title for name, (_, title) in METHODS.items()}
+NO_SIGNAL = "no_signal"  # the rows of a task's no-signal score (not a method: what ignoring the input scores)
+
 
 def metric_rows(base: dict, metrics: dict) -> list[dict]:
     return [{**base, "metric": name, "value": float(value)} for name, value in metrics.items()]

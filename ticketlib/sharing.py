@@ -90,10 +90,16 @@ def export(run: str | os.PathLike, level: int, out: str | os.PathLike, model: nn
                 "the task's recipe to get the metrics above (`ticketlib export --fine-tune` does that).")
     model.eval()
     out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out))
+    if hasattr(model, "save_pretrained"):
+        model.save_pretrained(str(out))
+    else:  # ticketlib's mean-pooled models (pooling "mean", squad-retrieval): no transformers class pools so
+        note += _save_mean_pooled(model, out)
     if tokenizer is not None:
         tokenizer.save_pretrained(str(out))
-    if facts["granularity"] != "weights":
+    if facts["granularity"] != "weights" and not hasattr(model, "save_pretrained"):
+        note += ("\n\nNo shrunk model: `ticketlib.shrink` saves transformers models only, and this one is "
+                 "mean-pooled.")
+    elif facts["granularity"] != "weights":
         from .shrink import save_shrunk, shrink
 
         small = copy.deepcopy(model)
@@ -104,3 +110,24 @@ def export(run: str | os.PathLike, level: int, out: str | os.PathLike, model: nn
                  "`ticketlib.shrink.load_shrunk`.")
     save_folder(out, ticket.mask, ticket.meta, ticket.path, facts, weights_note=note)
     return out
+
+
+def _save_mean_pooled(model, out: Path) -> str:
+    """A mean-pooled model (ticketlib.pooling) as a plain transformers base model
+    (`AutoModel.from_pretrained(out)`: the encoder, zeros exactly where the mask is 0) plus its
+    head's weights in `head.safetensors`; returns the card's note on how to use them."""
+    from safetensors.torch import save_file
+
+    from .rewind import head_snapshot
+
+    model.base_model.save_pretrained(str(out))
+    head = head_snapshot(model)
+    if head:
+        save_file({k: v.contiguous() for k, v in head.items()}, str(out / HEAD_FILE))
+    return (f"\n\nThis ticket's model pools the mean of the last hidden states over the non-padding tokens "
+            f"(pooling 'mean'), which no transformers class does: `AutoModel.from_pretrained(DIR)` loads the "
+            f"encoder (no pooler); mean-pool its `last_hidden_state` with the attention mask"
+            + (f" and apply the head in `{HEAD_FILE}` ({', '.join(sorted(head))})." if head else
+               " (a sentence encoder: no task head).")
+            + " `ticketlib.models.load_model(..., pooling='mean')` builds the same model.")
+
