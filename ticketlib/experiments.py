@@ -147,8 +147,6 @@ def find_tickets(recipe: Recipe, run_dir: str | os.PathLike | None = None, run_i
                  rewind_step: int = 0, experiment: str = "find_tickets") -> pd.DataFrame:
     """IMP on the recipe's task (resumable): one row per level and metric. The ticket of level k
     is `<run_dir>/imp/level_0k/mask.safetensors` (layout: ticketlib.tickets)."""
-    from .imp import run_imp
-
     run_dir = resolve_run_dir(run_dir, experiment, recipe, {"rewind_step": rewind_step} if rewind_step else {})
     loaded = load_data(recipe)  # bad data or model fails here, before anything is written
     model, info = fresh_model(recipe, seed=recipe.seed)
