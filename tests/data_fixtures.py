@@ -70,3 +70,16 @@ def write_small_glue(root: Path) -> Path:
     write_tsv(root / "MNLI" / "dev_mismatched.tsv", [MNLI_DEV_HEADER,
                                                      mnli_row(0, "Paris is big.", "It is a city.", "neutral", True)])
     return root
+
+
+def tiny_checkpoint(folder: Path, seed: int) -> Path:
+    """A local BertModel checkpoint with a pooler and no head (like the offline MiniLM), and a tokenizer."""
+    from transformers import BertConfig, BertModel
+    import torch
+
+    config = BertConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64)
+    torch.manual_seed(seed)
+    BertModel(config).save_pretrained(folder)
+    tiny_tokenizer(folder.parent / "tok").save_pretrained(folder)
+    return folder

@@ -5,9 +5,8 @@ import math
 
 import pytest
 import torch
-from transformers import BertConfig, BertModel
 
-from data_fixtures import tiny_tokenizer
+from data_fixtures import tiny_checkpoint, tiny_tokenizer
 from ticketlib import metrics as M
 from ticketlib.batching import Batches, pad_collate
 from ticketlib.contrastive import SentenceEncoder, contrastive_loss
@@ -30,13 +29,7 @@ SQRT_HALF = 1 / math.sqrt(2)
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny") / "tiny-bert"
-    config = BertConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64)
-    torch.manual_seed(4)
-    BertModel(config).save_pretrained(folder)
-    tiny_tokenizer(folder.parent / "tok").save_pretrained(folder)
-    return folder
+    return tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "tiny-bert", seed=4)
 
 
 # --- the loss -------------------------------------------------------------------------------

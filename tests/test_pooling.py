@@ -3,9 +3,9 @@ attention-mask-weighted mean of the last hidden states, ignores padding and has 
 
 import pytest
 import torch
-from transformers import BertConfig, BertForSequenceClassification, BertModel
+from transformers import BertForSequenceClassification
 
-from data_fixtures import tiny_tokenizer
+from data_fixtures import tiny_checkpoint
 from ticketlib.experiments import fresh_model
 from ticketlib.mask_files import check_fits
 from ticketlib.masking import Masker
@@ -25,13 +25,7 @@ MASK = [[1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]]
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     """A local BertModel checkpoint with a pooler and no head (like the offline MiniLM)."""
-    folder = tmp_path_factory.mktemp("tiny") / "tiny-bert"
-    config = BertConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64)
-    torch.manual_seed(3)
-    BertModel(config).save_pretrained(folder)
-    tiny_tokenizer(folder.parent / "tok").save_pretrained(folder)
-    return folder
+    return tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "tiny-bert", seed=3)
 
 
 def padded(ids, mask, extra):
