@@ -127,6 +127,25 @@ def masks_for(args, model) -> dict[float, tuple]:
             for t in args.sparsities}
 
 
+def median_latencies(models: dict, inputs: dict, rounds: int, repeats: int) -> dict[str, float]:
+    """Median latency (ms) of every model on every input, keyed "<model>/<input>": one warm-up
+    pass each, then `rounds` rounds that time every model in turn (`repeats` passes per input),
+    interleaved so that a drift in load hits every variant alike. Also used by structured_speed.py."""
+    times = {(name, key): [] for name in models for key in inputs}
+    with torch.inference_mode():
+        for m in models.values():  # warm-up
+            for x in inputs.values():
+                m(**x)
+        for _ in range(rounds):
+            for name, m in models.items():
+                for key, x in inputs.items():
+                    for _ in range(repeats):
+                        start = time.perf_counter()
+                        m(**x)
+                        times[(name, key)].append(time.perf_counter() - start)
+    return {f"{n}/{k}": round(1000 * statistics.median(v), 3) for (n, k), v in times.items()}
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sparsities", nargs="+", type=float, default=[0.5, 0.7, 0.9])
@@ -169,23 +188,11 @@ def main(argv=None) -> None:
         models.update(variants)
         results["by_sparsity"][tag] = {"sparsity": round(sparsity(mask), 4), "mask": origin, **shrink_info,
                                        **fully_pruned_rows(mask)}
-    times = {(name, key): [] for name in models for key in inputs}
-    with torch.inference_mode():
-        for name, m in models.items():  # warm-up
-            for x in inputs.values():
-                m(**x)
-        for _ in range(args.rounds):
-            for name, m in models.items():
-                for key, x in inputs.items():
-                    for _ in range(args.repeats):
-                        start = time.perf_counter()
-                        m(**x)
-                        times[(name, key)].append(time.perf_counter() - start)
-    median_ms = {f"{n}/{k}": round(1000 * statistics.median(v), 3) for (n, k), v in times.items()}
+    median_ms = median_latencies(models, inputs, args.rounds, args.repeats)
     results["latency_ms_median"] = median_ms
     results["speedup_over_masked_dense"] = {
         f"{n}/{k}": round(median_ms[f"{n.split('/')[0]}/dense/{k}"] / median_ms[f"{n}/{k}"], 3)
-        for (n, k) in times if "/" in n and not n.endswith("/dense")}
+        for (n, k) in (key.rsplit("/", 1) for key in median_ms) if "/" in n and not n.endswith("/dense")}
     results["max_abs_logit_difference"] = {k: float(f"{v:.3g}") for k, v in checks.items()}
     results["outputs_equal_within_atol"] = all(v <= args.atol for v in checks.values())
     results["atol"] = args.atol

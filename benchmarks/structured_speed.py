@@ -22,7 +22,6 @@ import copy
 import json
 import os
 import platform
-import statistics
 import tempfile
 import time
 import warnings
@@ -31,6 +30,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_model
 
+from sparse_inference import median_latencies  # run as a script: benchmarks/ is on the path
 from ticketlib.batching import Batches
 from ticketlib.data import load_task_data
 from ticketlib.masking import Masker
@@ -108,22 +108,10 @@ def main(argv=None) -> None:
         sizes[f"{tag}/unstructured"] = sizes["dense"]  # zeros stored densely
     for m in models.values():
         m.eval()
-    times = {(name, key): [] for name in models for key in inputs}
-    with torch.inference_mode():
-        for m in models.values():  # warm-up
-            for x in inputs.values():
-                m(**x)
-        for _ in range(args.rounds):
-            for name, m in models.items():
-                for key, x in inputs.items():
-                    for _ in range(args.repeats):
-                        start = time.perf_counter()
-                        m(**x)
-                        times[(name, key)].append(time.perf_counter() - start)
-    median_ms = {f"{n}/{k}": round(1000 * statistics.median(v), 3) for (n, k), v in times.items()}
+    median_ms = median_latencies(models, inputs, args.rounds, args.repeats)
     results["latency_ms_median"] = median_ms
     results["speedup_over_dense"] = {f"{n}/{k}": round(median_ms[f"dense/{k}"] / median_ms[f"{n}/{k}"], 3)
-                                     for (n, k) in times if n != "dense"}
+                                     for (n, k) in (key.rsplit("/", 1) for key in median_ms) if n != "dense"}
     results["size_on_disk_bytes"] = sizes
     results.update(torch=torch.__version__, threads=torch.get_num_threads(), machine=platform.machine(),
                    cpu_count=os.cpu_count(), loadavg=os.getloadavg(), date=time.strftime("%Y-%m-%d %H:%M"),
