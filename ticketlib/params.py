@@ -14,6 +14,7 @@ A profile sets those parameters for a whole study:
         notebook: 01_find_tickets.ipynb
         params: {...}             # this experiment's parameters
         grid: {task: [a, b]}      # one run per point of the product
+        distinct: [task, source_task]  # optional: skip grid points where these axes are equal
         needs: {<param>: {experiment: find_tickets, match: {task: source_task}}}  # another run's folder
                {<param>: {after: [find_tickets, ...]}}                            # a list of run folders
         enabled: true
@@ -43,7 +44,7 @@ from .train import TrainConfig
 
 PROFILE_KEYS = {"extends", "name", "description", "notebooks", "defaults", "task_params", "experiments",
                 "engine", "jobs", "cluster"}
-EXPERIMENT_KEYS = {"notebook", "params", "grid", "needs", "enabled", "description"}
+EXPERIMENT_KEYS = {"notebook", "params", "grid", "distinct", "needs", "enabled", "description"}
 NEED_KEYS = {"experiment", "match", "after"}
 REPLACED = {"grid", "needs"}  # replaced, not merged, when a profile extends another
 
@@ -352,6 +353,12 @@ def load_profile(name_or_path: str | os.PathLike, root: Path | None = None) -> P
         for axis, values in (spec.get("grid") or {}).items():
             if not isinstance(values, list) or not values:
                 raise ProfileError(f"{where}: experiments.{name}.grid.{axis} must be a non-empty list")
+        distinct = spec.get("distinct")
+        if distinct is not None and (not isinstance(distinct, list) or len(distinct) < 2):
+            raise ProfileError(f"{where}: experiments.{name}.distinct must list two or more grid axes")
+        for axis in distinct or []:
+            if axis not in (spec.get("grid") or {}):
+                raise unknown_key_error(f"{where}: experiments.{name}.distinct", axis, set(spec.get("grid") or {}))
         for param, need in (spec.get("needs") or {}).items():
             for key in need or {}:
                 if key not in NEED_KEYS:

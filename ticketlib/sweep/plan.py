@@ -88,8 +88,11 @@ def expand(profile: Profile, store: Path, root: Path | None = None) -> list[Run]
             if key not in names:
                 raise unknown_key_error(f"{where}: experiments.{name}.needs", key, names)
         runs[name] = []
+        distinct = spec.get("distinct") or []
         for values in itertools.product(*grid.values()) if grid else [()]:
             point = dict(zip(grid, values))
+            if len({repr(point[axis]) for axis in distinct}) < len(distinct):
+                continue  # e.g. a transfer whose source is its target: the target's own ticket
             task = {**profile.defaults, **fixed, **point}.get("task", names.get("task"))
             params = {k: v for k, v in names.items() if k not in SWEEP_PARAMS and k not in needs}
             params.update({k: v for k, v in profile.defaults.items() if k in names})
