@@ -124,11 +124,28 @@ def test_profile_extends_and_overrides(toy):
     ("experiments:\n  produce: {notebok: x.ipynb}", "notebok"),
     ("experiments:\n  consume: {needs: {ticket: {experiment: prodce}}}", "prodce"),
     ("experiments:\n  produce: {params: {run_dir: x}}", "run_dir"),
+    ("experiments:\n  produce: {grid: {task: [a], value: [1]}, distinct: [task, valeu]}", "valeu"),
 ])
 def test_unknown_keys_are_errors_that_name_the_key(toy, text, key):
     (toy / "params" / "bad.yaml").write_text("extends: toy.yaml\n" + text + "\n")
     with pytest.raises(ProfileError, match=repr(key)):
         sweep.expand(load_profile("bad", root=toy), toy / "store", root=toy)
+
+
+def test_distinct_axes_skip_grid_points_where_they_are_equal(toy):
+    (toy / "params" / "pairs.yaml").write_text(textwrap.dedent("""\
+        extends: toy.yaml
+        experiments:
+          produce: {grid: {task: [a, b, c], value: [a, b]}, distinct: [task, value]}
+          consume: {enabled: false}
+          gather: {enabled: false}
+        """))
+    runs = sweep.expand(load_profile("pairs", root=toy), toy / "store", root=toy)
+    points = sorted((r.params["task"], r.params["value"]) for r in runs if r.experiment == "produce")
+    assert points == [("a", "b"), ("b", "a"), ("c", "a"), ("c", "b")]
+    (toy / "params" / "bad.yaml").write_text("extends: toy.yaml\nexperiments:\n  produce: {distinct: [task]}\n")
+    with pytest.raises(ProfileError, match="two or more"):
+        load_profile("bad", root=toy)
 
 
 def test_missing_dependency_is_an_error(toy):
@@ -148,8 +165,8 @@ def test_recipe_checks_values():
 
 
 def test_shipped_profiles_expand():
-    """quick, paper and smoke: every key known to its notebooks, every dependency found."""
-    for name in ("smoke", "quick", "paper"):
+    """Every shipped profile: every key known to its notebooks, every dependency found."""
+    for name in sorted(p.stem for p in (Path(__file__).parents[1] / "params").glob("*.yaml") if p.stem != "base"):
         profile = load_profile(name)
         runs = sweep.expand(profile, Path("/nonexistent-store"))
         assert runs, name
