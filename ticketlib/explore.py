@@ -17,11 +17,11 @@ from typing import Sequence
 
 import pandas as pd
 
-from .last_study import find_ticket_runs, select_runs
+from .last_study import select_runs
 from .masks import random_prune
 from .results import NO_SIGNAL
 from .store import read_json
-from .tickets import RUN_FILE, Ticket, available_levels, load_ticket
+from .tickets import RUN_FILE, Ticket, available_levels, find_ticket_runs, load_ticket
 
 RANDOM = "a random mask of the same sparsity"
 NONE_TEXT = "(none)"

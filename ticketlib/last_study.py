@@ -28,7 +28,7 @@ import pandas as pd
 from .results import ROWS_FILE, concat_rows
 from .settings import reports_root, store_root
 from .store import read_json
-from .tickets import RUN_FILE, available_levels
+from .tickets import RUN_FILE, available_levels, find_ticket_runs, ticket_runs
 
 RUNS_JSON = "runs.json"
 HOW_TO_RUN = ("run the study (`bash scripts/study.sh`), or a notebook by hand "
@@ -56,10 +56,7 @@ class Selection:
 
     def tickets(self) -> dict[str, Path]:
         """task -> find_tickets run folder (the first per task), as report.layer_table wants."""
-        found: dict[str, Path] = {}
-        for folder in find_ticket_runs(self.folders):
-            found.setdefault(read_json(folder / RUN_FILE)["recipe"]["task"], folder)
-        return found
+        return ticket_runs(self.folders) if self.folders else {}  # ticket_runs([]) reads the whole store
 
 
 def study_listing(reports: str | os.PathLike | None = None) -> dict | None:
@@ -114,12 +111,6 @@ def select_runs(runs: str | os.PathLike | Sequence[str | os.PathLike] = "",
                 chosen.note = f"No study found ({where} does not exist) and no run in the store: {HOW_TO_RUN}."
     chosen.tasks = sorted({read_json(f / RUN_FILE).get("recipe", {}).get("task", "?") for f in chosen.folders})
     return chosen
-
-
-def find_ticket_runs(folders: Sequence[Path]) -> list[Path]:
-    """The find_tickets runs among `folders` with at least one finished level."""
-    return [f for f in folders
-            if read_json(f / RUN_FILE).get("experiment") == "find_tickets" and available_levels(f)]
 
 
 def tickets_listing(runs: str | os.PathLike | Sequence = "", reports: str | os.PathLike | None = None) -> str:

@@ -177,15 +177,20 @@ def imp_levels_table(ticket: str | os.PathLike) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def find_ticket_runs(folders: Sequence[str | os.PathLike]) -> list[Path]:
+    """The find_tickets runs among `folders` (run.json says so) with at least one finished level."""
+    folders = [Path(f) for f in folders]
+    return [f for f in folders if (f / RUN_FILE).is_file()
+            and read_json(f / RUN_FILE).get("experiment") == "find_tickets" and available_levels(f)]
+
+
 def ticket_runs(runs: Sequence[str | os.PathLike] | str | os.PathLike = ()) -> dict[str, Path]:
     """task -> find_tickets run folder, among the given run folders (empty: every find_tickets run in
     the store)."""
     if isinstance(runs, (str, os.PathLike)):
         runs = [runs] if str(runs) else []
     folders = [Path(r) for r in runs] or run_folders(store_root(), "find_tickets")
-    found = {}
-    for folder in folders:
-        info = folder / RUN_FILE
-        if info.is_file() and read_json(info)["experiment"] == "find_tickets" and available_levels(folder):
-            found.setdefault(read_json(info)["recipe"]["task"], folder)
+    found: dict[str, Path] = {}
+    for folder in find_ticket_runs(folders):
+        found.setdefault(read_json(folder / RUN_FILE)["recipe"]["task"], folder)
     return found
