@@ -4,6 +4,7 @@ widget path and the static fallback; empty and bad inputs; training only on requ
 
 from __future__ import annotations
 
+import shutil
 import sys
 
 import pandas as pd
@@ -15,6 +16,7 @@ from ticketlib.experiments import ensure_ticket
 from ticketlib.last_study import select_runs, tickets_listing
 from ticketlib.params import Recipe
 from ticketlib.results import ROW_COLUMNS
+from ticketlib.tickets import ticket_runs
 
 
 @pytest.fixture
@@ -34,6 +36,16 @@ def test_the_last_study_is_read_from_runs_json(study, tmp_path, monkeypatch):
     assert select_runs([chosen.folders[0]]).folders == chosen.folders[:1]
     with pytest.raises(FileNotFoundError, match="does not exist"):
         select_runs(str(tmp_path / "nowhere"))
+
+
+def test_the_store_default_of_ticket_runs_is_the_store_selections_tickets(study, monkeypatch):
+    store, _ = study
+    monkeypatch.setenv("TICKETLIB_RUNS", str(store))
+    partial = store / "find_tickets" / "rt-sentiment-000000000009.partial"
+    shutil.copytree(store / "find_tickets" / "rt-sentiment-000000000000", partial)  # a sweep run in progress
+    expected = {task: store / "find_tickets" / f"{task}-{seed:012d}" for task, seed in TASKS.items()}
+    assert ticket_runs() == select_runs("store").tickets() == expected
+    assert partial not in select_runs("store").folders
 
 
 def test_without_a_study_the_stores_runs_are_read_with_a_message(tmp_path, monkeypatch):

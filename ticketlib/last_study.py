@@ -28,7 +28,7 @@ import pandas as pd
 from .results import ROWS_FILE, concat_rows
 from .settings import reports_root, store_root
 from .store import read_json
-from .tickets import RUN_FILE, available_levels, find_ticket_runs, ticket_runs
+from .tickets import RUN_FILE, available_levels, find_ticket_runs, run_folders_below, ticket_runs
 
 RUNS_JSON = "runs.json"
 HOW_TO_RUN = ("run the study (`bash scripts/study.sh`), or a notebook by hand "
@@ -66,15 +66,6 @@ def study_listing(reports: str | os.PathLike | None = None) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def run_folders(folder: str | os.PathLike) -> list[Path]:
-    """The run folder itself, or every run folder below it (unfinished `.partial` ones left out)."""
-    folder = Path(folder)
-    if (folder / RUN_FILE).is_file():
-        return [folder]
-    return sorted(p.parent for p in folder.rglob(RUN_FILE)
-                  if not any(part.endswith(".partial") for part in p.relative_to(folder).parts))
-
-
 def _study(listing: dict, where: str) -> Selection:
     folders = [Path(r["folder"]) for r in listing.get("runs", [])  # runs that made results: run.json
                if r.get("status") == "ok" and (Path(r["folder"]) / RUN_FILE).is_file()]
@@ -87,24 +78,24 @@ def select_runs(runs: str | os.PathLike | Sequence[str | os.PathLike] = "",
                 reports: str | os.PathLike | None = None) -> Selection:
     """The run folders a notebook's `runs` parameter names (see the module docstring)."""
     if isinstance(runs, (list, tuple)):
-        folders = [f for run in runs for f in run_folders(run)]
+        folders = [f for run in runs for f in run_folders_below(run)]
         chosen = Selection(folders, f"{len(runs)} given run folder(s)")
     elif str(runs) == "store":
-        chosen = Selection(run_folders(store_root()), f"the run store ({store_root()})")
+        chosen = Selection(run_folders_below(store_root()), f"the run store ({store_root()})")
     elif str(runs):
         path = Path(runs)
         if not path.exists():
             raise FileNotFoundError(f"runs: {path} does not exist (a run folder, a store, a reports folder "
                                     "or runs.json)")
         listing = study_listing(path) if path.name == RUNS_JSON or (path / RUNS_JSON).is_file() else None
-        chosen = _study(listing, str(path)) if listing is not None else Selection(run_folders(path), str(path))
+        chosen = _study(listing, str(path)) if listing is not None else Selection(run_folders_below(path), str(path))
     else:
         listing = study_listing(reports)
         where = str(Path(reports or reports_root()) / RUNS_JSON)
         if listing is not None:
             chosen = _study(listing, where)
         else:
-            chosen = Selection(run_folders(store_root()), f"the run store ({store_root()})",
+            chosen = Selection(run_folders_below(store_root()), f"the run store ({store_root()})",
                                f"No study found ({where} does not exist), so these are the runs in the store "
                                f"(made by hand). For a study's runs, {HOW_TO_RUN}.")
             if not chosen.folders:

@@ -53,10 +53,14 @@ def experiment_dir(store: str | os.PathLike, experiment: str) -> Path:
     return Path(store) / experiment
 
 
-def run_folders(store: str | os.PathLike, experiment: str) -> list[Path]:
-    """The finished-or-resumable run folders of an experiment (no .partial ones, no lock files)."""
-    return sorted(p for p in experiment_dir(store, experiment).glob("*")
-                  if p.is_dir() and not p.name.endswith(PARTIAL_SUFFIX))
+def run_folders_below(folder: str | os.PathLike) -> list[Path]:
+    """The run folder itself, or every run folder (holding run.json) below it; unfinished
+    `.partial` ones left out."""
+    folder = Path(folder)
+    if (folder / RUN_FILE).is_file():
+        return [folder]
+    return sorted(p.parent for p in folder.rglob(RUN_FILE)
+                  if not any(part.endswith(PARTIAL_SUFFIX) for part in p.relative_to(folder).parts))
 
 
 def level_dir(imp_dir: str | os.PathLike, level: int) -> Path:
@@ -189,7 +193,7 @@ def ticket_runs(runs: Sequence[str | os.PathLike] | str | os.PathLike = ()) -> d
     the store)."""
     if isinstance(runs, (str, os.PathLike)):
         runs = [runs] if str(runs) else []
-    folders = [Path(r) for r in runs] or run_folders(store_root(), "find_tickets")
+    folders = [Path(r) for r in runs] or run_folders_below(experiment_dir(store_root(), "find_tickets"))
     found: dict[str, Path] = {}
     for folder in find_ticket_runs(folders):
         found.setdefault(read_json(folder / RUN_FILE)["recipe"]["task"], folder)
