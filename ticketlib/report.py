@@ -329,6 +329,7 @@ def build_report(reports: str | Path, no_signal: Mapping[str, float] | None = No
     rows = _read_rows(reports)
     failures: dict[str, str] = {}
     if measure_no_signal and len(rows):
+        # still needed: a task whose ticket came from outside the study (`ticket`: a mask file) has no no_signal rows
         measured, failures = no_signal_from_runs(meta, rows)
         no_signal = {**measured, **(no_signal or {})}
     study = S.study(rows, no_signal)
