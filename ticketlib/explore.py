@@ -20,6 +20,7 @@ import pandas as pd
 from .last_study import select_runs
 from .masks import random_prune
 from .results import NO_SIGNAL
+from .stats import SPARSITY_TOLERANCE
 from .store import read_json
 from .tickets import RUN_FILE, Ticket, available_levels, find_ticket_runs, load_ticket
 
@@ -66,7 +67,7 @@ def metrics_table(rows: pd.DataFrame, task: str, sparsity: float) -> pd.DataFram
     if not len(rows) or task not in set(rows["task"]):
         return pd.DataFrame(columns=columns)
     part = rows[(rows["task"] == task) & (rows["metric"] == get_task(task).matching_metric)]
-    near = (part["sparsity"] - sparsity).abs() < 0.005
+    near = (part["sparsity"] - sparsity).abs() < SPARSITY_TOLERANCE
     part = part[near | part["method"].isin(["full", NO_SIGNAL]) | (part["level"] == 0)]
     keys = ["experiment", "method", "source_task", "rewind_step", "level"]
     table = part.groupby(keys, dropna=False).agg(sparsity=("sparsity", "mean"), mean=("value", "mean"),
