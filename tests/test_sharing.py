@@ -202,3 +202,80 @@ def test_export_of_a_mean_pooled_ticket_is_a_plain_encoder_and_its_head(tmp_path
     head = load_file(str(out / "head.safetensors"))
     assert torch.equal(head["classifier.weight"], model.classifier.weight)
     assert "mean of the last hidden states" in (out / "README.md").read_text()
+
+
+@pytest.mark.parametrize("granularity", ["heads", "heads+neurons"])
+def test_export_of_a_mean_pooled_structured_ticket_writes_the_shrunk_encoder(tmp_path, granularity):
+    """The shrunk encoder (load_shrunk), mean-pooled and passed through the exported head, gives
+    the masked model's logits on padded batches; load_shrunk_mean_pooled builds the same model."""
+    from safetensors.torch import load_file
+    from transformers import BertModel
+
+    from conftest import tiny_config
+    from ticketlib.pooling import MeanPooledClassifier, mean_pool
+    from ticketlib.structured import units_from_mask
+
+    def mean_model():
+        torch.manual_seed(0)
+        return MeanPooledClassifier(BertModel(tiny_config(), add_pooling_layer=False)).eval()
+
+    run = make_run(tmp_path, granularity, head_policy="keep")
+    model = mean_model()
+    out = sharing.export(run, 2, tmp_path / "export", model=model)  # `model` is now the masked model
+    mask, _ = load_mask(out / MASK_FILE)
+    units = units_from_mask(mask, model)
+    kept_heads, kept_neurons = [int(h.sum()) for h in units.heads], [int(n.sum()) for n in units.neurons]
+    assert sum(kept_heads) + sum(kept_neurons) < 2 * 2 + 2 * 64  # the ticket prunes whole units
+
+    encoder = load_shrunk(out / "shrunk")
+    assert type(encoder) is BertModel and encoder.pooler is None
+    layers = encoder.encoder.layer
+    assert [int(layer.attention.self.num_attention_heads) for layer in layers] == [max(h, 1) for h in kept_heads]
+    assert [int(layer.intermediate.dense.out_features) for layer in layers] == [max(n, 1) for n in kept_neurons]
+    assert sum(p.numel() for p in encoder.parameters()) < sum(p.numel() for p in model.bert.parameters())
+
+    head = load_file(str(out / "head.safetensors"))
+    assert torch.equal(head["classifier.weight"], load_file(str(run / "imp" / "level_02" / "head.safetensors"))
+                       ["classifier.weight"])
+    features = synthetic_features(8, seed=3)
+    width = max(len(f["input_ids"]) for f in features)
+    inputs = {k: torch.tensor([f[k] + [0] * (width - len(f[k])) for f in features])
+              for k in ("input_ids", "attention_mask", "token_type_ids")}
+    assert not inputs["attention_mask"].all()  # padding: the mean is over the real tokens only
+    with torch.no_grad():
+        expected = model(**inputs).logits
+        hidden = encoder(**inputs).last_hidden_state
+        got = torch.nn.functional.linear(mean_pool(hidden, inputs["attention_mask"]), head["classifier.weight"],
+                                         head["classifier.bias"])
+        rebuilt = sharing.load_shrunk_mean_pooled(out)(**inputs).logits
+    assert (expected - got).abs().max() < 1e-5
+    assert torch.equal(rebuilt, got)
+    dense = mean_model()  # theta_0 with the same head, unmasked: the test can fail
+    dense.classifier.load_state_dict({k.removeprefix("classifier."): v for k, v in head.items()})
+    with torch.no_grad():
+        assert (dense(**inputs).logits - got).abs().max() > 1e-4
+    text = (out / "README.md").read_text()
+    assert "No shrunk model" not in text and "load_shrunk_mean_pooled" in text
+
+
+def test_export_of_a_structured_sentence_encoder_writes_the_shrunk_encoder(tmp_path):
+    """squad-retrieval's SentenceEncoder has no head: the shrunk export rebuilds as an
+    EncoderModel whose embeddings are the masked encoder's."""
+    from transformers import BertModel
+
+    from conftest import tiny_config
+    from ticketlib.contrastive import SentenceEncoder
+    from ticketlib.pooling import EncoderModel
+
+    run = make_run(tmp_path, "heads+neurons")
+    torch.manual_seed(0)
+    model = SentenceEncoder(BertModel(tiny_config(), add_pooling_layer=False)).eval()
+    out = sharing.export(run, 2, tmp_path / "export", model=model)
+    assert not (out / "head.safetensors").exists()
+    rebuilt = sharing.load_shrunk_mean_pooled(out)
+    assert type(rebuilt) is EncoderModel
+    assert sum(p.numel() for p in rebuilt.parameters()) < sum(p.numel() for p in model.parameters())
+    ids = torch.tensor([[2, 9, 7, 11, 3], [2, 8, 3, 0, 0]])
+    attention = (ids != 0).long()
+    with torch.no_grad():
+        assert (model.encode(ids, attention) - rebuilt.encode(ids, attention)).abs().max() < 1e-5

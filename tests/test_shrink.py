@@ -94,6 +94,32 @@ def test_save_and_load_round_trip_bit_for_bit(tmp_path):
         .shape == (24, 32)
 
 
+def test_a_base_model_without_pooler_shrinks_and_round_trips(tmp_path):
+    """The encoder of a mean-pooled model (ticketlib.pooling): a BertModel built without pooler
+    takes the task model's mask (keys are base-relative) and loads back without a pooler."""
+    from transformers import BertModel
+
+    from conftest import tiny_config
+
+    torch.manual_seed(0)
+    encoder = random_biases(BertModel(tiny_config(), add_pooling_layer=False).eval())
+    units = Units.full(layout(encoder))
+    units.heads[0][0] = False
+    units.neurons[1][:20] = False
+    mask = expand(units, tiny_model())  # the classification model's mask, pooler entry included
+    reference = masked(encoder, {k: v for k, v in mask.items() if not k.startswith("pooler.")})
+    record = shrink(encoder, mask=mask)
+    assert record["num_attention_heads"] == [1, 2] and record["intermediate_sizes"] == [64, 44]
+    save_shrunk(encoder, tmp_path / "shrunk", record)
+    loaded = load_shrunk(tmp_path / "shrunk")
+    assert type(loaded) is BertModel and loaded.pooler is None
+    inputs = batch(synthetic_features(4, seed=6))
+    with torch.no_grad():
+        got = loaded(**inputs).last_hidden_state
+        assert torch.equal(encoder(**inputs).last_hidden_state, got)
+        assert (reference(**inputs).last_hidden_state - got).abs().max() < 1e-5
+
+
 def test_bad_input_is_refused(tmp_path):
     model = tiny_model()
     with pytest.raises(ValueError, match="exactly one"):

@@ -4,6 +4,10 @@
 (``AutoModelForSequenceClassification.from_pretrained(out)``), with zeros exactly where the
 mask is 0, plus ``mask.safetensors``, the model card ``README.md`` (ticketlib.ticket_files)
 and, for a structured ticket, the shrunk model in ``out/shrunk/`` (ticketlib.shrink.load_shrunk).
+A mean-pooled model (ticketlib.pooling: pooling "mean", squad-retrieval) has no transformers
+class: the export holds its encoder (`AutoModel`) and its head in ``head.safetensors``, and
+``shrunk/`` its shrunk encoder; the head acts on the hidden size, which shrinking keeps, so
+the one head file serves both (`load_shrunk_mean_pooled` rebuilds the shrunk model).
 
 What the weights are: IMP level folders keep the mask, the metrics and (head policy "keep"
 only) the trained head, not the fine-tuned encoder, so the export holds the ticket as the
@@ -96,20 +100,54 @@ def export(run: str | os.PathLike, level: int, out: str | os.PathLike, model: nn
         note += _save_mean_pooled(model, out)
     if tokenizer is not None:
         tokenizer.save_pretrained(str(out))
-    if facts["granularity"] != "weights" and not hasattr(model, "save_pretrained"):
-        note += ("\n\nNo shrunk model: `ticketlib.shrink` saves transformers models only, and this one is "
-                 "mean-pooled.")
-    elif facts["granularity"] != "weights":
-        from .shrink import save_shrunk, shrink
-
-        small = copy.deepcopy(model)
-        record = shrink(small, units=units_from_mask(ticket.mask, model, spec), spec=spec)
-        save_shrunk(small, out / SHRUNK_DIR, record)
-        note += (f"\n\nThe shrunk model (pruned heads and neurons removed: {record['num_attention_heads']} heads "
-                 f"and {record['intermediate_sizes']} FFN units per layer) is in `{SHRUNK_DIR}/`; load it with "
-                 "`ticketlib.shrink.load_shrunk`.")
+    if facts["granularity"] != "weights":
+        note += _save_shrunk(model, units_from_mask(ticket.mask, model, spec), spec, out / SHRUNK_DIR)
     save_folder(out, ticket.mask, ticket.meta, ticket.path, facts, weights_note=note)
     return out
+
+
+def _save_shrunk(model, units, spec: PrunableSet, folder: Path) -> str:
+    """Shrink a copy of `model` (a transformers model, or the encoder of a mean-pooled one) into
+    `folder`; returns the card's note."""
+    from .shrink import save_shrunk, shrink
+
+    mean_pooled = not hasattr(model, "save_pretrained")
+    small = copy.deepcopy(model.base_model if mean_pooled else model)
+    record = shrink(small, units=units, spec=spec)
+    save_shrunk(small, folder, record)
+    sizes = f"{record['num_attention_heads']} heads and {record['intermediate_sizes']} FFN units per layer"
+    if not mean_pooled:
+        return (f"\n\nThe shrunk model (pruned heads and neurons removed: {sizes}) is in `{folder.name}/`; "
+                "load it with `ticketlib.shrink.load_shrunk`.")
+    return (f"\n\nThe shrunk encoder (pruned heads and neurons removed: {sizes}) is in `{folder.name}/`; "
+            f"the head in `{HEAD_FILE}` fits it too (shrinking keeps the hidden size). "
+            "`ticketlib.sharing.load_shrunk_mean_pooled(DIR)` builds the shrunk mean-pooled model: "
+            f"`ticketlib.shrink.load_shrunk(DIR/'{folder.name}')` (the encoder, no pooler) under "
+            "`ticketlib.pooling.MeanPooledClassifier` with that head, or, for a sentence encoder (no head), "
+            "under `ticketlib.pooling.EncoderModel` (its `encode` gives the mean-pooled embeddings).")
+
+
+def load_shrunk_mean_pooled(out: str | os.PathLike) -> nn.Module:
+    """The shrunk model of an exported mean-pooled structured ticket, in eval mode: the encoder
+    of `out/shrunk/` (ticketlib.shrink.load_shrunk) under a MeanPooledClassifier whose head is
+    loaded from `out/head.safetensors`, or under an EncoderModel when the export has no head
+    (a sentence encoder)."""
+    from safetensors.torch import load_file
+
+    from .pooling import EncoderModel, MeanPooledClassifier
+    from .rewind import head_parameters, load_snapshot
+    from .shrink import load_shrunk
+
+    out = Path(out)
+    encoder = load_shrunk(out / SHRUNK_DIR)
+    if not (out / HEAD_FILE).is_file():
+        return EncoderModel(encoder).eval()
+    model = MeanPooledClassifier(encoder)
+    head, params = load_file(str(out / HEAD_FILE)), head_parameters(model)
+    if head.keys() != params.keys():
+        raise ValueError(f"{out / HEAD_FILE} holds {sorted(head)}, a mean-pooled classifier's head is {sorted(params)}")
+    load_snapshot(params, head)
+    return model.eval()
 
 
 def _save_mean_pooled(model, out: Path) -> str:

@@ -20,10 +20,16 @@ heads), so a collapsed layer is recorded with 1 head (or neuron) and `null_units
 
 Storage (`save_shrunk` / `load_shrunk`): a folder with ``model.safetensors`` (the state
 dict, no pickles), ``config.json`` (the model's Hugging Face config, unchanged) and
-``shrink.json`` (format, model class, per-layer head counts and intermediate sizes, null
-units). Plain transformers cannot build a model whose layers differ in size: load it with
-`load_shrunk`, which builds the class from the config, resizes every layer, and loads the
-weights strictly.
+``shrink.json`` (format, model class, constructor arguments the config does not hold,
+per-layer head counts and intermediate sizes, null units). Plain transformers cannot build a
+model whose layers differ in size: load it with `load_shrunk`, which builds the class from the
+config, resizes every layer, and loads the weights strictly.
+
+Mask keys are relative to the base model (ticketlib.prunable), so `shrink` takes a task model,
+ticketlib's mean-pooled models (ticketlib.pooling) or a bare base model alike. A mean-pooled
+model has no transformers class: its export saves the shrunk encoder, a base model built
+without pooler (``init_kwargs`` records ``add_pooling_layer: false``), and the head beside it
+(ticketlib.sharing).
 """
 
 from __future__ import annotations
@@ -143,12 +149,19 @@ def _resize(model: nn.Module, record: dict) -> None:
         layer.output.dense = nn.Linear(int(size), layer.output.dense.out_features)
 
 
+def _init_kwargs(model: nn.Module) -> dict:
+    """Constructor arguments that config.json does not hold: a base model built without pooler
+    (the encoder of a mean-pooled model) must be rebuilt without one for the strict load."""
+    return {"add_pooling_layer": False} if getattr(model, "pooler", True) is None else {}
+
+
 def save_shrunk(model: nn.Module, folder: str | os.PathLike, record: dict | None = None) -> Path:
     """Write a shrunk model: model.safetensors, config.json, shrink.json (written last)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     record = dict(record or shrink_record(model))
     record["model_class"] = type(model).__name__
+    record["init_kwargs"] = _init_kwargs(model)
     with atomic_path(folder / WEIGHTS_FILE) as tmp:
         save_model(model, str(tmp))
     with atomic_path(folder / CONFIG_FILE) as tmp:
@@ -171,7 +184,7 @@ def load_shrunk(folder: str | os.PathLike) -> nn.Module:
     if cls is None:
         raise ValueError(f"{folder}: model class {record['model_class']!r} is not a transformers class")
     config = transformers.AutoConfig.from_pretrained(str(folder))
-    model = cls(config)
+    model = cls(config, **record.get("init_kwargs", {}))
     _resize(model, record)
     load_model(model, str(folder / WEIGHTS_FILE), strict=True)
     return model.eval()
