@@ -272,6 +272,8 @@ def test_export_of_a_structured_sentence_encoder_writes_the_shrunk_encoder(tmp_p
     model = SentenceEncoder(BertModel(tiny_config(), add_pooling_layer=False)).eval()
     out = sharing.export(run, 2, tmp_path / "export", model=model)
     assert not (out / "head.safetensors").exists()
+    card = (out / "README.md").read_text()
+    assert "head.safetensors" not in card and "A sentence encoder has no head" in card
     rebuilt = sharing.load_shrunk_mean_pooled(out)
     assert type(rebuilt) is EncoderModel
     assert sum(p.numel() for p in rebuilt.parameters()) < sum(p.numel() for p in model.parameters())

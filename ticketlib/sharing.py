@@ -119,12 +119,15 @@ def _save_shrunk(model, units, spec: PrunableSet, folder: Path) -> str:
     if not mean_pooled:
         return (f"\n\nThe shrunk model (pruned heads and neurons removed: {sizes}) is in `{folder.name}/`; "
                 "load it with `ticketlib.shrink.load_shrunk`.")
-    return (f"\n\nThe shrunk encoder (pruned heads and neurons removed: {sizes}) is in `{folder.name}/`; "
-            f"the head in `{HEAD_FILE}` fits it too (shrinking keeps the hidden size). "
-            "`ticketlib.sharing.load_shrunk_mean_pooled(DIR)` builds the shrunk mean-pooled model: "
-            f"`ticketlib.shrink.load_shrunk(DIR/'{folder.name}')` (the encoder, no pooler) under "
-            "`ticketlib.pooling.MeanPooledClassifier` with that head, or, for a sentence encoder (no head), "
-            "under `ticketlib.pooling.EncoderModel` (its `encode` gives the mean-pooled embeddings).")
+    note = f"\n\nThe shrunk encoder (pruned heads and neurons removed: {sizes}) is in `{folder.name}/`. "
+    if (folder.parent / HEAD_FILE).is_file():  # written before by _save_mean_pooled; none for a sentence encoder
+        return note + (f"The head in `{HEAD_FILE}` fits it too (shrinking keeps the hidden size): "
+                       "`ticketlib.sharing.load_shrunk_mean_pooled(DIR)` builds the shrunk model, "
+                       f"`ticketlib.shrink.load_shrunk(DIR/'{folder.name}')` (the encoder, no pooler) under "
+                       "`ticketlib.pooling.MeanPooledClassifier` with that head.")
+    return note + ("A sentence encoder has no head: `ticketlib.sharing.load_shrunk_mean_pooled(DIR)` gives "
+                   f"`ticketlib.shrink.load_shrunk(DIR/'{folder.name}')` (no pooler) under "
+                   "`ticketlib.pooling.EncoderModel`, whose `encode` gives the mean-pooled embeddings.")
 
 
 def load_shrunk_mean_pooled(out: str | os.PathLike) -> nn.Module:
