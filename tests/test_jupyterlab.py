@@ -141,9 +141,11 @@ def test_explorer_runs_all_cells_in_jupyterlab(lab):
             select.value = Array.from(select.options).find(o => o.text === '1').value;
             select.dispatchEvent(new Event('change', {bubbles: true}));
             return true; })()""")
+        # the view redraws piece by piece (tables, heatmap, overlap last): wait for the last piece
         redrawn = page.wait_for("(() => { const t = document.querySelector('.widget-output').innerText; "
-                                "return t.includes('level 1: sparsity 20.00%') ? t : null; })()", timeout=60)
-        assert "Overlap" in redrawn
+                                "return t.includes('level 1: sparsity 20.00%') && t.includes('Overlap') ? t : null; "
+                                "})()", timeout=60)
+        assert "Sparsity per layer" in redrawn and "Fully pruned matrices" in redrawn
         page.close()
     finally:
         browser.close()
