@@ -134,7 +134,6 @@ def test_gaps_and_transfer_differences_are_paired_by_seed():
     assert not transfer.loc[("squad-retrieval", "rt-sentiment"), "matching"]  # 0.7967 < 0.81 - 0.01
 
 
-
 def test_omp_is_in_the_gap_table_but_not_in_claim_2():
     rows = study_rows()
     omp = [row("baselines", "omp", "rt-sentiment", 2, s, v) for s, v in enumerate((0.70, 0.72, 0.71))]
@@ -145,6 +144,7 @@ def test_omp_is_in_the_gap_table_but_not_in_claim_2():
     assert gap["comparison"] == "IMP - one-shot magnitude pruning" and gap["pairs"] == 3
     assert (gap["gap"], gap["CI low"]) == (pytest.approx(expected.mean), pytest.approx(expected.low))
     assert [c.reason for c in study.claims] == [c.reason for c in S.study(rows).claims]
+
 
 def test_verdicts_on_the_realistic_table():
     claims = S.study(study_rows()).claims
