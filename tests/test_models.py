@@ -53,7 +53,18 @@ def test_num_layers_keeps_the_first_layers(checkpoint):
 def test_seed_makes_the_new_head_deterministic(checkpoint):
     a, _, _ = load_model(checkpoint, "rte", seed=1)
     b, _, _ = load_model(checkpoint, "rte", seed=1)
+    c, _, _ = load_model(checkpoint, "rte", seed=2)
     assert (a.classifier.weight == b.classifier.weight).all()
+    assert not (a.classifier.weight == c.classifier.weight).all()  # the seed decides the head
+
+
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+def test_seed_decides_the_new_head_for_each_pooling(checkpoint, pooling):
+    a, _, _ = load_model(checkpoint, "rte", seed=1, pooling=pooling)
+    b, _, _ = load_model(checkpoint, "rte", seed=1, pooling=pooling)
+    c, _, _ = load_model(checkpoint, "rte", seed=2, pooling=pooling)
+    assert (a.classifier.weight == b.classifier.weight).all()
+    assert not (a.classifier.weight == c.classifier.weight).all()
 
 
 def test_unreachable_hub_name_fails_at_once_in_one_line(monkeypatch):

@@ -4,7 +4,7 @@ IMP (the paper): level 0 fine-tunes the dense model; each later level rewinds th
 model to theta_0 (the pre-trained weights; or theta_i, the weights after i fine-tuning
 steps, for the rewinding ablation), applies the mask, fine-tunes, evaluates, and prunes the
 trained weights to the next level's sparsity. Every level is written to its own folder
-(mask, sparsity report, head, metrics) and is complete once its `level.json` exists
+(mask, sparsity report, trained head, metrics) and is complete once its `level.json` exists
 (written last), so a killed run resumes at the first unfinished level and finishes with
 the same masks, bit for bit.
 
@@ -194,8 +194,9 @@ def run_imp(model: nn.Module, train_features: Sequence[dict], evaluate: Evaluate
                               granularity, spec, current=mask, scope=config.prune.scope)
             save_mask(level_dir(run_dir, level + 1) / MASK_FILE, next_mask, level=level + 1, **provenance,
                       **unit_metadata(next_mask, model, granularity, spec))
-        if config.head_policy == "keep":
-            _save_tensors(here / HEAD_FILE, head_snapshot(model))
+        head = head_snapshot(model)
+        if head:  # every policy: an export ships it with the mask (a sentence encoder has none)
+            _save_tensors(here / HEAD_FILE, head)
         if level == 0:
             save_mask(here / MASK_FILE, mask, level=0, **provenance)
         row = {"level": level, "sparsity": sparsity(mask),
