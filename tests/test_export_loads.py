@@ -1,0 +1,218 @@
+"""Every export kind loads with the call `ticketlib export` prints, run literally: the outputs
+equal the masked model's within 1e-5, nothing loads as missing or newly initialised, and the
+card says what the head is (tiny models; the offline MiniLM in the slow tests)."""
+
+import contextlib
+import io
+import logging
+
+import pytest
+import torch
+import yaml
+from transformers import BertForSequenceClassification, BertModel
+
+from conftest import synthetic_features, tiny_config
+from data_fixtures import tiny_tokenizer
+from ticketlib import sharing
+from ticketlib.cli import main
+from ticketlib.contrastive import SentenceEncoder
+from ticketlib.imp import IMPConfig, PruneConfig, run_imp
+from ticketlib.pooling import MeanPooledClassifier
+from ticketlib.store import write_json
+from ticketlib.tickets import RUN_FILE
+from ticketlib.train import TrainConfig
+
+TEXTS = ["a good film", "bad", "the film was not good at all"]
+LOADERS = ("transformers", "sentence_transformers")
+
+
+def head_config(labels):
+    config = tiny_config()
+    config.num_labels = labels
+    config.problem_type = "regression" if labels == 1 else "single_label_classification"
+    return config
+
+
+def cls_model(labels=2):
+    torch.manual_seed(0)
+    config = head_config(labels)
+    return BertForSequenceClassification(config).eval()
+
+
+def mean_model(labels=2):
+    torch.manual_seed(0)
+    config = head_config(labels)
+    return MeanPooledClassifier(BertModel(config, add_pooling_layer=False)).eval()
+
+
+def encoder_model():
+    torch.manual_seed(0)
+    return SentenceEncoder(BertModel(tiny_config(), add_pooling_layer=False)).eval()
+
+
+KINDS = {  # name: (model factory, task, what the printed call gives)
+    "cls-classifier": (cls_model, "rt-sentiment", "logits"),
+    "cls-regressor": (lambda: cls_model(1), "rt-sentiment-score", "logits"),
+    "mean-classifier": (mean_model, "rt-sentiment", "logits"),
+    "mean-regressor": (lambda: mean_model(1), "rt-sentiment-score", "logits"),
+    "sentence-encoder": (encoder_model, "squad-retrieval", "embeddings"),
+}
+
+
+def make_run(tmp_path, factory, task, granularity="weights", store_heads=True):
+    """A find_tickets-like run folder (run.json + imp/ with 2 levels) of `factory`'s model."""
+    run = tmp_path / "run"
+    features = synthetic_features()
+    if task.endswith("score"):
+        features = [{**f, "labels": float(f["labels"])} for f in features]
+    config = IMPConfig(prune=PruneConfig(levels=2, rate=0.2, granularity=granularity),
+                       train=TrainConfig(learning_rate=1e-3, max_steps=3, batch_size=16, progress=False))
+    model = factory()
+    if isinstance(model, SentenceEncoder):  # its training needs pairs: any mask fits the encoder
+        model = mean_model()
+    run_imp(model, features, lambda m: {"accuracy": 0.75}, config, run / "imp",
+            metadata={"task": task, "model": "offline-minilm"})
+    write_json(run / RUN_FILE, {"experiment": "find_tickets", "recipe": {"task": task, "levels": 2, "rate": 0.2,
+                                                                         "seed": 0, "granularity": granularity}})
+    if not store_heads:  # a run made before heads were stored for every head policy
+        for head in (run / "imp").glob("level_*/head.safetensors"):
+            head.unlink()
+    return run
+
+
+@contextlib.contextmanager
+def load_log():
+    """Everything transformers and sentence-transformers log while loading (warnings included)."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    loggers = [logging.getLogger(name) for name in LOADERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    try:
+        yield stream
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+
+
+def run_printed(call: str):
+    """Run a printed load call literally; returns its `model` and the load's log."""
+    namespace = {}
+    with load_log() as log:
+        exec(call, namespace)
+    return namespace["model"], log.getvalue()
+
+
+def expected_outputs(masked, tokenizer, what):
+    inputs = tokenizer(TEXTS, return_tensors="pt", padding=True)
+    with torch.no_grad():
+        if what == "embeddings":
+            return masked.encode(inputs["input_ids"], inputs["attention_mask"], inputs["token_type_ids"])
+        return masked(**inputs).logits
+
+
+def loaded_outputs(model, tokenizer):
+    if type(model).__name__ == "SentenceTransformer":
+        return model.encode(TEXTS, convert_to_tensor=True)
+    with torch.no_grad():
+        return model(**tokenizer(TEXTS, return_tensors="pt", padding=True)).logits
+
+
+def printed_calls(capsys, run, out):
+    assert main(["export", str(run), "--level", "2", "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    calls = [line.split(": ", 1)[1] for line in printed.out.splitlines() if line.startswith("load ")]
+    return calls, printed
+
+
+def export_and_calls(tmp_path, capsys, monkeypatch, kind, granularity="weights", store_heads=True):
+    """Export a tiny run through the CLI (the model and tokenizer given as a run's recipe would
+    build them); returns the masked model, the tokenizer, the printed calls and the output."""
+    factory, task, _ = KINDS[kind]
+    run = make_run(tmp_path, factory, task, granularity, store_heads)
+    tokenizer = tiny_tokenizer(tmp_path / "tok")
+    masked = factory()
+    real_export = sharing.export
+    monkeypatch.setattr(sharing, "export", lambda *a, **k: real_export(*a, model=masked, tokenizer=tokenizer, **k))
+    calls, printed = printed_calls(capsys, run, tmp_path / "out")
+    return masked, tokenizer, calls, printed, run
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_each_export_kind_loads_with_the_printed_call(tmp_path, capsys, monkeypatch, kind):
+    masked, tokenizer, calls, printed, run = export_and_calls(tmp_path, capsys, monkeypatch, kind)
+    assert len(calls) == 1
+    assert ("SentenceTransformer(" in calls[0]) == kind.startswith(("mean", "sentence"))
+    model, log = run_printed(calls[0])
+    for word in ("MISSING", "newly initialized", "not initialized", "UNEXPECTED"):
+        assert word.lower() not in log.lower(), log
+    got, expected = loaded_outputs(model, tokenizer), expected_outputs(masked, tokenizer, KINDS[kind][2])
+    assert got.shape == expected.shape and (got - expected).abs().max() < 1e-5
+    card = (tmp_path / "out" / "README.md").read_text()
+    head = yaml.safe_load(card.split("---\n")[1])["ticket"]["head"]
+    if kind == "sentence-encoder":
+        assert head.startswith("no task head")
+    else:
+        assert head.startswith("the head trained at level 2")
+        from safetensors.torch import load_file
+        trained = load_file(str(run / "imp" / "level_02" / "head.safetensors"))["classifier.weight"]
+        assert torch.equal(masked.classifier.weight, trained)  # what was compared is the trained head
+    assert "NOT fine-tuned" in card and "theta_0" in card and "load_model(" not in card
+    assert "warning" not in printed.err
+
+
+@pytest.mark.parametrize("kind", ["cls-classifier", "mean-classifier", "sentence-encoder"])
+@pytest.mark.parametrize("granularity", ["heads+neurons"])
+def test_the_shrunk_structured_ticket_loads_with_its_printed_call(tmp_path, capsys, monkeypatch, kind, granularity):
+    masked, tokenizer, calls, _, _ = export_and_calls(tmp_path, capsys, monkeypatch, kind, granularity)
+    assert len(calls) == 2 and "shrunk" in calls[1]
+    model, log = run_printed(calls[1])
+    assert "missing" not in log.lower() and "newly initialized" not in log.lower(), log
+    got, expected = loaded_outputs(model, tokenizer), expected_outputs(masked, tokenizer, KINDS[kind][2])
+    assert (got - expected).abs().max() < 1e-5
+    assert sum(p.numel() for p in model.parameters()) < sum(p.numel() for p in masked.parameters())
+    if kind != "cls-classifier":
+        rebuilt = sharing.load_shrunk_mean_pooled(tmp_path / "out")
+        inputs = tokenizer(TEXTS, return_tensors="pt", padding=True)
+        with torch.no_grad():
+            mine = rebuilt.encode(**inputs) if kind == "sentence-encoder" else rebuilt(**inputs).logits
+        assert (mine - expected).abs().max() < 1e-5
+
+
+def test_a_run_without_stored_heads_says_so_in_the_card_and_on_the_terminal(tmp_path, capsys, monkeypatch):
+    masked, tokenizer, calls, printed, _ = export_and_calls(tmp_path, capsys, monkeypatch, "mean-classifier",
+                                                            store_heads=False)
+    assert "warning: NO TRAINED HEAD" in printed.err
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "NO TRAINED HEAD" in yaml.safe_load(card.split("---\n")[1])["ticket"]["head"]
+
+
+def test_the_card_metrics_are_the_run_rows(tmp_path, capsys, monkeypatch):
+    """The card's numbers are read from the run's rows.csv, not recomputed."""
+    import pandas as pd
+
+    factory, task, _ = KINDS["cls-classifier"]
+    run = make_run(tmp_path, factory, task)
+    pd.DataFrame([{"method": "imp", "level": 2, "seed": 0, "metric": "accuracy", "value": 0.8125},
+                  {"method": "imp", "level": 1, "seed": 0, "metric": "accuracy", "value": 0.5}]) \
+        .to_csv(run / "rows.csv", index=False)
+    out = sharing.export(run, 2, tmp_path / "out", model=factory())
+    card = yaml.safe_load((out / "README.md").read_text().split("---\n")[1])
+    assert card["ticket"]["metrics"] == [{"seed": 0, "level": 2, "accuracy": 0.8125}]
+
+
+def test_a_mean_pooled_export_is_honest_to_plain_transformers(tmp_path):
+    """config.json names the base model the folder holds, and a classifier class asked of it
+    reports its missing classifier loudly instead of loading silently."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    factory, task, _ = KINDS["mean-classifier"]
+    out = sharing.export(make_run(tmp_path, factory, task), 2, tmp_path / "out", model=factory(),
+                         tokenizer=tiny_tokenizer(tmp_path / "tok"))
+    assert AutoConfig.from_pretrained(str(out)).architectures == ["BertModel"]
+    with load_log() as log:
+        AutoModelForSequenceClassification.from_pretrained(str(out))
+    assert "classifier" in log.getvalue() and "missing" in log.getvalue().lower()
