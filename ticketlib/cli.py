@@ -6,16 +6,36 @@
   export         a run's ticket at a level as a folder that loads with one printed call, with a model card
   study          the main job: the quick offline study
   sweep          a profile's sweep: run it, list its runs, print one run's parameters
+  shard          a shard's finished runs: export them from a run store, import them into another
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from pathlib import Path
 
-from .params import Recipe
+from .params import Recipe, suggest
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with exact flags (no abbreviations: `--max-step` is not taken for `--max-steps`)
+    and a did-you-mean for an unknown flag, from the command's own parser (its usage, its flags)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras and self._subparsers is None:  # a command's parser: every flag it takes is known here
+            flags = [o for o in self._option_string_actions if o.startswith("--")]
+            unknown = next((e for e in extras if e.startswith("-")), extras[0]).split("=")[0]
+            hint = suggest(unknown, flags).replace(" Did you mean '", " did you mean ").replace("'?", "?")
+            self.error(f"unrecognized argument {unknown!r};{hint or ' see --help'}")
+        return namespace, extras
 
 
 def _parser_for(kind: str):
@@ -72,30 +92,56 @@ def _no_parent_refs(path: str | None, name: str) -> None:
 
 def _imp(args) -> None:
     _no_parent_refs(args.run_dir, "--run-dir")
-    from .experiments import find_tickets
+    from .experiments import find_tickets, levels_table
 
-    rows = find_tickets(recipe_from_args(args), args.run_dir)
-    table = rows.pivot_table(index=["level", "sparsity"], columns="metric", values="value")
-    print(table.to_string(float_format=lambda x: f"{x:.4f}"))
+    rows = find_tickets(recipe_from_args(args), args.run_dir)  # prints the run folder, new, resumed or reused
+    print(levels_table(rows).to_string(float_format=lambda x: f"{x:.4f}"))
 
 
 def _check_mask(args) -> None:
     from .mask_files import check_fits, load_mask
     from .models import load_model
+    from .params import model_pooling
     from .prunable import PrunableSet
 
     from transformers.utils import logging
 
     logging.disable_progress_bar()
-    mask, meta = load_mask(args.mask)
-    model, _, _ = load_model(args.model, args.task, num_layers=args.num_layers)
+    mask, meta = load_mask(_mask_path(args.mask))
+    pooling = args.pooling or model_pooling(args.model)
+    model, _, _ = load_model(args.model, args.task, num_layers=args.num_layers, pooling=pooling)
     check_fits(mask, model, PrunableSet(include_pooler=args.include_pooler), meta)
     print(f"{args.mask}: fits {args.model} (sparsity {float(meta.get('sparsity', 'nan')):.4f}, "
           f"task {meta.get('task', '?')}, level {meta.get('level', '?')})")
 
 
+def _mask_path(given: str) -> Path:
+    """check-mask's MASK: a mask file, or a folder holding one (a level folder, an exported ticket)."""
+    path = Path(given)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist (a mask file, or a level or ticket folder holding one)")
+    if path.is_dir() and not (path / "mask.safetensors").is_file():
+        levels = sorted(p.parent.name for p in path.glob("imp/level_*/mask.safetensors"))
+        if levels:
+            raise ValueError(f"{path} is a run folder: pass one level's mask, e.g. {path / 'imp' / levels[-1]} "
+                             f"(levels: {', '.join(levels)})")
+        raise FileNotFoundError(f"{path} holds no mask.safetensors (pass a mask file, or a level or ticket folder)")
+    return path / "mask.safetensors" if path.is_dir() else path
+
+
+def _run_folder(given: str) -> None:
+    """export's RUN must be a find_tickets run folder: say what was given instead."""
+    path = Path(given)
+    if not path.exists():
+        raise FileNotFoundError(f"run folder {path} does not exist")
+    if path.is_file():
+        raise ValueError(f"{path} is a file; export takes the find_tickets run folder a ticket came from (the "
+                         f"folder holding imp/), so its recipe and the level's trained head come along")
+
+
 def _export(args) -> None:
     _no_parent_refs(args.out, "--out")
+    _run_folder(args.run_folder)
     from transformers.utils import logging
 
     from .sharing import export, head_of, load_calls, outputs, push_to_hub
@@ -120,7 +166,7 @@ def _study(args) -> None:
     from .sweep import main_sweep
 
     code = main_sweep(args.profile, store=args.store, reports=args.reports, engine=args.engine, jobs=args.jobs,
-                      threads=args.threads)
+                      threads=args.threads, shard=_shard(args))
     if code:
         raise RuntimeError("some runs failed or were skipped (see above); their executed notebooks are kept")
 
@@ -131,7 +177,7 @@ def _sweep_run(args) -> int:
     from .sweep import main_sweep
 
     return main_sweep(args.profile, store=args.store, reports=args.reports, engine=args.engine, jobs=args.jobs,
-                      threads=args.threads)
+                      threads=args.threads, shard=_shard(args))
 
 
 def _sweep_list(args) -> None:
@@ -141,7 +187,12 @@ def _sweep_list(args) -> None:
     from .sweep import expand, run_state
 
     store = Path(args.store or store_root()).resolve()
-    for run in expand(load_profile(args.profile), store):
+    runs = expand(load_profile(args.profile), store)
+    if _shard(args):
+        from .sweep.shards import select_shard
+
+        runs = select_shard(runs, _shard(args)).runs
+    for run in runs:
         print(f"{run_state(run.folder, run.notebook):7} {run.run_id}  {run.name}")
 
 
@@ -153,12 +204,75 @@ def _sweep_params(args) -> None:
     from .store import to_jsonable
     from .sweep import expand
 
-    runs = [r for r in expand(load_profile(args.profile), store_root()) if r.experiment == args.experiment]
+    every = expand(load_profile(args.profile), store_root())
+    runs = [r for r in every if r.experiment == args.experiment]
     if not runs:
-        raise ProfileError(f"profile {args.profile!r} has no runs of experiment {args.experiment!r}")
+        names = list(dict.fromkeys(r.experiment for r in every))
+        raise ProfileError(f"profile {args.profile!r} has no runs of experiment {args.experiment!r}."
+                           f"{suggest(args.experiment, names)} Experiments: {', '.join(names)}")
     if not 0 <= args.index < len(runs):
         raise ValueError(f"--index {args.index}: experiment {args.experiment!r} has {len(runs)} runs")
     print(yaml.safe_dump(to_jsonable(runs[args.index].params), sort_keys=False), end="")
+
+
+def _shard(args) -> dict:
+    from .sweep.shards import parse_shard
+
+    return parse_shard(getattr(args, "shard", None))
+
+
+def _add_shard_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--shard", action="append", default=None, metavar="KEY=VALUE",
+                        help="only this shard's runs, e.g. seed=0 (and the runs they need; docs/shards.md)")
+
+
+def _shard_export(args) -> None:
+    from .params import load_profile
+    from .settings import store_root
+    from .sweep import expand
+    from .sweep.shards import export_shard
+
+    profile = load_profile(args.profile)
+    store = Path(args.store or store_root()).resolve()
+    manifest = export_shard(expand(profile, store), _shard(args), store, Path(args.out), args.masks, profile.name)
+    whole = sum(e["whole"] for e in manifest["runs"])
+    print(f"{args.out}: {len(manifest['runs'])} finished run(s), {whole} with their masks and cells"
+          + (f"; not finished, left out: {', '.join(manifest['unfinished'])}" if manifest["unfinished"] else ""))
+
+
+def _shard_import(args) -> None:
+    from .settings import store_root
+    from .sweep.shards import import_shard
+
+    store = Path(args.store or store_root()).resolve()
+    for archive in args.archives:
+        done = import_shard(archive, store)
+        for warning in done.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        print(f"{archive} -> {store}: {len(done.new)} new, {len(done.completed)} completed, "
+              f"{len(done.present)} already there")
+
+
+def _add_shard_commands(commands) -> None:
+    shard = commands.add_parser("shard", help="export a shard's finished runs from a run store, import them into "
+                                              "another (docs/shards.md)",
+                                description="Grow a study across machines: run a shard (ticketlib study --shard "
+                                            "seed=0), export its finished runs, import every shard into one store, "
+                                            "and run the study there: it finds every run by its id.")
+    actions = shard.add_subparsers(dest="action", required=True)
+    export = actions.add_parser("export", help="a shard's finished runs to one .tar, .tar.gz or folder")
+    export.add_argument("profile", help="a profile name under params/ or a YAML path")
+    _add_shard_option(export)
+    export.add_argument("--out", required=True, help="the archive to write: NAME.tar, NAME.tar.gz or a folder")
+    export.add_argument("--masks", choices=["needed", "all", "none"], default="needed",
+                        help="which runs travel with their masks and cells: those a run of another shard or of the "
+                             "merge needs (default), all, or none")
+    export.add_argument("--store", default=None, help="run store (default: $TICKETLIB_RUNS or runs/)")
+    export.set_defaults(run=_shard_export)
+    imported = actions.add_parser("import", help="check exported shards and add their runs to a run store")
+    imported.add_argument("archives", nargs="+", metavar="ARCHIVE")
+    imported.add_argument("--store", default=None, help="run store (default: $TICKETLIB_RUNS or runs/)")
+    imported.set_defaults(run=_shard_import)
 
 
 def _add_sweep_options(parser: argparse.ArgumentParser) -> None:
@@ -168,12 +282,13 @@ def _add_sweep_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads per run (default: cores / jobs)")
     parser.add_argument("--store", default=None, help="run store (default: $TICKETLIB_RUNS or runs/)")
     parser.add_argument("--reports", default=None, help="report folder (default: reports/)")
+    _add_shard_option(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ticketlib", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = Parser(prog="ticketlib", description="Lottery tickets in pre-trained BERT (bert-tickets): find "
+                                                  "tickets by IMP, check and export them, run a profile's study.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     fetch = commands.add_parser("fetch-assets", help="download and verify offline assets")
     fetch.add_argument("names", nargs="*", help="asset names (default: all)")
@@ -189,8 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp.set_defaults(run=_imp)
 
     check = commands.add_parser("check-mask", help="check that a mask file is intact and fits a model")
-    check.add_argument("mask")
-    add_recipe_flags(check, ["model", "task", "num_layers", "include_pooler"])
+    check.add_argument("mask", help="a mask file (mask.safetensors), or a folder holding one: a run's level "
+                                    "folder (<run>/imp/level_01) or an exported ticket")
+    add_recipe_flags(check, ["model", "task", "num_layers", "include_pooler", "pooling"])
     check.set_defaults(run=_check_mask)
 
     export = commands.add_parser(
@@ -227,14 +343,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(run=_sweep_run)
     listing = actions.add_parser("list", help="a profile's runs: done (done*: other notebook code), failed or "
                                               "todo, with their ids")
-    listing.add_argument("profile")
+    listing.add_argument("profile", help="a profile name under params/ or a YAML path")
     listing.add_argument("--store", default=None, help="run store (default: $TICKETLIB_RUNS or runs/)")
+    _add_shard_option(listing)
     listing.set_defaults(run=_sweep_list)
     flat = actions.add_parser("params", help="one run's resolved parameters as YAML, for papermill -f")
-    flat.add_argument("profile")
-    flat.add_argument("experiment")
+    flat.add_argument("profile", help="a profile name under params/ or a YAML path")
+    flat.add_argument("experiment", help="one of the profile's experiments (e.g. find_tickets)")
     flat.add_argument("--index", type=int, default=0, help="which grid point (default: the first)")
     flat.set_defaults(run=_sweep_params)
+    _add_shard_commands(commands)
     return parser
 
 
@@ -242,9 +360,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code = args.run(args)
+        sys.stdout.flush()  # here, so a closed pipe (`| head`) is caught below
     except (ValueError, FileNotFoundError, KeyError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`ticketlib sweep list cpu | head -2`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
+        return 1
     return code or 0
 
 

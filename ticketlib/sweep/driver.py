@@ -50,7 +50,9 @@ class Sweep:
 
 def plan_sweep(profile: str | Path | Profile, store: Path | None = None, reports: Path | None = None,
                engine: str | None = None, jobs: int | None = None, threads: int | None = None,
-               cluster: dict | None = None, html: bool = True, root: Path | None = None) -> Sweep:
+               cluster: dict | None = None, html: bool = True, root: Path | None = None,
+               shard: dict | None = None) -> Sweep:
+    """`shard`: run only that shard's runs (ticketlib.sweep.shards: e.g. {"seed": 0})."""
     profile = profile if isinstance(profile, Profile) else load_profile(profile, root)
     store = Path(store or store_root()).resolve()
     reports = Path(reports or (root or repo_root()) / "reports").resolve()
@@ -59,14 +61,30 @@ def plan_sweep(profile: str | Path | Profile, store: Path | None = None, reports
     cores = os.cpu_count() or 1
     jobs = jobs or profile.jobs or (cores if engine == "local" else 64)
     threads = threads or (max(1, cores // jobs) if engine == "local" else cluster.get("cpus_per_task"))
-    return Sweep(profile, expand(profile, store, root), store, reports, engine, jobs, threads, cluster, html)
+    runs = expand(profile, store, root)
+    if shard:
+        runs = _shard_runs(runs, shard)
+    return Sweep(profile, runs, store, reports, engine, jobs, threads, cluster, html)
+
+
+def _shard_runs(runs: list[Run], filters: dict) -> list[Run]:
+    from .shards import select_shard
+
+    chosen = select_shard(runs, filters)
+    borrowed = [r.name for r in chosen.borrowed if not is_finished(r.folder)]
+    log(f"shard {chosen.label()}: {len(chosen.own)} of the profile's {len(runs)} runs"
+        + (f"; {len(borrowed)} run(s) of other shards they need run here too (import that shard first to "
+           f"reuse them): {', '.join(borrowed)}" if borrowed else ""))
+    return chosen.runs
 
 
 def run_sweep(profile: str | Path | Profile, store: Path | None = None, reports: Path | None = None,
               engine: str | None = None, jobs: int | None = None, threads: int | None = None,
-              cluster: dict | None = None, html: bool = True, root: Path | None = None) -> list[dict]:
-    """Run every unfinished run of `profile`; returns one status per run (RunStatus.to_dict())."""
-    sweep = plan_sweep(profile, store, reports, engine, jobs, threads, cluster, html, root)
+              cluster: dict | None = None, html: bool = True, root: Path | None = None,
+              shard: dict | None = None) -> list[dict]:
+    """Run every unfinished run of `profile` (of its `shard`); returns one status per run
+    (RunStatus.to_dict())."""
+    sweep = plan_sweep(profile, store, reports, engine, jobs, threads, cluster, html, root, shard)
     for run in sweep.runs:
         if is_finished(run.folder):
             sweep.statuses[run.run_id] = stored_status(run.folder)
@@ -178,14 +196,15 @@ def write_tables(runs: list[Run], statuses: dict[str, RunStatus], reports: Path,
                             "error": status.error, "params": run.params, "needs": run.dependency_params(),
                             "folder": str(run_folder_now(run, status))})
         write_json(reports / "runs.json", {"profile": profile.name, "description": profile.description,
-                                           "store": str(store), "runs": listing})
+                                           "store": str(store), "rules": profile.rules, "runs": listing})
 
 
 def main_sweep(profile: str, store=None, reports=None, engine=None, jobs=None, threads=None,
-               build_report: bool = True) -> int:
+               build_report: bool = True, shard: dict | None = None) -> int:
     """`ticketlib study` / `ticketlib sweep run`: run, then build the report; 1 if any run failed."""
     started = time.time()
-    statuses = run_sweep(profile, store=store, reports=reports, engine=engine, jobs=jobs, threads=threads)
+    statuses = run_sweep(profile, store=store, reports=reports, engine=engine, jobs=jobs, threads=threads,
+                         shard=shard)
     reports = Path(reports or repo_root() / "reports").resolve()
     if build_report:
         from ..report import build_report as build
