@@ -311,28 +311,41 @@ def _baseline(loaded: Loaded, method: str, ticket_mask: dict, level: int, seed: 
 # --- 3. transfer ----------------------------------------------------------------------------
 
 def transfer(recipe: Recipe, source_task: str, ticket: str | os.PathLike | None = "",
-             at_levels: Sequence[int] = (1,), seeds: Sequence[int] = (0, 1), source_params: dict | None = None,
-             run_dir: str | os.PathLike | None = None, run_id: str = "", experiment: str = "transfer",
-             train_ticket: bool = False) -> pd.DataFrame:
+             at_levels: Sequence[int] = (1,), seeds: Sequence[int] | None = (0, 1),
+             source_params: dict | None = None, run_dir: str | os.PathLike | None = None, run_id: str = "",
+             experiment: str = "transfer", train_ticket: bool = False) -> pd.DataFrame:
     """Fine-tune on the recipe's (target) task the IMP masks found on `source_task`
-    (an MLM task included): one row per level, seed and metric, method "transfer"."""
+    (an MLM task included): one row per level, seed and metric, method "transfer", with the seed
+    of the IMP run the mask came from (`mask_seed`). `seeds`: the training seeds; None: the
+    recipe's own seed, the one a profile matches the source's find_tickets run on (per-seed
+    transfer: training seed s with seed s's mask, params/cpu.yaml)."""
+    given = None if seeds is None else list(seeds)  # as the run's identity has it (a sweep's too)
+    seeds = [recipe.seed] if given is None else given
     source_recipe = recipe.replace(task=source_task, **(source_params or {}))
     ticket_dir = ensure_ticket(source_recipe, ticket, train_if_missing=train_ticket)
     run_dir = resolve_run_dir(run_dir, experiment, recipe, {"source_task": source_task,
                                                             "source_params": dict(source_params or {}),
-                                                            "at_levels": list(at_levels), "seeds": list(seeds)},
+                                                            "at_levels": list(at_levels), "seeds": given},
                               {"ticket": ticket_dir})
     _describe(run_dir, experiment, recipe, ticket=str(ticket_dir), source_task=source_task, at_levels=list(at_levels),
-              seeds=list(seeds))
+              seeds=seeds)
     loaded = load_data(recipe)
     rows = []
     for seed in seeds:
         for level in at_levels:
-            mask = load_ticket(ticket_dir, level).mask
-            result = _cell(run_dir, f"transfer-l{level}-s{seed}", lambda: _train_mask(loaded, mask, seed))
-            rows += _result_rows(result, "transfer", level, recipe, seed, experiment, run_id or _run_label(run_dir),
-                                 source_task=source_task)
+            ticket_at = load_ticket(ticket_dir, level)
+            result = _cell(run_dir, f"transfer-l{level}-s{seed}", lambda: _train_mask(loaded, ticket_at.mask, seed))
+            rows += [{**row, "mask_seed": mask_seed(ticket_at)}
+                     for row in _result_rows(result, "transfer", level, recipe, seed, experiment,
+                                             run_id or _run_label(run_dir), source_task=source_task)]
     return write_rows(run_dir, rows)
+
+
+def mask_seed(ticket: Ticket) -> int | None:
+    """The seed of the IMP run a ticket's mask came from (its mask file's metadata; None for a
+    mask file that does not say)."""
+    seed = ticket.meta.get("seed")
+    return None if seed in (None, "None") else int(seed)
 
 
 # --- 4. rewinding ---------------------------------------------------------------------------

@@ -16,7 +16,9 @@ from .settings import store_root
 from .store import atomic_path
 from .tickets import PARTIAL_SUFFIX
 
-ROW_COLUMNS = ["experiment", "method", "task", "source_task", "model", "seed", "level", "sparsity",
+# mask_seed: the seed of the IMP run whose mask a transfer trained (empty elsewhere; absent from
+# results written before it, which still read)
+ROW_COLUMNS = ["experiment", "method", "task", "source_task", "model", "seed", "mask_seed", "level", "sparsity",
                "rewind_step", "metric", "value", "steps", "train_seconds", "run_id"]
 ROWS_FILE = "rows.csv"
 
