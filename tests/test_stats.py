@@ -81,23 +81,16 @@ def test_the_evaluation_with_more_seeds_wins_over_the_search():
 
 def test_rows_without_the_schema_fail_early():
     with pytest.raises(ValueError, match="lack the column"):
-        S.study(pd.DataFrame({"task": ["rt-sentiment"]}))
+        S.Cells(pd.DataFrame({"task": ["rt-sentiment"]}))
 
 
 # --- learned ----------------------------------------------------------------------------------
 
-def test_a_task_at_chance_did_not_learn_and_is_never_counted():
-    study = S.study(study_rows())
-    assert study.learning["squad-qnli"].status == S.NOT_LEARNED
-    assert study.learning["rt-sentiment"].status == S.LEARNED
-    assert study.learning["squad-retrieval"].status == S.LEARNED
-    for claim in study.claims[:2]:
-        assert any(e.startswith("Not counted: squad-qnli (did not learn") for e in claim.evidence), claim.number
-    # squad-qnli "matches" at 36% (IMP at chance like its full model): that must confirm nothing
-    rows = tiny(full=(0.50, 0.52, 0.51), imp={4: (0.50, 0.52, 0.51)}, task="squad-qnli")
-    assert S.matching_table(rows).iloc[0]["highest matching (within 1 std)"] == "59%"
-    claim = S.study(rows).claims[0]
-    assert claim.verdict == S.NOT_TESTABLE and claim.reason == "no task learned with a multi-seed full model."
+def test_a_task_at_chance_did_not_learn():
+    learning = S.learning(study_rows())
+    assert learning["squad-qnli"].status == S.NOT_LEARNED
+    assert learning["rt-sentiment"].status == S.LEARNED
+    assert learning["squad-retrieval"].status == S.LEARNED
 
 
 def test_learned_rules_one_seed_and_no_bar():
@@ -106,8 +99,7 @@ def test_learned_rules_one_seed_and_no_bar():
     assert S.learned(one, 0.58)[0] == S.NOT_ESTABLISHED
     assert S.learned(one, 0.60)[0] == S.NOT_LEARNED
     assert S.learned(S.t_interval([0.6, 0.7]), 0.5)[0] == S.NOT_LEARNED  # 2 seeds: interval [-0.035, 1.285]
-    assert S.learned(S.t_interval([0.6, 0.7]), None) == (S.NOT_ESTABLISHED, "no no-signal score for this task in "
-                                                                            "the rows")
+    assert S.learned(S.t_interval([0.6, 0.7]), None)[0] == S.NOT_ESTABLISHED
     assert S.learned(S.t_interval([0.80, 0.82, 0.81]), 0.50, margin=0.3)[0] == S.NOT_LEARNED
 
 
@@ -119,89 +111,76 @@ def test_no_signal_scores_given_rows_and_label_free():
     assert S.no_signal_scores(study_rows())["squad-retrieval"] == pytest.approx(0.002)
 
 
-# --- gaps, transfer, claims on the realistic table -------------------------------------------
+# --- gaps and transfer on the realistic table ------------------------------------------------
 
 def test_gaps_and_transfer_differences_are_paired_by_seed():
-    study = S.study(study_rows())
-    gaps = study.gaps.set_index(["task", "level", "method"])
+    rows = study_rows()
+    gaps = S.gap_table(rows).set_index(["task", "level", "method"])
     reinit = gaps.loc[("rt-sentiment", 2, "random_reinit")]  # 0.20, 0.20, 0.22: mean 0.20667, sd 0.011547
     assert reinit["gap"] == pytest.approx(0.2066667, abs=1e-6) and reinit["pairs"] == 3
     assert reinit["CI low"] == pytest.approx(0.2066667 - 4.302653 * 0.0115470 / math.sqrt(3), abs=1e-5)
-    transfer = study.transfer.set_index(["source", "target"])
+    transfer = S.transfer_table(rows).set_index(["source", "target"])
     assert transfer.loc[("squad-retrieval", "rt-sentiment"), "difference"] == pytest.approx(-0.02 / 3)
     assert transfer.loc[("rt-sentiment", "squad-retrieval"), "difference"] == pytest.approx(-0.44 / 3)
     assert transfer.loc[("rt-sentiment", "rt-sentiment"), "difference"] == 0.0  # the own ticket
     assert not transfer.loc[("squad-retrieval", "rt-sentiment"), "matching"]  # 0.7967 < 0.81 - 0.01
 
 
-def test_omp_is_in_the_gap_table_but_not_in_claim_2():
+def test_every_registered_baseline_that_ran_is_in_the_gap_table():
     rows = study_rows()
-    omp = [row("baselines", "omp", "rt-sentiment", 2, s, v) for s, v in enumerate((0.70, 0.72, 0.71))]
-    study = S.study(pd.concat([rows, pd.DataFrame(omp)], ignore_index=True))
+    extra = [row("baselines", method, "rt-sentiment", 2, s, v) for method in ("omp", "wanda")
+             for s, v in enumerate((0.70, 0.72, 0.71))]
+    gaps = S.gap_table(pd.concat([rows, pd.DataFrame(extra)], ignore_index=True)).set_index(
+        ["task", "level", "method"])
     imp = S.Cells(rows).imp("rt-sentiment", 2)
-    gap = study.gaps.set_index(["task", "level", "method"]).loc[("rt-sentiment", 2, "omp")]
     expected = S.paired_gap(imp, {0: 0.70, 1: 0.72, 2: 0.71})
-    assert gap["comparison"] == "IMP - one-shot magnitude pruning" and gap["pairs"] == 3
-    assert (gap["gap"], gap["CI low"]) == (pytest.approx(expected.mean), pytest.approx(expected.low))
-    assert [c.reason for c in study.claims] == [c.reason for c in S.study(rows).claims]
+    for method, name in (("omp", "IMP - one-shot magnitude pruning"), ("wanda", "IMP - Wanda")):
+        gap = gaps.loc[("rt-sentiment", 2, method)]
+        assert gap["comparison"] == name and gap["pairs"] == 3
+        assert (gap["gap"], gap["CI low"]) == (pytest.approx(expected.mean), pytest.approx(expected.low))
 
 
-def test_verdicts_on_the_realistic_table():
-    claims = S.study(study_rows()).claims
-    assert [c.verdict for c in claims] == [S.NOT_CONFIRMED, S.NOT_CONFIRMED, S.NOT_CONFIRMED]
-    assert claims[0].reason == "IMP was evaluated at >= 40% on rt-sentiment and matched at none of those sparsities."
-    assert claims[1].reason == ("the 95% interval of the paired gap reaches 0 or below for IMP - random pruning on "
-                                "rt-sentiment at 20%.")
-    assert claims[2].reason == "the squad-retrieval mask is not matching on rt-sentiment at 36%."
-    assert any("paper (SST-2): 60%" in e for e in claims[0].evidence)
+def test_source_pair_gaps_pair_every_two_masks_on_a_target():
+    pairs = S.source_pair_gaps(study_rows()).set_index(["target", "a", "b"])
+    # on rt-sentiment at 36%: its own ticket (0.80, 0.81, 0.80) and the retrieval mask (0.79, 0.80, 0.80)
+    own_minus_moved = pairs.loc[("rt-sentiment", "rt-sentiment", "squad-retrieval")]
+    assert own_minus_moved["gap"] == pytest.approx(0.02 / 3) and own_minus_moved["pairs"] == 3
 
 
-def _replace(rows, method, task, level, values, source=None):
-    keep = ~((rows["method"] == method) & (rows["task"] == task) & (rows["level"] == level)
-             & (rows["source_task"] == (source or task)))
-    metric = rows.loc[rows["task"] == task, "metric"].iloc[0]
-    new = [row("x", method, task, level, s, v, source=source, metric=metric) for s, v in enumerate(values)]
-    return pd.concat([rows[keep], pd.DataFrame(new)], ignore_index=True)
+def test_empty_rows_give_empty_tables():
+    empty = study_rows().iloc[:0]
+    assert S.matching_table(empty).empty and list(S.matching_table(empty).columns) == S.MATCHING_COLUMNS
+    assert S.source_pair_gaps(empty).empty
 
 
-def test_verdicts_change_with_the_numbers():
-    rows = study_rows()
-    # IMP matching at 59%: claim 1 confirmed
-    confirmed = S.study(_replace(rows, "imp", "rt-sentiment", 4, (0.80, 0.81, 0.80))).claims[0]
-    assert confirmed.verdict == S.CONFIRMED and confirmed.reason == "IMP matches at >= 40% on rt-sentiment at 59%."
-    # without the 20% random pruning (whose gap includes 0), every counted gap is above 0
-    no20 = rows[~((rows["method"] == "random_pruning") & (rows["level"] == 1))]
-    claim2 = S.study(no20).claims[1]
-    assert claim2.verdict == S.CONFIRMED
-    assert claim2.reason == ("all 2 paired gaps at the sparsities where the IMP ticket is matching have their 95% "
-                             "interval above 0.")
-    no_reinit = S.study(no20[no20["method"] != "random_reinit"]).claims[1]
-    assert no_reinit.verdict == S.NOT_TESTABLE and "random re-init was never compared" in no_reinit.reason
-    # the retrieval mask matching on rt-sentiment and losing less than the rt-sentiment mask: claim 3 confirmed
-    good = _replace(rows, "transfer", "rt-sentiment", 2, (0.81, 0.81, 0.80), source="squad-retrieval")
-    # compared on the same target only: rt-sentiment's mask went to squad-retrieval, not to rt-sentiment
-    alone = S.study(good).claims[2]
-    assert alone.verdict == S.NOT_TESTABLE and "to the same targets" in alone.reason, alone.reason
-    # a learned downstream task (sst2) whose mask also went to rt-sentiment, and lost more there
-    sst2 = [row("find_tickets", "imp", "sst2", 0, s, v) for s, v in enumerate((0.85, 0.86, 0.87))]
-    sst2 += [row("find_tickets", "no_signal", "sst2", 0, 0, 0.51)]
-    worse = [row("transfer", "transfer", "rt-sentiment", 2, s, v, source="sst2") for s, v in enumerate((0.78, 0.79, 0.78))]
-    with_sst2 = pd.concat([good, pd.DataFrame(sst2 + worse)], ignore_index=True)
-    claim3 = S.study(with_sst2).claims[2]
-    assert claim3.verdict == S.CONFIRMED, claim3.reason
-    assert any(e.startswith("On rt-sentiment, difference from its own ticket: squad-retrieval +0.003; sst2 -0.020.")
-               for e in claim3.evidence), claim3.evidence
-    better = _replace(with_sst2, "transfer", "rt-sentiment", 2, (0.82, 0.82, 0.81), source="sst2")
-    beaten = S.study(better).claims[2]
-    assert beaten.verdict == S.NOT_CONFIRMED and "sst2 on rt-sentiment (+0.013 against +0.003)" in beaten.reason
-    assert S.study(rows[rows["method"] != "transfer"]).claims[2].reason.startswith("no transfer rows")
-    chance = _replace(_replace(rows, "imp", "squad-retrieval", 0, (0.002, 0.004, 0.003)), "no_signal",
-                      "squad-retrieval", 0, (0.003,))
-    assert S.study(chance).claims[2].reason.startswith("the pre-training objective's task squad-retrieval: "
-                                                       "did not learn")
+# --- tests against a threshold, Holm, seeds needed (hand-computed; t with 2 df has the closed
+# form P(T <= t) = 1/2 + t / (2 sqrt(t^2 + 2))) ----------------------------------------------
+
+def test_one_sided_tests_and_tost_against_hand_computed_values():
+    tested = S.test_against([0.01, 0.02, -0.005], -0.01)  # mean 0.008333, sd 0.0125831, se 0.0072648
+    t_low = (0.0083333 + 0.01) / 0.0072648  # 2.52357
+    assert tested.p_above == pytest.approx(0.5 - t_low / (2 * math.sqrt(t_low ** 2 + 2)), abs=1e-5)  # 0.063822
+    assert tested.p_below == pytest.approx(1 - tested.p_above)
+    t_high = (0.0083333 - 0.01) / 0.0072648  # TOST's upper test: H0 mean >= +0.01
+    p_high = 0.5 + t_high / (2 * math.sqrt(t_high ** 2 + 2))  # 0.419936
+    assert tested.p_tost == pytest.approx(max(tested.p_above, p_high), abs=1e-5)
+    assert tested.gap.n == 3 and tested.gap.confidence == 0.95
+    flat = S.test_against([0.02, 0.02], 0.0)  # no spread: the sign decides
+    assert (flat.p_above, flat.p_below) == (0.0, 1.0)
+    with pytest.raises(ValueError, match="at least 2 pairs"):
+        S.test_against([0.1], 0.0)
 
 
-def test_empty_rows_give_empty_tables_and_untestable_claims():
-    study = S.study(study_rows().iloc[:0])
-    assert study.matching.empty and list(study.matching.columns) == S.MATCHING_COLUMNS
-    assert [c.verdict for c in study.claims] == [S.NOT_TESTABLE] * 3
+def test_holm_against_hand_computed_values():
+    # sorted 0.01, 0.03, 0.04: 3 x 0.01 = 0.03; 2 x 0.03 = 0.06; 1 x 0.04 -> max(0.06, 0.04) = 0.06
+    assert S.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert S.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+    assert S.holm([]) == []
+
+
+def test_seeds_needed_against_the_t_table():
+    # mean 0.05, std 0.05: t = sqrt(n) against t_0.95: n=4 2.000 < 2.353; n=5 2.236 > 2.132
+    assert S.seeds_needed(0.05, 0.05, 0.0, 0.05) == 5
+    assert S.seeds_needed(-0.01, 0.05, -0.01, 0.05) is None  # on the threshold: never
+    assert S.seeds_needed(0.0001, 1.0, 0.0, 0.05) is None  # beyond the cap
+    assert S.seeds_needed(0.1, 0.0, 0.0, 0.05) == 2

@@ -67,6 +67,20 @@ def curve_points(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, columns=["task", "curve", "method", "level", "sparsity", "seed", "value"])
 
 
+PANELS_PER_ROW = 3  # legible at 1280 px
+
+
+def _panels(plt, count: int, width: float, height: float):
+    """A grid of `count` panels, at most PANELS_PER_ROW a row; the unused ones hidden."""
+    columns = min(PANELS_PER_ROW, count)
+    rows = math.ceil(count / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows), squeeze=False)
+    flat = list(axes.flat)
+    for ax in flat[count:]:
+        ax.set_visible(False)
+    return fig, flat[:count]
+
+
 def curves_figure(rows: pd.DataFrame, tasks: Sequence[str] | None = None,
                   no_signal: Mapping[str, float] | None = None):
     """Metric vs sparsity per task (see the module docstring)."""
@@ -87,11 +101,13 @@ def curves_figure(rows: pd.DataFrame, tasks: Sequence[str] | None = None,
                **{c: colours[i % 10] for c, i in zip(transfers, [4, 5, 6, 8, 9, 7])}}
     markers = {c: "D" if c.startswith("transfer") else "o" for c in curves}
     sns.set_theme(style="whitegrid", context="paper")
-    fig, axes = plt.subplots(1, len(tasks), figsize=(4.4 * len(tasks), 3.6), squeeze=False)
-    for ax, task in zip(axes[0], tasks):
+    fig, axes = _panels(plt, len(tasks), 4.4, 3.6)
+    band = False
+    for ax, task in zip(axes, tasks):
         part = points[points["task"] == task]
         item = learn.get(task)
-        if item and item.full:
+        if item and item.full and item.full.n > 1:  # one seed has no std: no band to draw
+            band = True
             low, high = item.full.mean - item.full.std, item.full.mean + item.full.std
             ax.axhspan(low, high, color="0.85", zorder=0,
                        label=f"full model ± 1 std (matching band)")
@@ -111,8 +127,9 @@ def curves_figure(rows: pd.DataFrame, tasks: Sequence[str] | None = None,
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    handles = [Patch(color="0.85", label="full model ± 1 std (matching band)"),
-               Line2D([], [], color="0.3", ls="--", label="no-signal score")]
+    handles = [Patch(color="0.85", label="full model ± 1 std (the paper's matching band)")] if band else []
+    if any(item.no_signal is not None for item in learn.values()):
+        handles.append(Line2D([], [], color="0.3", ls="--", label="no-signal score"))
     handles += [Line2D([], [], color=palette[c], marker=markers[c], label=c) for c in curves]
     fig.legend(handles=handles, loc="lower center", ncol=min(4, len(handles)), frameon=False, fontsize=8,
                bbox_to_anchor=(0.5, 0.0))
@@ -204,19 +221,18 @@ def layer_figure(ticket_runs: Mapping[str, str | Path], level: int | None = None
     tickets = list(dict.fromkeys(table["ticket"]))
     sns.set_theme(style="white", context="paper")
     layers = table["layer"].nunique()
-    fig, axes = plt.subplots(1, len(tickets), figsize=(2.6 + (0.55 * layers + 1.2) * len(tickets), 3.4),
-                             squeeze=False)
-    for i, (ax, name) in enumerate(zip(axes[0], tickets)):
+    fig, axes = _panels(plt, len(tickets), 1.6 + 0.75 * layers, 3.6)
+    for i, (ax, name) in enumerate(zip(axes, tickets)):
         grid = table[table["ticket"] == name].pivot_table(index="matrix", columns="layer", values="sparsity")
         order = [m for m in MATRIX_ORDER if m in grid.index] + sorted(
             m for m in grid.index if m not in MATRIX_ORDER and m != LAYER_ROW) + [LAYER_ROW]
         grid = grid.reindex(order)
         sns.heatmap(grid, annot=True, fmt=".0%", vmin=0, vmax=1, cmap="rocket_r", linewidths=0.5,
-                    linecolor="white", cbar=i == len(tickets) - 1, ax=ax, annot_kws={"fontsize": 7},
-                    yticklabels=i == 0, cbar_kws={"label": "sparsity"} if i == len(tickets) - 1 else None)
+                    linecolor="white", cbar=False, ax=ax, annot_kws={"fontsize": 8},
+                    yticklabels=i % PANELS_PER_ROW == 0)
         ax.set_title(name)
         ax.set_xlabel("layer")
-        ax.set_ylabel("" if i else "matrix")
+        ax.set_ylabel("matrix" if i % PANELS_PER_ROW == 0 else "")
         ax.axhline(len(order) - 1, color="k", lw=1)
     fig.tight_layout()
     return fig

@@ -43,7 +43,7 @@ from .tasks import SOURCES, get_task
 from .train import TrainConfig
 
 PROFILE_KEYS = {"extends", "name", "description", "notebooks", "defaults", "task_params", "experiments",
-                "engine", "jobs", "cluster"}
+                "engine", "jobs", "cluster", "rules"}
 EXPERIMENT_KEYS = {"notebook", "params", "grid", "distinct", "needs", "enabled", "description"}
 NEED_KEYS = {"experiment", "match", "after"}
 REPLACED = {"grid", "needs"}  # replaced, not merged, when a profile extends another
@@ -149,9 +149,11 @@ class Recipe:
                                    "MiniLM-L6's pooler was never trained, so pruning it collapses the classifier "
                                    "(docs/method.md)")
     granularity: str = same(PruneConfig, "granularity")
-    pooling: str = own("cls", "the classification/regression head's pooling: 'cls' (the paper's [CLS] through "
-                              "the pooler) or 'mean' (mean over non-padding tokens, no pooler; ticketlib.pooling)",
-                       POOLINGS)
+    pooling: str | None = own(None, "the classification/regression head's pooling: 'cls' (the paper's [CLS] "
+                                    "through the pooler) or 'mean' (mean over non-padding tokens, no pooler; "
+                                    "ticketlib.pooling); None: the model's own, 'mean' for offline-minilm (pre-trained "
+                                    "mean-pooled, its pooler never trained), 'cls' for any other model (the paper)",
+                              POOLINGS)
     head_policy: str = same(IMPConfig, "head_policy")
     seed: int = same(TrainConfig, "seed", also=", and of the task head")
     device: str = same(TrainConfig, "device")
@@ -161,6 +163,8 @@ class Recipe:
                                     "torch's default)")
 
     def __post_init__(self):
+        if self.pooling is None:  # resolved here, so a run's identity holds the pooling it used
+            self.pooling = model_pooling(self.model)
         hints = {f.name: f.type for f in dataclasses.fields(self)}
         for name, hint in hints.items():
             value = getattr(self, name)
@@ -239,6 +243,12 @@ class Recipe:
                                                "max_eval_examples", "max_length", "subset_seed")}
 
 
+def model_pooling(model: str) -> str:
+    """The pooling a model's own pre-training used: 'mean' for the offline MiniLM-L6 (a
+    sentence-transformers model; its pooler was never trained), else 'cls' (BERT, the paper)."""
+    return "mean" if model == "offline-minilm" else "cls"
+
+
 def recipe_help(name: str) -> str:
     """The one-line help of a Recipe field (for the command line and the notebooks' parameters cells)."""
     return Recipe.field(name).metadata["help"]
@@ -289,6 +299,7 @@ class Profile:
     engine: str = "local"
     jobs: int | None = None
     cluster: dict = field(default_factory=dict)
+    rules: dict = field(default_factory=dict)  # the verdict rules, declared before the run (ticketlib.claims.Rules)
 
 
 def merge(base: Any, override: Any, key: str | None = None) -> Any:
@@ -320,8 +331,18 @@ def read_profile_data(path: Path, seen: tuple = ()) -> dict:
             raise unknown_key_error(str(path), key, PROFILE_KEYS)
     parent = data.pop("extends", None)
     if parent:
-        data = merge(read_profile_data(path.parent / parent, seen + (path,)), data)
+        data = merge(read_profile_data(_extended(path, str(parent)), seen + (path,)), data)
     return data
+
+
+def _extended(path: Path, parent: str) -> Path:
+    """`extends: X`: X beside the profile, else a shipped profile by name (params/quick.yaml for
+    `quick.yaml` or `quick`), so a profile anywhere can extend the shipped ones."""
+    beside = path.parent / parent
+    if beside.is_file() or Path(parent).name != parent:
+        return beside
+    shipped = resolve_profile_path(Path(parent).stem)
+    return shipped if shipped.is_file() else beside
 
 
 def resolve_profile_path(name_or_path: str | os.PathLike, root: Path | None = None) -> Path:
@@ -330,7 +351,12 @@ def resolve_profile_path(name_or_path: str | os.PathLike, root: Path | None = No
     if path.suffix in (".yaml", ".yml") or path.is_file():
         return path
     root = root or repo_root()
-    return root / "params" / f"{path}.yaml"
+    found = root / "params" / f"{path}.yaml"
+    if not found.is_file():
+        shipped = sorted(p.stem for p in (root / "params").glob("*.yaml"))
+        raise ProfileError(f"unknown profile {str(name_or_path)!r}.{suggest(str(name_or_path), shipped)} Profiles: "
+                           f"{', '.join(shipped)} (params/), or a YAML file's path")
+    return found
 
 
 def load_profile(name_or_path: str | os.PathLike, root: Path | None = None) -> Profile:
@@ -373,10 +399,17 @@ def load_profile(name_or_path: str | os.PathLike, root: Path | None = None) -> P
     for task, params in (data.get("task_params") or {}).items():
         if not isinstance(params, dict):
             raise ProfileError(f"{where}: task_params.{task} must be a mapping")
+    rules = data.get("rules") or {}
+    try:
+        from .claims import Rules
+
+        Rules.from_mapping(rules)
+    except (TypeError, ValueError) as error:
+        raise ProfileError(f"{where}: {error}") from None
     engine = data.get("engine", "local")
     if engine not in ("local", "submitit"):
         raise ProfileError(f"{where}: engine must be 'local' or 'submitit', got {engine!r}")
     return Profile(name=data.get("name") or path.stem, path=path, description=data.get("description", ""),
                    notebooks=Path(data.get("notebooks", "notebooks")), defaults=data.get("defaults") or {},
                    task_params=data.get("task_params") or {}, experiments=experiments, engine=engine,
-                   jobs=data.get("jobs"), cluster=data.get("cluster") or {})
+                   jobs=data.get("jobs"), cluster=data.get("cluster") or {}, rules=rules)

@@ -37,6 +37,8 @@ from .results import ROW_COLUMNS  # noqa: F401
 from .stats import (gap_table, learning_table, main_rows, matching_table, seed_stats,  # noqa: F401
                     transfer_table)
 from . import stats as S
+from . import wording
+from .claims import Judgement, Rules, judge
 from .store import atomic_path, write_json
 
 _main_metric = main_rows  # the rewinding notebook's name for it
@@ -108,7 +110,7 @@ def _interval(low: float, high: float) -> str:
     return "" if math.isnan(low) else f"[{low:+.3f}, {high:+.3f}]"
 
 
-def learning_sentences(study: S.Study) -> list[dict]:
+def learning_sentences(study: Judgement) -> list[dict]:
     """Per task, one sentence: the full model's score, its interval, the no-signal score, the verdict."""
     out = []
     for task, item in study.learning.items():
@@ -125,7 +127,7 @@ def learning_sentences(study: S.Study) -> list[dict]:
     return out
 
 
-def table2_rows(study: S.Study) -> list[dict]:
+def table2_rows(study: Judgement) -> list[dict]:
     """Our Table 2 and 4 beside the paper's, one dict per task, for the template."""
     from .paper import paper_row
 
@@ -143,7 +145,7 @@ def table2_rows(study: S.Study) -> list[dict]:
     return out
 
 
-def gap_rows(study: S.Study) -> list[dict]:
+def gap_rows(study: Judgement) -> list[dict]:
     learned = {t for t, i in study.learning.items() if i.status == S.LEARNED}
     return [{"task": r["task"], "sparsity": _pct(r["sparsity"]), "comparison": r["comparison"],
              "means": f"{r['IMP mean']:.3f} vs {r['other mean']:.3f}", "gap": _num(r["gap"], sign=True),
@@ -152,7 +154,7 @@ def gap_rows(study: S.Study) -> list[dict]:
             for _, r in study.gaps.iterrows()]
 
 
-def transfer_rows(study: S.Study) -> list[dict]:
+def transfer_rows(study: Judgement) -> list[dict]:
     return [{"source": r["source"], "target": r["target"], "sparsity": _pct(r["sparsity"]),
              "own": r["source"] == r["target"],
              "mean": f"{r['mean']:.3f} ± {r['std']:.3f} (n = {r['seeds']})",
@@ -189,6 +191,32 @@ def _fmt_value(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def study_rules(meta: dict) -> tuple[Rules, str]:
+    """The verdict rules declared for the study: runs.json's copy of the profile's `rules:`, else the
+    profile's, else the defaults (ticketlib.claims.Rules); and where they came from."""
+    from .params import ProfileError, load_profile
+
+    if isinstance(meta.get("rules"), dict) and meta["rules"]:
+        return Rules.from_mapping(meta["rules"]), "runs.json"
+    try:
+        profile = load_profile(meta.get("profile") or "")
+    except (ProfileError, OSError):
+        return Rules(), "the defaults"
+    return Rules.from_mapping(profile.rules), f"profile {profile.path.name}"
+
+
+def store_text(store: str, reports: Path) -> str:
+    """The run store for the page: relative to the reports folder's parent when below it; never an
+    absolute path of the machine that ran the study."""
+    if not store:
+        return "not kept"
+    path = Path(store)
+    try:
+        return str(path.resolve().relative_to(reports.resolve().parent))
+    except ValueError:
+        return f"{path.name}/ (outside this folder)"
+
+
 def run_rows(meta: dict, reports: Path) -> tuple[list[dict], str]:
     """Each run for the folded table; its notebook HTML copied to `<reports>/runs/`."""
     defaults, task_params, origin = _defaults(meta)
@@ -197,11 +225,13 @@ def run_rows(meta: dict, reports: Path) -> tuple[list[dict], str]:
     for run in meta["runs"]:
         folder = Path(run["folder"])
         link = ""
+        target = reports / RUNS_DIR / f"{run['experiment']}-{folder.name.removesuffix('.partial')}.html"
         if (folder / "notebook.html").is_file():
-            target = reports / RUNS_DIR / f"{run['experiment']}-{folder.name.removesuffix('.partial')}.html"
             if not target.is_file() or target.stat().st_mtime < (folder / "notebook.html").stat().st_mtime:
                 with atomic_path(target) as tmp:
                     shutil.copyfile(folder / "notebook.html", tmp)
+            link = f"{RUNS_DIR}/{target.name}"
+        elif target.is_file():  # a committed study: the notebook was kept, the run store was not
             link = f"{RUNS_DIR}/{target.name}"
         params = run.get("params") or {}
         task_defaults = {**defaults, **task_params.get(params.get("task"), {})}
@@ -264,13 +294,21 @@ def draw_figures(rows: pd.DataFrame, tickets: Mapping[str, Path], folder: Path, 
                    "Jaccard overlap of the pruned weights between the tickets of every pair of tasks.",
                    lambda: overlap_figure(tickets, level))]
     out = []
+    if not tickets:  # a committed study whose masks were not kept: its mask figures, as drawn when it ran
+        kept = [("layer_sparsity", "Sparsity per layer and matrix"), ("mask_overlap", "Mask overlap")]
+        for name, title in kept:
+            if (folder / f"{name}.png").is_file():
+                out.append({"name": name, "title": title, "png": f"{folder.name}/{name}.png",
+                            "svg": f"{folder.name}/{name}.svg",
+                            "caption": "Drawn when the study ran; its masks were not kept, so it is not redrawn."})
     for name, title, caption, draw in specs:
         fig = draw()
         paths = save_figure(fig, folder, name)
         plt.close(fig)
         out.append({"name": name, "title": title, "caption": caption,
                     "png": f"{folder.name}/{paths['png'].name}", "svg": f"{folder.name}/{paths['svg'].name}"})
-    return out
+    return sorted(out, key=lambda f: [s[0] for s in specs].index(f["name"]) if f["name"] in [s[0] for s in specs]
+                  else len(specs))
 
 
 def no_signal_from_runs(meta: dict, rows: pd.DataFrame) -> tuple[dict[str, float], dict[str, str]]:
@@ -318,21 +356,27 @@ def render(context: dict) -> str:
     return _environment().get_template(TEMPLATE).render(**context)
 
 
+def _read_meta(reports: Path) -> dict:
+    path = reports / "runs.json"
+    return json.loads(path.read_text()) if path.is_file() else {"profile": None, "runs": []}
+
+
 def build_report(reports: str | Path, no_signal: Mapping[str, float] | None = None,
                  measure_no_signal: bool = True) -> Path:
-    """`<reports>/index.html` from `<reports>/runs.json` and `<reports>/results.csv` (written by the
+    """`<reports>/index.html` from `<reports>/results.csv` and `<reports>/runs.json` (written by the
     sweep): findings, tables, figures (`<reports>/figures/`), runs (notebooks copied to
     `<reports>/runs/`). `no_signal`: task -> no-signal score, for rows that do not carry it;
     `measure_no_signal`: measure the missing ones on each task's eval data (no_signal_from_runs)."""
     reports = Path(reports)
-    meta = json.loads((reports / "runs.json").read_text())
+    meta = _read_meta(reports)
     rows = _read_rows(reports)
     failures: dict[str, str] = {}
     if measure_no_signal and len(rows):
         # still needed: a task whose ticket came from outside the study (`ticket`: a mask file) has no no_signal rows
         measured, failures = no_signal_from_runs(meta, rows)
         no_signal = {**measured, **(no_signal or {})}
-    study = S.study(rows, no_signal)
+    rules, rules_origin = study_rules(meta)
+    judgement = judge(rows, rules, no_signal)
     summary = _summary_run(meta)
     level = (summary or {}).get("params", {}).get("level")
     figures = draw_figures(rows, _ticket_runs(meta), reports / FIGURES_DIR, level, no_signal) if len(rows) else []
@@ -340,24 +384,37 @@ def build_report(reports: str | Path, no_signal: Mapping[str, float] | None = No
     counts = pd.Series([r["status"] for r in meta["runs"]], dtype=object).value_counts().to_dict()
     total = sum(r.get("duration_s") or 0 for r in meta["runs"])
     note = budget_note(rows, _note(meta))
+    pairs = S.source_pair_gaps(rows)
     context = {
         "profile": str(meta.get("profile")), "description": meta.get("description") or "",
-        "store": str(meta.get("store", "")), "run_count": len(meta["runs"]),
+        "store": store_text(str(meta.get("store") or ""), reports), "run_count": len(meta["runs"]),
         "status_counts": ", ".join(f"{n} {s}" for s, n in sorted(counts.items())), "compute_min": f"{total / 60:.1f}",
-        "claims": [{"number": c.number, "statement": c.statement, "paper": c.paper, "verdict": c.verdict,
-                    "css": {S.CONFIRMED: "confirmed", S.NOT_CONFIRMED: "not-confirmed"}.get(c.verdict, "untestable"),
-                    "reason": c.reason, "evidence": c.evidence} for c in study.claims],
-        "learning": learning_sentences(study),
+        "claims": wording.claims_context(judgement), "rules_origin": rules_origin,
+        "learning": learning_sentences(judgement),
         "no_signal_failures": [f"{t}: the no-signal score could not be measured ({why})"
                                for t, why in sorted(failures.items())],
         "note": [p.replace("**", "") for p in note.split("\n\n") if p.strip()],
-        "table2": table2_rows(study), "gaps": gap_rows(study), "transfer": transfer_rows(study),
+        "table2": table2_rows(judgement), "gaps": gap_rows(judgement), "transfer": transfer_rows(judgement),
+        "diagnostic": diagnostic(judgement, rows, pairs),
         "figures": figures, "runs": runs, "defaults_origin": origin,
-        "params": {k: (f"{v:.0%}" if k in ("confidence", "claim1_min_sparsity") else v)
-                   for k, v in study.params.items()},
-        "has_rows": bool(len(rows)),
+        "confidence": f"{S.CONFIDENCE:.0%}", "has_rows": bool(len(rows)),
     }
     index = reports / "index.html"
     with atomic_path(index) as tmp:
         tmp.write_text(render(context), encoding="utf-8")
     return index
+
+
+def diagnostic(judgement: Judgement, rows: pd.DataFrame, pairs: pd.DataFrame) -> dict:
+    """Ticket or magnitude pruning? The masks' overlaps (rows of method "mask_overlap"), IMP - OMP
+    where OMP ran, and what these imply for the transfer test."""
+    overlaps = rows[rows["method"] == "mask_overlap"] if len(rows) else rows
+    omp = judgement.gaps[judgement.gaps["method"] == "omp"] if len(judgement.gaps) else judgement.gaps
+    return {"overlaps": [{"task": r["task"], "other": r["source_task"], "sparsity": _pct(r["sparsity"]),
+                          "jaccard": f"{r['value']:.3f}"} for _, r in overlaps.iterrows()],
+            "omp": [{"task": r["task"], "sparsity": _pct(r["sparsity"]), "gap": _num(r["gap"], sign=True),
+                     "ci": _interval(r["CI low"], r["CI high"]), "pairs": r["pairs"]} for _, r in omp.iterrows()],
+            "pairs": [{"target": r["target"], "sparsity": _pct(r["sparsity"]), "a": r["a"], "b": r["b"],
+                       "gap": _num(r["gap"], sign=True), "ci": _interval(r["CI low"], r["CI high"]),
+                       "apart": not (r["CI low"] <= 0 <= r["CI high"])} for _, r in pairs.iterrows()],
+            "sentence": wording.overlap_sentence(pairs)}

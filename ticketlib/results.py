@@ -13,6 +13,7 @@ from typing import Sequence
 import pandas as pd
 
 from .settings import store_root
+from .methods import METHOD_NAMES, METHOD_TITLES, REGISTRY  # noqa: F401  (the rows' method names)
 from .store import atomic_path
 from .tickets import PARTIAL_SUFFIX
 
@@ -22,25 +23,29 @@ ROW_COLUMNS = ["experiment", "method", "task", "source_task", "model", "seed", "
                "rewind_step", "metric", "value", "steps", "train_seconds", "run_id"]
 ROWS_FILE = "rows.csv"
 
-# Every value of the `method` column, in the order tables and figures show them:
-# name -> (short name for tables and legends, title saying what was trained).
-METHODS = {
-    "full": ("full model", "full model (no pruning)"),
-    "imp": ("IMP", "IMP ticket (rewound to theta_0)"),
-    "random_pruning": ("random pruning", "random pruning"),
-    "random_reinit": ("random re-init", "random re-init with the IMP mask"),
-    "omp": ("one-shot magnitude pruning", "one-shot magnitude pruning of theta_0"),
-    "wanda": ("Wanda", "Wanda (|W| x input norm, per row) of theta_0"),
-    "standard_pruning": ("standard pruning", "standard pruning (no rewinding)"),
-    "transfer": ("transfer", "transferred mask"),
-}
-METHOD_NAMES = {name: short for name, (short, _) in METHODS.items()}
-METHOD_TITLES = {name: title for name, (_, title) in METHODS.items()}
+# every value of the `method` column: the registry (ticketlib.methods)
+METHODS = {m.name: (m.short, m.title) for m in REGISTRY}
 NO_SIGNAL = "no_signal"  # the rows of a task's no-signal score (not a method: what ignoring the input scores)
 
 
 def metric_rows(base: dict, metrics: dict) -> list[dict]:
     return [{**base, "metric": name, "value": float(value)} for name, value in metrics.items()]
+
+
+INT_COLUMNS = ("seed", "mask_seed", "level", "rewind_step", "steps")
+SPARSITY_DIGITS = 6  # the schedules' sparsities are exact to far fewer digits; float32 noise beyond
+
+
+def typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Levels, seeds and steps as integers (nullable: a no-signal row has neither level nor seed),
+    sparsities rounded: `1` and `0.3` in rows.csv and tables, not `1.0` and `0.30000003767602235`."""
+    frame = frame.copy()
+    for column in INT_COLUMNS:
+        if column in frame:
+            frame[column] = pd.to_numeric(frame[column]).astype("Int64")
+    if "sparsity" in frame:
+        frame["sparsity"] = pd.to_numeric(frame["sparsity"]).round(SPARSITY_DIGITS)
+    return frame
 
 
 def in_row_order(frame: pd.DataFrame) -> pd.DataFrame:
@@ -54,7 +59,7 @@ def write_rows(run_dir: str | os.PathLike, rows: list[dict]) -> pd.DataFrame:
     for column in ROW_COLUMNS:
         if column not in frame:
             frame[column] = None
-    frame = in_row_order(frame)
+    frame = typed(in_row_order(frame))
     with atomic_path(Path(run_dir) / ROWS_FILE) as tmp:
         frame.to_csv(tmp, index=False)
     return frame
@@ -63,7 +68,7 @@ def write_rows(run_dir: str | os.PathLike, rows: list[dict]) -> pd.DataFrame:
 def concat_rows(paths: Sequence[Path]) -> pd.DataFrame:
     """The rows of these rows.csv files, one table (empty files left out)."""
     frames = [f for f in (pd.read_csv(p) for p in paths) if len(f)]
-    return in_row_order(pd.concat(frames, ignore_index=True)) if frames else pd.DataFrame(columns=ROW_COLUMNS)
+    return typed(in_row_order(pd.concat(frames, ignore_index=True))) if frames else pd.DataFrame(columns=ROW_COLUMNS)
 
 
 def write_table(table: pd.DataFrame, path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The study's statistics and the paper's three claims, from the tidy rows: one definition for
+"""The study's statistics from the tidy rows: cells, intervals, tests, tables. One definition for
 every report (quick, cpu, paper) and for the summary notebook.
 
 Which values count
@@ -37,26 +37,7 @@ Transfer (`transfer_table`)
   Per source task, target task and level: the transferred mask's mean, and its difference from
   the target's own IMP ticket at the same level, paired by seed where seeds overlap.
 
-Claims (`claims`; verdicts CONFIRMED / NOT_CONFIRMED / NOT_TESTABLE)
-  1. Confirmed when some learned task with a multi-seed full model matches (within 1 std) at
-     a sparsity >= `claim1_min_sparsity` (40%); not confirmed when such tasks had IMP tested
-     at >= 40% and none matched there; not testable when no learned task with a multi-seed
-     full model had IMP evaluated at >= 40%.
-  2. Over learned tasks and the levels with >= `min_pairs` paired seeds at which the IMP ticket
-     is matching (within 1 std; `claim2_scope="all"`: every level), the paired gaps IMP - random
-     pruning and IMP - random re-init: confirmed when both baselines were compared and every
-     interval lies above 0; not confirmed when some interval reaches 0 or below; not testable
-     when no comparison counts, or one baseline was never compared (and the other's intervals
-     all lie above 0).
-  3. The pre-training objective's task P is the first of `pretraining_sources`
-     (squad-retrieval, wiki-mlm, mlm) that is a transfer source in the rows. A transfer cell
-     counts when its source and target learned and the target's own IMP ticket was evaluated at
-     that level. Not testable when no P cell counts. Not confirmed when a P cell is not matching
-     (within 1 std of the target's full model). Otherwise, on each target that received both
-     P's mask and downstream masks, P's difference from the target's own ticket is compared with
-     each downstream source's (never across targets: their metrics differ): confirmed when P's
-     is higher everywhere; not confirmed when not; not testable when no downstream mask was
-     transferred to the targets of P's masks.
+The claims and their verdicts: ticketlib.claims.
 """
 
 from __future__ import annotations
@@ -69,24 +50,18 @@ import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
 
-from .results import METHOD_NAMES, NO_SIGNAL  # noqa: F401  (METHOD_NAMES: the report's and notebooks' names)
+from .methods import GAP_METHODS, METHOD_NAMES
+from .results import NO_SIGNAL
 
 CONFIDENCE = 0.95
 MARGIN = 0.0
 ONE_SEED_MARGIN = 0.05
-CLAIM1_MIN_SPARSITY = 0.40
 SPARSITY_TOLERANCE = 0.005  # a level's measured sparsity may sit a hair under its nominal value
-MIN_PAIRS = 2
-CLAIM2_SCOPE = "matching"  # compare where the IMP ticket is matching (the paper's "at those sparsities"); or "all"
 MATCH_TOLERANCE = 1e-9  # floating-point noise only: 0.81 - 0.01 must count as >= 0.80
-PRETRAINING_SOURCES = ("squad-retrieval", "wiki-mlm", "mlm")
-BASELINES = ("random_pruning", "random_reinit")  # claim 2's comparisons
-COMPARED = BASELINES + ("omp", "standard_pruning", "full")  # the gap table's: claim 2's and the other baselines
 NO_SIGNAL_METHOD = NO_SIGNAL
 SEARCH_EXPERIMENT, EVAL_EXPERIMENT, REWINDING_EXPERIMENT = "find_tickets", "baselines", "rewinding"
 
 LEARNED, NOT_LEARNED, NOT_ESTABLISHED = "learned", "did not learn", "not established"
-CONFIRMED, NOT_CONFIRMED, NOT_TESTABLE = "confirmed", "not confirmed", "not testable at this budget"
 
 NEEDED_COLUMNS = ("experiment", "method", "task", "source_task", "seed", "level", "sparsity", "rewind_step",
                   "metric", "value")
@@ -142,6 +117,68 @@ def paired_gap(a: Mapping[int, float], b: Mapping[int, float], confidence: float
         return Interval(float(np.mean(list(a.values())) - np.mean(list(b.values()))), math.nan, math.nan, 0, 0.0,
                         confidence)
     return t_interval([a[s] - b[s] for s in shared], confidence)
+
+
+# --- tests: one-sided, equivalence, Holm, seeds needed ----------------------------------------
+
+@dataclass(frozen=True)
+class Tested:
+    """Paired differences tested against `threshold` both ways (one-sided Student t, statsmodels):
+    `p_above` is the p-value of H0 "mean <= threshold" (small: the mean is above it), `p_below` of
+    H0 "mean >= threshold". `gap` is the mean difference with its `confidence` interval; `p_tost`
+    is the two one-sided tests' p-value for equivalence within +-|threshold| (NaN when threshold 0)."""
+
+    gap: Interval
+    threshold: float
+    p_above: float
+    p_below: float
+    p_tost: float = math.nan
+
+
+def test_against(differences: Sequence[float], threshold: float = 0.0,
+                 confidence: float = CONFIDENCE) -> Tested:
+    """Test the mean of paired `differences` against `threshold` in both directions; n >= 2."""
+    from statsmodels.stats.weightstats import DescrStatsW
+
+    values = np.asarray(list(differences), dtype=np.float64)
+    if values.size < 2:
+        raise ValueError(f"a paired test needs at least 2 pairs, got {values.size}")
+    gap = t_interval(values, confidence)
+    if gap.std == 0.0:  # no spread: the sign decides (statsmodels would divide by zero)
+        above = 0.0 if gap.mean > threshold else 1.0
+        below = 0.0 if gap.mean < threshold else 1.0
+        tost = 0.0 if abs(gap.mean) < abs(threshold) else 1.0
+        return Tested(gap, threshold, above, below, tost if threshold else math.nan)
+    described = DescrStatsW(values)
+    above = float(described.ttest_mean(threshold, alternative="larger")[1])
+    below = float(described.ttest_mean(threshold, alternative="smaller")[1])
+    tost = float(described.ttost_mean(-abs(threshold), abs(threshold))[0]) if threshold else math.nan
+    return Tested(gap, threshold, above, below, tost)
+
+
+def holm(p_values: Sequence[float], alpha: float = 0.05) -> list[float]:
+    """Holm's step-down adjusted p-values (statsmodels.stats.multitest, method "holm"); reject
+    where the adjusted value is below `alpha`."""
+    from statsmodels.stats.multitest import multipletests
+
+    if not len(p_values):
+        return []
+    return [float(p) for p in multipletests(list(p_values), alpha=alpha, method="holm")[1]]
+
+
+def seeds_needed(mean: float, std: float, threshold: float, alpha: float, cap: int = 200) -> int | None:
+    """The fewest pairs at which a one-sided t-test at level `alpha` would put this observed mean
+    on its side of `threshold`, were the mean and the paired std to stay as observed; None when it
+    would take more than `cap` (the mean sits on the threshold)."""
+    distance = abs(mean - threshold)
+    if distance == 0:
+        return None
+    if std == 0:
+        return 2
+    for n in range(2, cap + 1):
+        if distance / (std / math.sqrt(n)) > float(scipy_stats.t.ppf(1 - alpha, n - 1)):
+            return n
+    return None
 
 
 # --- the values of each cell ----------------------------------------------------------------
@@ -398,7 +435,7 @@ GAP_COLUMNS = ["task", "level", "sparsity", "comparison", "gap", "CI low", "CI h
 
 
 def gap_table(rows: pd.DataFrame, confidence: float = CONFIDENCE,
-              others: Sequence[str] = COMPARED) -> pd.DataFrame:
+              others: Sequence[str] = GAP_METHODS) -> pd.DataFrame:
     """Per task and IMP level: IMP - each of `others`, paired by seed, with its t-interval."""
     cells = Cells(rows)
     out = []
@@ -454,209 +491,28 @@ def transfer_table(rows: pd.DataFrame, confidence: float = CONFIDENCE) -> pd.Dat
     return pd.DataFrame(out, columns=TRANSFER_COLUMNS)
 
 
-def pretraining_source(rows: pd.DataFrame, sources: Sequence[str] = PRETRAINING_SOURCES) -> str | None:
-    """The first of `sources` that is a transfer source in the rows."""
-    r = Cells(rows).rows
-    present = set(r.loc[r["method"] == "transfer", "source_task"]) if len(r) else set()
-    return next((s for s in sources if s in present), None)
+PAIR_COLUMNS = ["target", "level", "sparsity", "a", "b", "gap", "CI low", "CI high", "pairs"]
 
 
-# --- the claims -----------------------------------------------------------------------------
-
-@dataclass
-class Claim:
-    number: int
-    statement: str
-    paper: str
-    verdict: str
-    reason: str
-    evidence: list[str] = field(default_factory=list)  # sentences with the numbers
-
-
-@dataclass
-class Study:
-    """Everything a report needs, computed once."""
-
-    learning: dict[str, Learning]
-    seeds: pd.DataFrame
-    matching: pd.DataFrame
-    gaps: pd.DataFrame
-    transfer: pd.DataFrame
-    claims: list[Claim]
-    params: dict
-
-
-def _fmt_full(item: Learning) -> str:
-    full = item.full
-    return f"{full.mean:.3f} ± {full.std:.3f} ({full.n} seed{'s' if full.n != 1 else ''})"
-
-
-def _counted(learn: Mapping[str, Learning]) -> list[str]:
-    return [t for t, item in learn.items() if item.status == LEARNED]
-
-
-def _excluded_text(learn: Mapping[str, Learning]) -> str:
-    left = [f"{t} ({item.status}: {item.reason})" for t, item in learn.items() if item.status != LEARNED]
-    return ("Not counted: " + "; ".join(left) + ".") if left else ""
-
-
-def claim_1(cells: Cells, learn: Mapping[str, Learning], matching: pd.DataFrame,
-            min_sparsity: float = CLAIM1_MIN_SPARSITY) -> Claim:
-    from .paper import CLAIMS, PAPER_SAYS, paper_row
-
-    claim = Claim(1, CLAIMS[1], PAPER_SAYS[1], NOT_TESTABLE, "")
-    usable = [t for t in _counted(learn) if learn[t].full.n >= 2]
-    reach = min_sparsity - SPARSITY_TOLERANCE
-    tested, found = [], []
-    for task in usable:
-        row = matching.set_index("task").loc[task]
-        high = [k for k in cells.imp_levels(task) if cells.sparsity(task, k) >= reach]
-        paper = paper_row(task)
-        paper_text = f"; paper ({paper[0].task}): {paper[0].table2:.0%}" if paper else ""
-        claim.evidence.append(
-            f"{task}: full model {_fmt_full(learn[task])}; IMP tested at {row['sparsities tested'] or 'no sparsity'} "
-            f"(seeds {row['seeds per sparsity'] or '-'}); highest matching sparsity within 1 std "
-            f"{row['highest matching (within 1 std)']}, >= full {row['highest matching (>= full)']}{paper_text}.")
-        if high:
-            tested.append(task)
-            best = row["highest sparsity within 1 std"]
-            if not math.isnan(best) and best >= reach:
-                found.append(f"{task} at {best:.0%}")
-    single = [t for t in _counted(learn) if learn[t].full.n < 2]
-    notes = ([_excluded_text(learn)] if _excluded_text(learn) else []) + (
-        [f"Left out (a one-seed full model has no std to match within): {', '.join(single)}."] if single else [])
-    if found:
-        claim.verdict, claim.reason = CONFIRMED, f"IMP matches at >= {min_sparsity:.0%} on {', '.join(found)}."
-    elif tested:
-        claim.verdict = NOT_CONFIRMED
-        claim.reason = (f"IMP was evaluated at >= {min_sparsity:.0%} on {', '.join(tested)} and matched at none of "
-                        f"those sparsities.")
-    elif usable:
-        top = max((cells.sparsity(t, k) for t in usable for k in cells.imp_levels(t)), default=0.0)
-        claim.reason = (f"the learned tasks' IMP tickets reach only {top:.0%} sparsity; the claim is about "
-                        f"{min_sparsity:.0%} and above.")
-    else:
-        claim.reason = "no task learned with a multi-seed full model."
-    claim.evidence += notes
-    return claim
-
-
-def claim_2(gaps: pd.DataFrame, learn: Mapping[str, Learning], min_pairs: int = MIN_PAIRS,
-            confidence: float = CONFIDENCE, scope: str = CLAIM2_SCOPE) -> Claim:
-    from .paper import CLAIMS, PAPER_SAYS
-
-    if scope not in ("matching", "all"):
-        raise ValueError(f"claim 2's scope must be 'matching' or 'all', got {scope!r}")
-    claim = Claim(2, CLAIMS[2], PAPER_SAYS[2], NOT_TESTABLE, "")
-    counted = _counted(learn)
-    compared = gaps[gaps["task"].isin(counted) & gaps["method"].isin(BASELINES) & (gaps["pairs"] >= min_pairs)]
-    in_scope = compared.apply(
-        lambda r: scope == "all" or matches(r["IMP mean"], learn[r["task"]].full.mean, learn[r["task"]].full.std),
-        axis=1).astype(bool) if len(compared) else pd.Series([], dtype=bool)
-    usable = compared[in_scope]
-    for (_, row), counts in zip(compared.iterrows(), in_scope):
-        claim.evidence.append(
-            f"{row['task']} at {row['sparsity']:.0%}: {row['comparison']} = {row['gap']:+.3f} "
-            f"[{confidence:.0%} CI {row['CI low']:+.3f}, {row['CI high']:+.3f}] over {row['pairs']} paired seeds "
-            f"(IMP {row['IMP mean']:.3f}, {METHOD_NAMES[row['method']]} {row['other mean']:.3f})"
-            + ("." if counts else "; not counted: the IMP ticket is not matching at this sparsity."))
-    if _excluded_text(learn):
-        claim.evidence.append(_excluded_text(learn))
-    if usable.empty:
-        if len(compared):
-            claim.reason = "the IMP ticket is matching at none of the sparsities where the baselines ran."
-        else:
-            few = gaps[gaps["task"].isin(counted) & gaps["method"].isin(BASELINES)]
-            claim.reason = ("no learned task has a baseline with at least "
-                            f"{min_pairs} paired seeds" + (" (some have fewer)" if len(few) else "") + ".")
-        return claim
-    below = usable[~(usable["CI low"] > 0)]
-    missing = [METHOD_NAMES[b] for b in BASELINES if b not in set(usable["method"])]
-    where = " at the sparsities where the IMP ticket is matching" if scope == "matching" else ""
-    if len(below):
-        claim.verdict = NOT_CONFIRMED
-        claim.reason = f"the {confidence:.0%} interval of the paired gap reaches 0 or below for " + "; ".join(
-            f"{r['comparison']} on {r['task']} at {r['sparsity']:.0%}" for _, r in below.iterrows()) + "."
-    elif missing:
-        claim.reason = (f"every counted gap is above 0, but {' and '.join(missing)} was never compared{where} "
-                        f"with {min_pairs}+ paired seeds.")
-    else:
-        claim.verdict = CONFIRMED
-        claim.reason = f"all {len(usable)} paired gaps{where} have their {confidence:.0%} interval above 0."
-    return claim
-
-
-def claim_3(transfer: pd.DataFrame, learn: Mapping[str, Learning], source: str | None,
-            confidence: float = CONFIDENCE) -> Claim:
-    from .paper import CLAIMS, PAPER_SAYS
-
-    claim = Claim(3, CLAIMS[3], PAPER_SAYS[3], NOT_TESTABLE, "")
-    if source is None:
-        claim.reason = (f"no transfer rows from a pre-training objective ({', '.join(PRETRAINING_SOURCES)}).")
-        return claim
-    counted = set(_counted(learn))
-    moved = transfer[transfer["source"] != transfer["target"]]
-    usable = moved[moved["source"].isin(counted) & moved["target"].isin(counted) & moved["difference"].notna()]
-    for _, row in moved.iterrows():
-        ci = (f" [{confidence:.0%} CI {row['CI low']:+.3f}, {row['CI high']:+.3f}] over {row['pairs']} paired seeds"
-              if not math.isnan(row["CI low"]) else "")
-        own = (f"{row['difference']:+.3f}{ci} from {row['target']}'s own ticket" if not math.isnan(row["difference"])
-               else f"{row['target']}'s own ticket not evaluated at this level")
-        claim.evidence.append(
-            f"{row['source']} mask on {row['target']} at {row['sparsity']:.0%}: {row['mean']:.3f} ± {row['std']:.3f} "
-            f"({row['seeds']} seed{'s' if row['seeds'] != 1 else ''}), {own}; "
-            f"{'matching' if row['matching'] else 'not matching'} on {row['target']}.")
-    if learn.get(source) is None or learn[source].status != LEARNED:
-        status = learn[source].status if source in learn else "no full-model result"
-        claim.reason = f"the pre-training objective's task {source}: {status}; its masks are not counted."
-        return claim
-    ours = usable[usable["source"] == source]
-    if ours.empty:
-        claim.reason = (f"no learned target task with its own ticket evaluated at the level of the {source} mask.")
-        return claim
-    failing = ours[~ours["matching"]]
-    if len(failing):
-        claim.verdict = NOT_CONFIRMED
-        claim.reason = f"the {source} mask is not matching on " + ", ".join(
-            f"{r['target']} at {r['sparsity']:.0%}" for _, r in failing.iterrows()) + "."
-        return claim
-    # compare on the same targets only: differences on different targets (other metrics) do not compare
-    others = usable[(usable["source"] != source) & usable["target"].isin(set(ours["target"]))]
-    if others.empty:
-        claim.reason = (f"the {source} mask is matching on every learned target ({', '.join(ours['target'])}), "
-                        f"but no downstream task's mask was transferred to the same targets to compare with.")
-        return claim
-    losing = []
-    for target, theirs in others.groupby("target"):
-        mine = float(ours.loc[ours["target"] == target, "difference"].mean())
-        per_source = theirs.groupby("source")["difference"].mean()
-        claim.evidence.append(f"On {target}, difference from its own ticket: {source} {mine:+.3f}; " + ", ".join(
-            f"{s} {v:+.3f}" for s, v in per_source.items()) + ".")
-        losing += [f"{s} on {target} ({v:+.3f} against {mine:+.3f})" for s, v in per_source.items() if v >= mine]
-    if losing:
-        claim.verdict = NOT_CONFIRMED
-        claim.reason = (f"downstream masks lose no more against the target's own ticket than the {source} mask: "
-                        + "; ".join(losing) + ".")
-    else:
-        claim.verdict = CONFIRMED
-        claim.reason = (f"the {source} mask is matching on every learned target and, on each target that also "
-                        f"received downstream masks, loses less against the target's own ticket than every one.")
-    return claim
-
-def study(rows: pd.DataFrame, no_signal: Mapping[str, float] | None = None, confidence: float = CONFIDENCE,
-          margin: float = MARGIN, one_seed_margin: float = ONE_SEED_MARGIN,
-          claim1_min_sparsity: float = CLAIM1_MIN_SPARSITY, min_pairs: int = MIN_PAIRS,
-          claim2_scope: str = CLAIM2_SCOPE, pretraining_sources: Sequence[str] = PRETRAINING_SOURCES) -> Study:
-    """Every table and the three claims with their verdicts (see the module docstring)."""
-    params = {"confidence": confidence, "margin": margin, "one_seed_margin": one_seed_margin}
+def source_pair_gaps(rows: pd.DataFrame, confidence: float = CONFIDENCE) -> pd.DataFrame:
+    """Every pair of masks fine-tuned on one target at one level (transferred masks and the target's
+    own IMP ticket): their difference a - b paired by seed, with its t-interval (2+ pairs only).
+    Can the transfer test tell masks apart at all?"""
     cells = Cells(rows)
-    learn = learning(rows, no_signal, **params)
-    matching = matching_table(rows, no_signal, **params)
-    gaps = gap_table(rows, confidence)
-    transfer = transfer_table(rows, confidence)
-    source = pretraining_source(rows, pretraining_sources)
-    claims = [claim_1(cells, learn, matching, claim1_min_sparsity), claim_2(gaps, learn, min_pairs, confidence, claim2_scope),
-              claim_3(transfer, learn, source, confidence)]
-    return Study(learn, seed_stats(rows), matching, gaps, transfer, claims,
-                 {**params, "claim1_min_sparsity": claim1_min_sparsity, "min_pairs": min_pairs,
-                  "claim2_scope": claim2_scope, "pretraining_source": source})
+    r = cells.rows
+    moved = r[r["method"] == "transfer"] if len(r) else r
+    out = []
+    for (target, level), part in moved.groupby(["task", "level"]):
+        level = int(level)
+        masks = {s: cells.method(target, "transfer", level, s) for s in sorted(part["source_task"].unique())}
+        if cells.imp(target, level):
+            masks[target] = cells.imp(target, level)
+        names = sorted(masks)
+        for i, a in enumerate(names):
+            for b in names[i + 1:]:
+                gap = paired_gap(masks[a], masks[b], confidence)
+                if gap is not None and gap.has_interval:
+                    out.append({"target": target, "level": level, "sparsity": cells.sparsity(target, level),
+                                "a": a, "b": b, "gap": gap.mean, "CI low": gap.low, "CI high": gap.high,
+                                "pairs": gap.n})
+    return pd.DataFrame(out, columns=PAIR_COLUMNS)
