@@ -121,7 +121,7 @@ def test_cli_export_of_a_minilm_run_loads_in_plain_transformers(tmp_path):
     from ticketlib.prunable import PrunableSet
     from ticketlib.tickets import level_dir
 
-    recipe = Recipe()
+    recipe = Recipe(pooling="cls")  # [CLS] through the pooler: Hugging Face's own classifier
     spec = PrunableSet(include_pooler=recipe.include_pooler)
     theta0, _, _ = load_model(recipe.model, recipe.task, seed=recipe.seed)
     mask = prune(theta0, 0.3, "heads+neurons", spec)
@@ -135,7 +135,8 @@ def test_cli_export_of_a_minilm_run_loads_in_plain_transformers(tmp_path):
     params, original = prunable_parameters(loaded, spec), prunable_parameters(theta0, spec)
     for key, keep in mask.items():
         assert torch.equal(params[key].detach(), original[key].detach() * keep)
-    assert torch.equal(loaded.classifier.weight, theta0.classifier.weight)  # the run's seeded head
+    assert torch.equal(loaded.classifier.weight, theta0.classifier.weight)  # the run's seeded head: it stored none
+    assert "NO TRAINED HEAD" in front_matter((tmp_path / "out" / "README.md").read_text())["ticket"]["head"]
     shrunk = load_shrunk(tmp_path / "out" / "shrunk")
     ids = torch.tensor([[101, 2023, 3185, 2001, 2307, 102]])
     with torch.no_grad():
@@ -151,7 +152,7 @@ def test_cli_export_fine_tune_trains_the_ticket_and_keeps_its_zeros(tmp_path):
     from ticketlib.prunable import PrunableSet
     from ticketlib.tickets import level_dir
 
-    recipe = Recipe(max_train_examples=64, max_eval_examples=32, max_steps=2)
+    recipe = Recipe(max_train_examples=64, max_eval_examples=32, max_steps=2, pooling="cls")
     spec = PrunableSet(include_pooler=recipe.include_pooler)
     theta0, _, _ = load_model(recipe.model, recipe.task, seed=recipe.seed)
     mask = prune(theta0, 0.4, "weights", spec)
@@ -169,5 +170,6 @@ def test_cli_export_fine_tune_trains_the_ticket_and_keeps_its_zeros(tmp_path):
     card = front_matter((tmp_path / "out" / "README.md").read_text())
     assert card["ticket"]["metrics"][0]["seed"] == 0 and "accuracy" in card["ticket"]["metrics"][0]
     assert "Fine-tuned" in (tmp_path / "out" / "README.md").read_text()
+    assert card["ticket"]["run_metrics"] == [{"seed": 0, "level": 1, "accuracy": 0.5}]  # the run's, beside it
 
 
