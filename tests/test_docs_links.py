@@ -1,6 +1,6 @@
 """Every document the repository cites exists inside it.
 
-- Markdown links in the README, docs/*.md and benchmarks/README.md that point to local files
+- Markdown links in the README, CHANGELOG.md, docs/ and benchmarks/README.md that point to local files
   must resolve to a file or folder inside the repository, and a `#fragment` into a Markdown file
   must name one of its headings (GitHub's heading anchors).
 - A path to a Markdown file written in code, docstrings, comments, profiles or docs
@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-LINKING_DOCS = [ROOT / "README.md", ROOT / "benchmarks" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+LINKING_DOCS = [ROOT / "README.md", ROOT / "CHANGELOG.md", ROOT / "benchmarks" / "README.md",
+                *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "docs" / "measurements").glob("*.md"))]
 CITING_GLOBS = ["*.md", "*.toml", "docs/*.md", "benchmarks/*.md", "benchmarks/*.py", "ticketlib/**/*.py",
                 "tests/*.py", "notebooks/*.py", "notebooks/*.ipynb", "scripts/*", "params/*.yaml"]
 
