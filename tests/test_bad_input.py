@@ -1,5 +1,5 @@
 """Bad input gets a one-line error naming the bad field or file, a non-zero exit, and nothing
-written to the run store (issue 5). Every case goes through the command line in-process."""
+written to the run store. Every case goes through the command line in-process."""
 
 from __future__ import annotations
 
@@ -48,6 +48,15 @@ def _glue(tmp: Path, content: str | None) -> str:
         for split in ("train", "dev"):
             (folder / "SST-2" / f"{split}.tsv").write_text(content)
     return str(folder)
+
+
+def _run_folder(tmp: Path) -> str:
+    for level in (0, 1):
+        _mask_file(tmp, "tiny")
+        folder = tmp / "run" / "imp" / f"level_{level:02d}"
+        folder.mkdir(parents=True)
+        (tmp / "tiny.safetensors").rename(folder / "mask.safetensors")
+    return str(tmp / "run")
 
 
 def _notebook_without_parameters(tmp: Path) -> str:
@@ -107,6 +116,17 @@ CASES = [
     ("notebook without a parameters cell", lambda t: ["study", "--profile", _notebook_without_parameters(t)],
      "parameters"),
     ("store path with ..", lambda t: ["study", "--store", str(t / "a" / ".." / "b")], ".."),
+    ("misspelt flag", lambda t: ["imp", "--max-stesp", "8"], "did you mean --max-steps"),
+    ("abbreviated flag", lambda t: ["imp", "--max-step", "8"], "did you mean --max-steps"),
+    ("misspelt profile", lambda t: ["sweep", "list", "quik"], "did you mean 'quick'? profiles: base, cpu"),
+    ("misspelt experiment", lambda t: ["sweep", "params", "quick", "find_ticket"],
+     "did you mean 'find_tickets'? experiments: find_tickets, baselines"),
+    ("check-mask on a run folder", lambda t: ["check-mask", _run_folder(t)], "level_01 (levels: level_00, level_01)"),
+    ("check-mask on a missing path", lambda t: ["check-mask", str(t / "gone")], "gone does not exist"),
+    ("export of a missing run folder", lambda t: ["export", str(t / "gone"), "--level", "1", "--out", str(t / "o")],
+     "gone does not exist"),
+    ("export of a mask file", lambda t: ["export", _mask_file(t, "tiny"), "--level", "1", "--out", str(t / "o")],
+     "is a file; export takes the find_tickets run folder"),
 ]
 
 

@@ -79,8 +79,19 @@ def test_flags_parse_into_the_recipe():
 
 def test_check_mask_flags_come_from_the_recipe_too():
     flags = options(subcommand("check-mask"))
-    assert set(flags) == {"model", "task", "num_layers", "include_pooler"}
+    assert set(flags) == {"model", "task", "num_layers", "include_pooler", "pooling"}
     assert all(flags[n].default == Recipe.field(n).default for n in flags)
+
+
+def test_pooling_defaults_to_the_models_own():
+    """The offline MiniLM-L6 was pre-trained mean-pooled and its pooler never trained: `mean` by
+    default, as in every offline profile; any other model (the paper's BERT) gets [CLS]."""
+    assert Recipe.field("pooling").default is None
+    assert Recipe().pooling == "mean" and Recipe().model == "offline-minilm"
+    assert Recipe(model="bert-base-uncased").pooling == "cls"
+    assert Recipe(pooling="cls").pooling == "cls" and Recipe(model="bert-base-uncased", pooling="mean").pooling == "mean"
+    args = build_parser().parse_args(["imp"])
+    assert recipe_from_args(args).pooling == "mean"
 
 
 def test_recipe_cell_is_valid_python_giving_the_recipe():

@@ -108,11 +108,12 @@ def _check_mask(args) -> None:
     from transformers.utils import logging
 
     logging.disable_progress_bar()
-    mask, meta = load_mask(_mask_path(args.mask))
+    path = _mask_path(args.mask)
+    mask, meta = load_mask(path)
     pooling = args.pooling or model_pooling(args.model)
     model, _, _ = load_model(args.model, args.task, num_layers=args.num_layers, pooling=pooling)
     check_fits(mask, model, PrunableSet(include_pooler=args.include_pooler), meta)
-    print(f"{args.mask}: fits {args.model} (sparsity {float(meta.get('sparsity', 'nan')):.4f}, "
+    print(f"{path}: fits {args.model} (sparsity {float(meta.get('sparsity', 'nan')):.4f}, "
           f"task {meta.get('task', '?')}, level {meta.get('level', '?')})")
 
 

@@ -125,10 +125,21 @@ def evaluator(loaded: Loaded):
 # --- rows -----------------------------------------------------------------------------------
 
 def _describe(run_dir: Path, experiment: str, recipe: Recipe, **extra) -> None:
+    print(f"run folder: {run_dir} ({folder_state(run_dir)})", flush=True)
     if run_dir in _PENDING and not (run_dir / PARAMS_FILE).is_file():
         describe(run_dir, _PENDING.pop(run_dir))
     write_json(run_dir / RUN_FILE, {"experiment": experiment, "recipe": recipe.as_dict(),
                                       "ticketlib_version": __version__, **extra})
+
+
+def folder_state(run_dir: Path) -> str:
+    """Whether a run starts anew, resumes an unfinished one (run.json: an earlier start) or reuses a
+    finished one (rows.csv: written last). A sweep's own files (params.json) do not count."""
+    if (run_dir / ROWS_FILE).is_file():
+        return "reused: finished before, nothing to compute"
+    if (run_dir / RUN_FILE).is_file():
+        return "resumed: its finished levels and cells are kept"
+    return "new"
 
 
 def _cell(run_dir: Path, name: str, compute) -> dict:
@@ -155,6 +166,19 @@ def find_tickets(recipe: Recipe, run_dir: str | os.PathLike | None = None, run_i
     run_id = run_id or _run_label(run_dir)
     return write_rows(run_dir, imp_rows(levels, recipe, experiment, run_id, rewind_step)
                       + no_signal_rows(loaded, experiment, run_id))
+
+
+def levels_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """find_tickets' rows as a table: one line per IMP level (level, sparsity) and metric columns,
+    then the task's no-signal score (what ignoring the input scores), so a level near chance shows."""
+    imp = rows[rows["method"] == "imp"].pivot_table(index=["level", "sparsity"], columns="metric", values="value")
+    chance = rows[rows["method"] == NO_SIGNAL].groupby("metric")["value"].first()
+    if chance.empty:
+        return imp
+    line = pd.DataFrame([chance], index=pd.MultiIndex.from_tuples([("no signal", "")], names=imp.index.names))
+    table = pd.concat([imp, line[[c for c in imp.columns if c in line.columns]]])
+    table.columns.name = imp.columns.name
+    return table
 
 
 def no_signal_rows(loaded: Loaded, experiment: str, run_id: str) -> list[dict]:
