@@ -91,7 +91,8 @@ def parse(text: str, doc: str = "doc.md") -> tuple[list[Block], list[str]]:
         if end is None:
             problems.append(f"{doc}:{i + 1}: unclosed fence")
             break
-        code = "\n".join(line[indent:] if line[:indent].strip() == "" else line for line in lines[i + 1:end]) + "\n"
+        body = lines[i + 1:end]
+        code = "\n".join(line[indent:] if not line[:indent].strip() else line for line in body) + "\n"
         before = i - 1
         while before >= 0 and not lines[before].strip():
             before -= 1
@@ -243,12 +244,15 @@ def test_documented_example_runs(block, after_main_job, tmp_path):
     command = _command(block, clone, tmp_path)
     returncode, output, seconds = run_block(command, clone, env)
     assert returncode is not None, f"{block.id} ran over {BLOCK_TIMEOUT} s:\n{block.code}\n--- output\n{output}"
-    assert returncode == 0, f"{block.id} failed (exit {returncode}, {seconds:.0f} s):\n{block.code}\n--- output\n{output}"
+    assert returncode == 0, (f"{block.id} failed (exit {returncode}, {seconds:.0f} s):\n{block.code}\n"
+                             f"--- output\n{output}")
 
 
-def run_block(command: list[str], cwd: Path, env: dict, timeout: float = BLOCK_TIMEOUT) -> tuple[int | None, str, float]:
+def run_block(command: list[str], cwd: Path, env: dict,
+              timeout: float = BLOCK_TIMEOUT) -> tuple[int | None, str, float]:
     """(exit status or None after the timeout, the output's tail, seconds); on a timeout the
-    block's whole process group (papermill kernels, sweep workers) is killed."""
+    block's process group (its commands, sweep workers) is killed. Kernels run in sessions of
+    their own and exit when papermill is gone; the output is not awaited for long after that."""
     start = time.monotonic()
     process = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -257,6 +261,9 @@ def run_block(command: list[str], cwd: Path, env: dict, timeout: float = BLOCK_T
         returncode = process.returncode
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
-        output, _ = process.communicate()
+        try:
+            output, _ = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            output = "(no output: a child still held the pipe 30 s after the kill)"
         returncode = None
     return returncode, output[-4000:], time.monotonic() - start
