@@ -53,7 +53,7 @@ def test_offline_model_loads_with_its_info():
     assert mlm_info["warnings"]
 
 
-# Measured here (2 cores, seed 0): dense dev accuracy 0.757 after this budget (docs/tasks.md); chance ~0.50.
+# Measured here (2 cores, seed 0): dense dev accuracy 0.757 after this budget (docs/measurements/README.md); chance ~0.50.
 SENTIMENT_THRESHOLD = 0.68
 
 

@@ -25,7 +25,8 @@ Rules (`Rules`, from a profile's `rules:` section; the defaults below)
   A claim: SUPPORTED when it is supported on every counted task, CONTRADICTED when contradicted
   on one, UNDECIDED otherwise, NOT_TESTABLE when no task counts. An undecided task says how many
   seeds would decide it: the fewest at which its closest cell would be decided at Holm's
-  strictest level (alpha / family size), were its mean and paired std to stay as observed.
+  strictest level (alpha / family size), were its mean and paired std to stay as observed, each
+  undecided cell headed the way its mean lies.
 """
 
 from __future__ import annotations
@@ -188,9 +189,20 @@ def overall(tasks: Sequence[TaskVerdict]) -> Verdict:
     return Verdict.UNDECIDED
 
 
-def _undecided_needs(cells: Sequence[Cell]) -> int | None:
-    needs = [c.seeds_needed for c in cells if c.result == Match.UNDECIDED.value and c.tested is not None]
-    return min((n for n in needs if n is not None), default=None)
+def _seeds_to_decide(cells: Sequence[Cell], one_decides: str, all_decide: str) -> int | None:
+    """The seeds that would decide a task whose verdict takes one cell turning `one_decides`, or
+    every undecided cell turning `all_decide`: each undecided cell is headed the way its mean
+    lies; None when neither way is reachable within seeds_needed's cap."""
+    open_ = [c for c in cells if c.result == Match.UNDECIDED.value and c.tested is not None]
+    headed = {id(c): "above" if c.tested.gap.mean > c.tested.threshold else "below" for c in open_}
+    up = one_decides in (Match.MATCHING.value, "above")
+    one = [c.seeds_needed for c in open_ if (headed[id(c)] == "above") == up and c.seeds_needed]
+    options = [min(one)] if one else []
+    if open_ and all((headed[id(c)] == "above") != up for c in open_):
+        needs = [c.seeds_needed for c in open_]
+        if None not in needs:
+            options.append(max(needs))
+    return min(options, default=None)
 
 
 def claim_1(match: list[Cell], learned: Sequence[str], not_counted: dict[str, str], rules: Rules) -> ClaimResult:
@@ -207,7 +219,8 @@ def claim_1(match: list[Cell], learned: Sequence[str], not_counted: dict[str, st
         elif all(c.result == Match.NOT_MATCHING.value for c in high):
             tasks.append(TaskVerdict(task, Verdict.CONTRADICTED, mine))
         else:
-            tasks.append(TaskVerdict(task, Verdict.UNDECIDED, mine, _undecided_needs(high)))
+            tasks.append(TaskVerdict(task, Verdict.UNDECIDED, mine,
+                                     _seeds_to_decide(high, Match.MATCHING.value, Match.NOT_MATCHING.value)))
     return ClaimResult(1, overall(tasks), tasks, not_counted, note="" if learned else "no_learned_task")
 
 
@@ -249,10 +262,7 @@ def claim_2(cells: S.Cells, learned: Sequence[str], not_counted: dict[str, str],
         elif all(c.result == "above" for c in counted):
             tasks.append(TaskVerdict(task, Verdict.NOT_TESTABLE, mine, note="baseline_missing"))
         else:
-            undecided = [c for c in counted if c.result == Match.UNDECIDED.value]
-            needs = [c.seeds_needed for c in undecided]
-            tasks.append(TaskVerdict(task, Verdict.UNDECIDED, mine,
-                                     None if None in needs else max(needs, default=None)))
+            tasks.append(TaskVerdict(task, Verdict.UNDECIDED, mine, _seeds_to_decide(counted, "below", "above")))
     return ClaimResult(2, overall(tasks), tasks, not_counted, note="" if learned else "no_learned_task")
 
 
@@ -278,7 +288,8 @@ def claim_3(cells: S.Cells, match: list[Cell], learned: Sequence[str], not_count
         return ClaimResult(3, Verdict.NOT_TESTABLE, [], not_counted, "source_not_learned", source, own)
     ticket_levels = [c.level for c in own if c.result == Match.MATCHING.value]
     if not ticket_levels:
-        return ClaimResult(3, Verdict.NOT_TESTABLE, [], not_counted, "source_not_a_ticket", source, own)
+        why = "source_too_few_seeds" if all(c.tested is None for c in own) else "source_not_a_ticket"
+        return ClaimResult(3, Verdict.NOT_TESTABLE, [], not_counted, why, source, own)
     level = max(ticket_levels)
     targets = [t for t in learned if t != source and source in _transfer_sources(cells, t, level)]
     if not targets:
@@ -310,7 +321,9 @@ def claim_3(cells: S.Cells, match: list[Cell], learned: Sequence[str], not_count
         elif vs_full[0].result == Match.MATCHING.value:  # matching, and no other source beats it
             tasks.append(TaskVerdict(target, Verdict.SUPPORTED, mine, level=level))
         else:
-            tasks.append(TaskVerdict(target, Verdict.UNDECIDED, mine, _undecided_needs(vs_full), level=level))
+            tasks.append(TaskVerdict(target, Verdict.UNDECIDED, mine,
+                                     _seeds_to_decide(vs_full, Match.NOT_MATCHING.value, Match.MATCHING.value),
+                                     level=level))
     return ClaimResult(3, overall(tasks), tasks, not_counted, source=source, source_cells=own)
 
 

@@ -173,6 +173,15 @@ def _study(args) -> None:
         raise RuntimeError("some runs failed or were skipped (see above); their executed notebooks are kept")
 
 
+def _report(args) -> None:
+    from .report import build_report
+
+    reports = Path(args.reports)
+    if not (reports / "results.csv").is_file():
+        raise FileNotFoundError(f"{reports / 'results.csv'} does not exist: run a study first (ticketlib study)")
+    print(build_report(reports, measure_no_signal=not args.no_measure))
+
+
 def _sweep_run(args) -> int:
     _no_parent_refs(args.store, "--store")
     _no_parent_refs(args.reports, "--reports")
@@ -386,6 +395,15 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--profile", default="quick", help="a profile name under params/ or a YAML path")
     _add_sweep_options(study)
     study.set_defaults(run=_study)
+
+    rebuilt = commands.add_parser(
+        "report", help="rebuild a study's index.html from its results.csv (and runs.json), training nothing",
+        description="Rebuild <reports>/index.html from <reports>/results.csv and <reports>/runs.json by the "
+                    "verdict rules the study declared (its profile's rules:, copied into runs.json).")
+    rebuilt.add_argument("--reports", default="reports", help="the study's reports folder (default: reports)")
+    rebuilt.add_argument("--no-measure", action="store_true",
+                         help="do not measure missing no-signal scores on the tasks' data (a committed study)")
+    rebuilt.set_defaults(run=_report)
 
     sweep = commands.add_parser("sweep", help="a profile's sweep: run it, list its runs, print a run's parameters",
                                 description="Profiles are params/<name>.yaml (ticketlib.params); runs and their "

@@ -102,8 +102,11 @@ def load_data(recipe: Recipe) -> Loaded:
 
 def fresh_model(recipe: Recipe, seed: int = 0):
     """theta_0 with a new head for the recipe's task (seeded)."""
+    from transformers.utils import logging as transformers_logging
+
     from .models import load_model
 
+    transformers_logging.disable_progress_bar()  # its "Loading weights" bar stays at 0% in a notebook's output
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model, _, info = load_model(recipe.model, recipe.task, num_layers=recipe.num_layers, seed=seed,
@@ -241,17 +244,21 @@ def ensure_ticket(recipe: Recipe, ticket: str | os.PathLike | None = "", train_i
 # --- 2. subnetworks at a sparsity -----------------------------------------------------------
 
 def evaluate_subnetworks(recipe: Recipe, ticket: str | os.PathLike | None = "", at_levels: Sequence[int] = (1,),
-                         methods: Sequence[str] = METHODS, seeds: Sequence[int] = (0, 1),
+                         methods: Sequence[str] = METHODS, seeds: Sequence[int] | None = (0, 1),
                          run_dir: str | os.PathLike | None = None, run_id: str = "",
                          experiment: str = "baselines", train_ticket: bool = False) -> pd.DataFrame:
     """Fine-tune, per seed, the IMP ticket of each level in `at_levels` and its baselines at the
-    same sparsity (see METHOD_TITLES); "full" is the unpruned model (the matching reference)."""
+    same sparsity (see METHOD_TITLES); "full" is the unpruned model (the matching reference).
+    `seeds`: the training seeds; None: the recipe's own seed, the one a profile matches the
+    ticket's find_tickets run on (each seed's baselines with its own seed's mask)."""
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown method {unknown[0]!r}; expected some of {', '.join(METHODS)}")
+    given = None if seeds is None else list(seeds)  # as the run's identity has it
+    seeds = [recipe.seed] if given is None else given
     ticket_dir = ensure_ticket(recipe, ticket, train_if_missing=train_ticket)
     run_dir = resolve_run_dir(run_dir, experiment, recipe, {"at_levels": list(at_levels), "methods": list(methods),
-                                                    "seeds": list(seeds)}, {"ticket": ticket_dir})
+                                                    "seeds": given}, {"ticket": ticket_dir})
     _describe(run_dir, experiment, recipe, ticket=str(ticket_dir), at_levels=list(at_levels), methods=list(methods),
               seeds=list(seeds))
     loaded = load_data(recipe)

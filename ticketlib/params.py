@@ -305,9 +305,9 @@ class Profile:
 def merge(base: Any, override: Any, key: str | None = None) -> Any:
     """Deep merge: mappings merge (except `grid`/`needs`, replaced whole), anything else is replaced."""
     if isinstance(base, dict) and isinstance(override, dict) and key not in REPLACED:
-        merged = dict(base)
-        for k, v in override.items():
-            merged[k] = merge(base[k], v, k) if k in base else v
+        # the extending profile's order first: it is the order the sweep starts experiments in
+        merged = {k: merge(base[k], v, k) if k in base else v for k, v in override.items()}
+        merged.update({k: v for k, v in base.items() if k not in merged})
         return merged
     return override
 

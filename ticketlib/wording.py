@@ -63,6 +63,7 @@ NOT_TESTABLE_WHY = {
     "source_not_learned": "the pre-training objective's task did not learn",
     "source_not_a_ticket": "the source mask is not a ticket (the pre-training objective's own IMP ticket matches "
                            "at no sparsity tested)",
+    "source_too_few_seeds": "the pre-training objective's own ticket has too few seeds to test whether it is a ticket",
     "no_transfer_at_ticket_level": "the source's mask was not transferred at the sparsity where it is a ticket",
     "below_min_sparsity": "IMP not evaluated at the claim's sparsities",
     "too_few_pairs": "too few paired seeds for a test",
