@@ -165,4 +165,5 @@ def test_verdicts_on_the_realistic_table():
     assert [c.verdict for c in judgement.claims] == [Verdict.UNDECIDED, Verdict.UNDECIDED, Verdict.NOT_TESTABLE]
     assert [t.task for t in judgement.claims[0].tasks] == ["rt-sentiment", "squad-retrieval"]
     assert "squad-qnli" in judgement.claims[0].not_counted  # at chance: never counted
+    assert [t.task for t in judgement.claims[1].tasks] == ["rt-sentiment"]  # retrieval ran no baseline
     assert judgement.claims[2].note == "source_not_a_ticket"

@@ -251,6 +251,8 @@ def claim_2(cells: S.Cells, learned: Sequence[str], not_counted: dict[str, str],
     tasks = []
     for task in learned:
         mine = [c for c in gaps if c.task == task]
+        if not mine:  # no baseline ran on this task: not part of claim 2's study
+            continue
         counted = [c for c in mine if c.counted and c.tested is not None]
         compared = {c.against for c in counted}
         if not counted:

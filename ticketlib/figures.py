@@ -134,7 +134,8 @@ def curves_figure(rows: pd.DataFrame, tasks: Sequence[str] | None = None,
     fig.legend(handles=handles, loc="lower center", ncol=min(4, len(handles)), frameon=False, fontsize=8,
                bbox_to_anchor=(0.5, 0.0))
     rows_of_legend = math.ceil(len(handles) / min(4, len(handles)))
-    fig.tight_layout(rect=(0, 0.06 + 0.055 * rows_of_legend, 1, 1))
+    legend_inches = 0.35 + 0.22 * rows_of_legend  # leave that much below the panels, whatever their rows
+    fig.tight_layout(rect=(0, legend_inches / fig.get_figheight(), 1, 1))
     return fig
 
 

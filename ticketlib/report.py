@@ -39,6 +39,7 @@ from .stats import (gap_table, learning_table, main_rows, matching_table, seed_s
 from . import stats as S
 from . import wording
 from .claims import Judgement, Rules, judge
+from .overlap import OVERLAP_METHOD
 from .store import atomic_path, write_json
 
 _main_metric = main_rows  # the rewinding notebook's name for it
@@ -408,7 +409,7 @@ def build_report(reports: str | Path, no_signal: Mapping[str, float] | None = No
 def diagnostic(judgement: Judgement, rows: pd.DataFrame, pairs: pd.DataFrame) -> dict:
     """Ticket or magnitude pruning? The masks' overlaps (rows of method "mask_overlap"), IMP - OMP
     where OMP ran, and what these imply for the transfer test."""
-    overlaps = rows[rows["method"] == "mask_overlap"] if len(rows) else rows
+    overlaps = rows[rows["method"] == OVERLAP_METHOD] if len(rows) else rows
     omp = judgement.gaps[judgement.gaps["method"] == "omp"] if len(judgement.gaps) else judgement.gaps
     return {"overlaps": [{"task": r["task"], "other": r["source_task"], "sparsity": _pct(r["sparsity"]),
                           "jaccard": f"{r['value']:.3f}"} for _, r in overlaps.iterrows()],
@@ -417,4 +418,4 @@ def diagnostic(judgement: Judgement, rows: pd.DataFrame, pairs: pd.DataFrame) ->
             "pairs": [{"target": r["target"], "sparsity": _pct(r["sparsity"]), "a": r["a"], "b": r["b"],
                        "gap": _num(r["gap"], sign=True), "ci": _interval(r["CI low"], r["CI high"]),
                        "apart": not (r["CI low"] <= 0 <= r["CI high"])} for _, r in pairs.iterrows()],
-            "sentence": wording.overlap_sentence(pairs)}
+            "overlap_text": wording.overlap_text(overlaps), "sentence": wording.overlap_sentence(pairs)}

@@ -155,6 +155,23 @@ def claims_context(judgement: Judgement) -> list[dict]:
     return out
 
 
+def overlap_text(overlaps) -> str:
+    """The masks' overlaps (ticketlib.overlap rows) in one sentence: ranges, not a table."""
+    from .overlap import THETA0
+
+    if not len(overlaps):
+        return ""
+    theta0 = overlaps[overlaps["source_task"] == THETA0]["value"]
+    tasks = overlaps[overlaps["source_task"] != THETA0]["value"]
+    parts = []
+    if len(theta0):
+        parts.append(f"each task's ticket shares {theta0.min():.3f}-{theta0.max():.3f} of its pruned weights "
+                     f"(Jaccard) with the one-shot magnitude mask of theta_0 at the same sparsity")
+    if len(tasks):
+        parts.append(f"the tasks' tickets share {tasks.min():.3f}-{tasks.max():.3f} with each other")
+    return "At the summary's level, " + "; ".join(parts) + "."
+
+
 def overlap_sentence(pairs) -> str:
     """What the transfer test can tell apart, decided by the numbers: `pairs` is
     stats.source_pair_gaps (paired differences between two masks on one target)."""
@@ -162,6 +179,9 @@ def overlap_sentence(pairs) -> str:
         return "No target received two masks, so nothing says whether the masks can be told apart."
     apart = int((~((pairs["CI low"] <= 0) & (pairs["CI high"] >= 0))).sum())
     total = len(pairs)
+    if apart == 0 and total == 1:
+        return ("The one paired difference between two masks on the same target has an interval that includes 0: "
+                "at this budget and seed count the transfer test cannot tell the two masks apart.")
     if apart == 0:
         return (f"None of the {total} paired differences between two masks on the same target has an interval "
                 f"that excludes 0: at this budget and seed count the transfer test cannot tell these masks apart, so "

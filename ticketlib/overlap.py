@@ -1,0 +1,70 @@
+"""Ticket or magnitude pruning? How far each task's ticket is from the one-shot magnitude mask of
+theta_0 at the same sparsity, and from the other tasks' tickets: Jaccard of the pruned weights,
+as tidy rows (method "mask_overlap", metric "jaccard") that a study writes beside its results,
+so that a committed study carries them without its masks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+import pandas as pd
+
+from .masks import masks_overlap, sparsity
+from .results import ROW_COLUMNS
+from .tickets import RUN_FILE, Ticket
+
+OVERLAP_METHOD = "mask_overlap"
+THETA0 = "theta0-magnitude"  # the source_task of a ticket's overlap with theta_0's magnitude mask
+METRIC = "jaccard"
+
+
+def _shared(a: Mapping, b: Mapping) -> tuple[dict, dict]:
+    keys = sorted(set(a) & set(b))
+    return {k: a[k] for k in keys}, {k: b[k] for k in keys}
+
+
+def overlap_rows(tickets: Mapping[str, Ticket], references: Mapping[str, Mapping] | None = None,
+                 seeds: Mapping[str, int] | None = None) -> pd.DataFrame:
+    """One row per task against theta_0's magnitude mask (`references`: task -> that mask at the
+    ticket's sparsity) and per pair of tasks (both orders, for a symmetric table)."""
+    out = []
+
+    def add(task, other, value, ticket):
+        out.append({"experiment": "summary", "method": OVERLAP_METHOD, "task": task, "source_task": other,
+                    "seed": (seeds or {}).get(task, 0), "level": ticket.level, "sparsity": round(ticket.sparsity, 6),
+                    "rewind_step": 0, "metric": METRIC, "value": value})
+
+    for task, ticket in tickets.items():
+        if references and task in references:
+            add(task, THETA0, masks_overlap(*_shared(ticket.mask, references[task])), ticket)
+        for other, theirs in tickets.items():
+            if other != task:
+                add(task, other, ticket.overlap(theirs), ticket)
+    frame = pd.DataFrame(out)
+    for column in ROW_COLUMNS:
+        if column not in frame:
+            frame[column] = None
+    return frame[ROW_COLUMNS]
+
+
+def theta0_magnitude_mask(ticket: Ticket, run_folder: str | Path) -> dict:
+    """The one-shot magnitude mask of theta_0 (OMP's) at the ticket's sparsity, over the prunable set
+    and scope of the ticket's own run (its run.json recipe)."""
+    from .experiments import fresh_model
+    from .imp import one_shot_magnitude_mask
+    from .params import Recipe
+    from .store import read_json
+
+    recipe = Recipe(**read_json(Path(run_folder) / RUN_FILE)["recipe"])
+    model, _ = fresh_model(recipe, seed=0)
+    config = recipe.prune_config()
+    return one_shot_magnitude_mask(model, sparsity(ticket.mask), spec=config.spec(), scope=recipe.scope,
+                                   granularity=config.granularity)
+
+
+def study_overlap_rows(ticket_runs: Mapping[str, str | Path], tickets: Mapping[str, Ticket]) -> pd.DataFrame:
+    """overlap_rows for a study's tickets, with each ticket's theta_0 magnitude mask computed."""
+    references = {task: theta0_magnitude_mask(ticket, ticket_runs[task]) for task, ticket in tickets.items()}
+    return overlap_rows(tickets, references)
