@@ -218,12 +218,15 @@ def test_the_card_metrics_are_the_run_rows(tmp_path, capsys, monkeypatch):
 def test_a_mean_pooled_export_is_honest_to_plain_transformers(tmp_path):
     """config.json names the base model the folder holds, and a classifier class asked of it
     reports its missing classifier loudly instead of loading silently."""
-    from transformers import AutoConfig, AutoModelForSequenceClassification
+    from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
 
     factory, task, _ = KINDS["mean-classifier"]
     out = sharing.export(make_run(tmp_path, factory, task), 2, tmp_path / "out", model=factory(),
                          tokenizer=tiny_tokenizer(tmp_path / "tok"))
     assert AutoConfig.from_pretrained(str(out)).architectures == ["BertModel"]
+    with load_log() as log:
+        encoder = AutoModel.from_pretrained(str(out))  # the encoder alone: complete, its unused pooler zero
+    assert "missing" not in log.getvalue().lower() and not encoder.pooler.dense.weight.any()
     with load_log() as log:
         AutoModelForSequenceClassification.from_pretrained(str(out))
     assert "classifier" in log.getvalue() and "missing" in log.getvalue().lower()
@@ -277,3 +280,15 @@ def test_minilm_mean_pooled_exports_load_with_the_printed_calls(tmp_path, capsys
         model, log = run_printed(call)
         assert "missing" not in log.lower() and "newly initialized" not in log.lower(), log
         assert (model.encode(texts, convert_to_tensor=True) - expected).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("head", ["qa", "mlm"])
+def test_other_transformers_heads_get_their_auto_class(tmp_path, head):
+    """QA and MLM tickets are transformers checkpoints too: the printed call names their class."""
+    from conftest import tiny_model
+
+    tiny_model(head).save_pretrained(str(tmp_path / head))
+    call = sharing.load_calls(tmp_path / head)["."]
+    assert {"qa": "AutoModelForQuestionAnswering", "mlm": "AutoModelForMaskedLM"}[head] in call
+    model, log = run_printed(call)
+    assert "missing" not in log.lower() and type(model).__name__ == type(tiny_model(head)).__name__
