@@ -17,6 +17,7 @@ value is used. Cells whose first line is `# NBVAL_CHECK_OUTPUT` are the ones nbv
 
 from __future__ import annotations
 
+import ast
 import sys
 from pathlib import Path
 
@@ -53,6 +54,21 @@ def check(source: str) -> str:
     return f"{CHECK}\n{source}"
 
 
+def own_names(params: str) -> list[str]:
+    """The names a parameters cell assigns."""
+    return [t.id for node in ast.parse(params).body if isinstance(node, ast.Assign) for t in node.targets]
+
+
+def check_parameters(params: str, recipe: bool) -> str:
+    """The first lines after the parameters (and papermill's injected cell): an unknown or misspelt
+    parameter stops the notebook here (ticketlib.notebook_params)."""
+    from ticketlib.params import Recipe
+
+    names = [n for n in own_names(params) if not (recipe and n in Recipe.names())]
+    return ("from ticketlib.notebook_params import check_parameters\n"
+            f"check_parameters(globals(), {names!r}{', recipe=True' if recipe else ''})  # an unknown name stops here\n")
+
+
 def notebook(title: str, intro: str, params: str, cells: list[str], setup: str | None = SETUP) -> nbformat.NotebookNode:
     """A markdown title, the parameters cell, the set-up cell, then `cells` ("md:" starts a
     markdown cell)."""
@@ -63,8 +79,8 @@ def notebook(title: str, intro: str, params: str, cells: list[str], setup: str |
     cell = new_code_cell(params)
     cell.metadata["tags"] = ["parameters"]
     nb.cells.append(cell)
-    if setup:
-        nb.cells.append(new_code_cell(setup))
+    cells = [setup, *cells] if setup else list(cells)
+    cells[0] = check_parameters(params, recipe=bool(setup)) + cells[0]  # the cell after the parameters
     for item in cells:
         nb.cells.append(new_markdown_cell(item[3:]) if item.startswith("md:") else new_code_cell(item))
     return nb
@@ -80,7 +96,8 @@ def find_tickets() -> nbformat.NotebookNode:
         recipe_params() + SWEEP,
         ["rows = ex.find_tickets(recipe, run_dir, run_id)",
          "md:## Metric vs sparsity, per level",
-         "table = rows.pivot_table(index=[\"level\", \"sparsity\"], columns=\"metric\", values=\"value\")\ntable",
+         "# each level's metrics, then the task's no-signal score (what ignoring the input scores)\n"
+         "table = ex.levels_table(rows)\ntable",
          check("# The schedule: exact sparsity of each level (fraction of the prunable set)\n"
                "imp = rows[rows[\"method\"] == \"imp\"]\n"
                "print(imp[[\"level\", \"sparsity\"]].drop_duplicates().to_string(index=False, "
@@ -153,8 +170,8 @@ ticket = ""  # optional, a find_tickets run of this recipe, reused for theta_0
          check("print(rows[[\"rewind_step\", \"level\", \"sparsity\"]].drop_duplicates().to_string(index=False, "
                "float_format=lambda x: f\"{x:.4f}\"))"),
          "import matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(5, 3.2))\n"
-         "for step, group in report._main_metric(rows).groupby(\"rewind_step\"):\n"
-         "    ax.plot(group[\"sparsity\"], group[\"value\"], marker=\"o\", label=f\"rewind to theta_{step}\")\n"
+         "lines = [ax.plot(group[\"sparsity\"], group[\"value\"], marker=\"o\", label=f\"rewind to theta_{step}\")\n"
+         "         for step, group in report._main_metric(rows).groupby(\"rewind_step\")]\n"
          "ax.set_xlabel(\"sparsity\"); ax.set_ylabel(rows[\"metric\"].iloc[0]); ax.legend(); ax.set_title(task)"])
 
 
@@ -170,19 +187,22 @@ def summary() -> nbformat.NotebookNode:
         "of masks found on different tasks. By default it reads the last study's runs "
         "(`bash scripts/study.sh`); it trains nothing and writes nothing unless the sweep runs it.",
         RUNS_PARAM + '''
-level = None  # the ticket level for the layer and overlap views (None: each run's highest)
+level = None  # the ticket level for the layer and overlap views (None: the highest level every task's ticket has)
 note = ""  # what this profile's budget can and cannot show (set by the profile)
 ''' + SWEEP,
         ['''import pandas as pd
 from IPython.display import Markdown, display
 from ticketlib import report
 from ticketlib.last_study import select_runs
+from ticketlib.tickets import available_levels
 
 pd.set_option("display.precision", 3)
 selected = select_runs(runs)
 print(selected.describe())
 rows = selected.rows()
 tickets = selected.tickets()
+if level is None:  # one level for every task, as the study's summary compares them
+    level = min((max(available_levels(t)) for t in tickets.values()), default=None)
 display(Markdown(report.budget_note(rows, note)))''',
          "md:## Table 2: highest matching sparsity",
          "table2 = report.matching_table(rows)\ntable2",

@@ -35,6 +35,7 @@ from build_notebooks import BUILDERS, NOTEBOOKS_DIR, build  # noqa: E402
 from ticketlib.params import load_profile  # noqa: E402
 from ticketlib.settings import RUNS  # noqa: E402
 from ticketlib.sweep import expand, notebook_parameters  # noqa: E402
+from ticketlib.sweep.notebooks import execute_notebook  # noqa: E402
 
 PROFILE = "smoke"
 INJECTED = "injected-parameters"
@@ -70,8 +71,6 @@ def strip_papermill(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 def refresh(names: list[str] | None = None) -> None:
     """Write and execute the notebooks (all, or `names`, still in order on one fresh store)."""
-    import papermill
-
     wanted = names or list(BUILDERS)
     unknown = [n for n in wanted if n not in BUILDERS]
     if unknown:
@@ -89,8 +88,7 @@ def refresh(names: list[str] | None = None) -> None:
                 break
             output = Path(tmp) / name
             print(f"executing {name} ({PROFILE} profile parameters)", flush=True)
-            papermill.execute_notebook(str(NOTEBOOKS_DIR / name), str(output), parameters=params[name], cwd=tmp,
-                                       progress_bar=False, kernel_name="python3")
+            execute_notebook(NOTEBOOKS_DIR / name, output, params[name], cwd=tmp, progress_bar=False)
             if name in wanted:
                 nb = strip_papermill(nbformat.read(str(output), as_version=4))
                 nb.metadata["ticketlib"] = {"outputs_from": {"script": "scripts/refresh_notebooks.py",

@@ -13,4 +13,4 @@ nbval_dir="$(mktemp -d -t ticketlib-nbval-XXXXXX)"
 trap 'rm -rf "$nbval_dir"' EXIT
 .venv/bin/python scripts/refresh_notebooks.py --prepare "$nbval_dir/notebooks" --store "$nbval_dir/store" >/dev/null
 TICKETLIB_RUNS="$nbval_dir/store" TQDM_DISABLE=1 .venv/bin/python -m pytest -q -p no:cacheprovider \
-  --rootdir "$nbval_dir" --nbval-lax --nbval-sanitize-with notebooks/nbval_sanitize.cfg "$nbval_dir/notebooks"
+  --rootdir "$nbval_dir" --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg "$nbval_dir/notebooks"

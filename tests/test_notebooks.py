@@ -222,3 +222,109 @@ def test_papermill_by_hand_with_another_task(tmp_path):
                     "--no-progress-bar"], check=True, capture_output=True, text=True, env=env, cwd=tmp_path)
     rows = list((tmp_path / "store" / "find_tickets").glob("*/rows.csv"))
     assert len(rows) == 1 and "squad-qnli" in rows[0].read_text()
+
+
+# --- every parameter checked ----------------------------------------------------------------
+
+def papermill_cli(notebook: Path, out: Path, *args: str, store: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "TICKETLIB_RUNS": str(store), "TQDM_DISABLE": "1"}
+    return subprocess.run([str(Path(sys.executable).parent / "papermill"), str(notebook), str(out), *args,
+                           "--no-progress-bar"], capture_output=True, text=True, env=env, cwd=out.parent)
+
+
+def first_error(nb) -> tuple[int, str]:
+    """The index of the first cell with an error output (papermill's own error-marker cells left
+    out), and that error's one-line message."""
+    cells = [c for c in nb.cells if "papermill-error-cell-tag" not in c.metadata.get("tags", [])]
+    for index, cell in enumerate(cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                return index, f"{output['ename']}: {output['evalue']}"
+    raise AssertionError("no cell failed")
+
+
+@pytest.mark.slow  # two papermill runs that stop in their first cell (a kernel start each, about 10 s)
+@pytest.mark.parametrize("name, args, message", [
+    ("01_find_tickets.ipynb", ["-p", "seeed", "1"],
+     "UnknownParameterError: unknown parameter 'seeed'. Did you mean 'seed'?"),
+    ("05_summary.ipynb", ["-p", "levle", "1"], "UnknownParameterError: unknown parameter 'levle'. Did you mean 'level'?"),
+])
+def test_papermill_with_a_misspelt_parameter_stops_in_the_first_cell_writing_nothing(tmp_path, name, args, message):
+    store = tmp_path / "store"
+    done = papermill_cli(ROOT / "notebooks" / name, tmp_path / "out.ipynb", *args, store=store)
+    assert done.returncode != 0
+    nb = read(tmp_path / "out.ipynb")
+    cells = [c for c in nb.cells if "papermill-error-cell-tag" not in c.metadata.get("tags", [])]
+    injected = next(i for i, c in enumerate(cells) if "injected-parameters" in c.metadata.get("tags", []))
+    index, error = first_error(nb)
+    assert index == injected + 1 and error.startswith(message) and "\n" not in error, (index, error)
+    assert not store.exists(), "something was written before the parameters were checked"
+
+
+@pytest.mark.slow  # one kernel start (about 5 s)
+def test_a_misspelt_name_in_the_parameters_cell_stops_run_all(tmp_path):
+    """In JupyterLab the parameters cell is edited by hand: a misspelt name there (max_step for
+    max_steps, which would train on the whole split) stops "run all" at the next cell too."""
+    nb = read(ROOT / "notebooks" / "01_find_tickets.ipynb")
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    cell.source += "\nmax_step = 8"
+    nbformat.write(nb, str(tmp_path / "edited.ipynb"))
+    done = papermill_cli(tmp_path / "edited.ipynb", tmp_path / "out.ipynb", store=tmp_path / "store")
+    assert done.returncode != 0
+    index, message = first_error(read(tmp_path / "out.ipynb"))
+    assert index == nb.cells.index(cell) + 1
+    assert message.startswith("UnknownParameterError: unknown parameter 'max_step'. Did you mean 'max_steps'?")
+    assert not (tmp_path / "store").exists()
+
+
+@pytest.mark.parametrize("name", list(build_notebooks.BUILDERS))
+def test_the_cell_after_the_parameters_checks_them_first(name):
+    """The check is the first statement after the parameters, and names exactly the parameters cell's
+    names; no later cell binds a loop variable at top level (a leftover int from a previous "run
+    all" in the same kernel would look like a parameter to the check)."""
+    from ticketlib.notebook_params import check_parameters
+
+    nb = build_notebooks.build(name)
+    params_at = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    following = nb.cells[params_at + 1].source.splitlines()
+    assert following[0] == "from ticketlib.notebook_params import check_parameters"
+    assert following[1].startswith("check_parameters(globals(), ")
+    namespace: dict = {}
+    exec(nb.cells[params_at].source, {}, namespace)
+    exec(following[1], {"check_parameters": check_parameters, "globals": lambda: namespace})  # its own names pass
+    with pytest.raises(ValueError, match="unknown parameter 'typo'"):
+        exec(following[1], {"check_parameters": check_parameters, "globals": lambda: {**namespace, "typo": 1}})
+    for cell in nb.cells[params_at + 1:]:
+        if cell.cell_type == "code":
+            assert not [n for n in ast.parse(cell.source).body if isinstance(n, ast.For)], cell.source
+
+
+def test_check_parameters_ignores_what_a_notebook_binds_later():
+    from ticketlib.notebook_params import check_parameters
+
+    import pandas as pd
+
+    check_parameters({"seed": 0, "run_dir": "", "rows": pd.DataFrame(), "pd": pd, "_": 3, "In": [""],
+                      "fig": object(), "tickets": {"a": Path("x")}}, ["run_dir"], recipe=True)
+    with pytest.raises(ValueError, match=r"recipe_extra: unknown recipe parameter 'thread'. Did you mean 'threads'"):
+        check_parameters({"recipe_extra": {"thread": 1}}, ["recipe_extra"], recipe=True)
+
+
+def test_notebooks_run_without_kernel_transport_warnings(tmp_path, capfd):
+    """The sweep's and the refresh's papermill runs use IPC sockets: no "Kernel is running over TCP
+    without encryption" from the kernel in the main job's output."""
+    from ticketlib.sweep.notebooks import execute_notebook
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    cell = nbformat.v4.new_code_cell("x = 1")
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [cell, nbformat.v4.new_code_cell("print(x * 2)")]
+    nbformat.write(nb, str(tmp_path / "in.ipynb"))
+    (tmp_path / "cwd").mkdir()
+    done = execute_notebook(tmp_path / "in.ipynb", tmp_path / "out.ipynb", {"x": 21}, cwd=tmp_path / "cwd",
+                            progress_bar=False)
+    assert done.cells[-1].outputs[0]["text"] == "42\n"
+    captured = capfd.readouterr()
+    assert "TCP" not in captured.err + captured.out, captured.err
+    assert not list((tmp_path / "cwd").iterdir()), "socket files left in the run folder"

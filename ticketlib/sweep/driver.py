@@ -88,6 +88,7 @@ def run_sweep(profile: str | Path | Profile, store: Path | None = None, reports:
     for run in sweep.runs:
         if is_finished(run.folder):
             sweep.statuses[run.run_id] = stored_status(run.folder)
+            log(f"reused {run.name}: finished before, in {run.folder}")
     todo = [r for r in sweep.runs if r.run_id not in sweep.statuses]
     log(f"profile {sweep.profile.name}: {len(sweep.runs)} runs, {len(sweep.runs) - len(todo)} already done, "
         f"{len(todo)} to run ({sweep.engine} engine, {sweep.jobs} at a time, store {sweep.store})")
@@ -137,7 +138,8 @@ class Driver:
                                    f"needs {', '.join(failed)}, which did not finish")
                 self.finish(run, status)
                 continue
-            log(f"start {run.name} ({run.run_id})")
+            resumed = partial(run.folder).exists() or run.folder.exists()  # a failed try, or a run by hand
+            log(f"start {run.name} ({run.run_id}, {'resumed' if resumed else 'new'}) in {partial(run.folder)}")
             self.running[run.run_id] = (run, self.engine.submit(run_spec(run, self.sweep.threads, self.sweep.html)))
 
     def collect_done(self) -> None:
@@ -157,7 +159,7 @@ class Driver:
         self.sweep.statuses[run.run_id] = status
         if status.ok:
             log(f"done {run.name} in {status.duration_s or 0:.1f} s"
-                + (" (by another sweep on this store)" if status.found else ""))
+                + (" (by another sweep on this store)" if status.found else "") + f": {run.folder}")
         elif status.status == "skipped":
             log(f"SKIPPED {run.name}: {status.error}")
         else:

@@ -13,7 +13,7 @@ from pathlib import Path
 from ..identity import describe
 from ..settings import set_threads_env
 from ..store import to_jsonable
-from .notebooks import code_hash, notebook_to_html
+from .notebooks import code_hash, execute_notebook, notebook_to_html
 from .plan import Run
 from .status import RunStatus, is_finished, partial, stored_status
 
@@ -67,8 +67,6 @@ def execute_run(spec: dict) -> dict:
 
 
 def _execute(spec: dict, work: Path) -> RunStatus:
-    import papermill
-
     describe(work, spec["identity"], spec["params"])
     if spec.get("threads"):
         set_threads_env(spec["threads"])
@@ -78,9 +76,8 @@ def _execute(spec: dict, work: Path) -> RunStatus:
     status.notebook_code = code_hash(Path(spec["notebook"]))
     output = work / "notebook.ipynb"
     try:
-        papermill.execute_notebook(spec["notebook"], str(output),
-                                   parameters={**spec["params"], "run_dir": str(work), "run_id": spec["run_id"]},
-                                   cwd=str(work), progress_bar=False, log_output=False, kernel_name="python3")
+        execute_notebook(spec["notebook"], output, {**spec["params"], "run_dir": str(work), "run_id": spec["run_id"]},
+                         cwd=work, progress_bar=False, log_output=False)
         status.status = "ok"
     except Exception as error:  # the notebook failed (its error is in the executed notebook) or could not start
         status.status, status.error = "failed", f"{type(error).__name__}: {short(error)}"

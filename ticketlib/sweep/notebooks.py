@@ -1,4 +1,5 @@
-"""Reading and rendering notebooks: their `parameters` cell, their code's hash, HTML."""
+"""Reading, executing and rendering notebooks: their `parameters` cell, their code's hash, papermill
+over IPC, HTML."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import ast
 import functools
 import hashlib
 import json
+import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +53,19 @@ def notebook_parameters(path: Path) -> dict[str, Any]:
         except (ValueError, SyntaxError):
             defaults[name] = spec["default"]
     return defaults
+
+
+def execute_notebook(notebook: str | Path, output: str | Path, parameters: dict, cwd: str | Path, **kwargs):
+    """papermill.execute_notebook with the kernel's sockets on IPC in a private temporary folder
+    rather than TCP on localhost: no other user of the machine can listen in, and the kernel does
+    not print "Kernel is running over TCP without encryption" into every run's output."""
+    import papermill
+    from traitlets.config import Config
+
+    with tempfile.TemporaryDirectory(prefix="ticketlib-kernel-") as sockets:
+        config = Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(sockets, "kernel")}})
+        return papermill.execute_notebook(str(notebook), str(output), parameters=parameters, cwd=str(cwd),
+                                          kernel_name="python3", config=config, **kwargs)
 
 
 def notebook_to_html(notebook: Path, html: Path, hide_input: bool = True) -> None:
