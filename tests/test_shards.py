@@ -55,9 +55,14 @@ def shard_a(tmp_path_factory):
 def test_parse_and_select_follow_needs(tmp_path):
     toy = make_toy_repo(tmp_path)
     runs = toy_runs(toy, tmp_path / "store")
-    assert parse_shard(["seed=0,task=sst2"]) == {"seed": 0, "task": "sst2"}
+    assert parse_shard(["seed=0", "task=sst2"]) == {"seed": 0, "task": "sst2"}
+    assert parse_shard(["seed=[0, 1]"]) == {"seed": [0, 1]}
     with pytest.raises(ShardError, match="KEY=VALUE"):
         parse_shard(["seed"])
+    with pytest.raises(ShardError, match="twice"):
+        parse_shard(["seed=0", "seed=1"])
+    assert [r.name for r in select_shard(runs, {"task": ["a", "c"]}).own] == [
+        "produce[task=a]", "produce[task=c]", "consume[task=a]", "consume[task=c]"]
     chosen = select_shard(runs, {"task": "b"})
     assert [r.name for r in chosen.own] == ["produce[task=b]", "consume[task=b]"]  # gather: the merge's
     assert chosen.borrowed == []
@@ -208,6 +213,10 @@ def test_real_seed_shards_merged_equal_one_store(tmp_path):
         assert code == 0
         assert main(["shard", "export", str(profile), "--shard", f"seed={seed}", "--store", str(tmp_path / f"s{seed}"),
                      "--out", str(tmp_path / f"seed{seed}.tar.gz")]) == 0
+    from ticketlib.sweep.shards import describe_manifest
+
+    for entry in describe_manifest(tmp_path / "seed1.tar.gz")["runs"]:  # no run outside its shard needs it
+        assert not entry["whole"] and not [f for f in entry["files"] if "/" in f], entry["name"]
     assert main(["shard", "import", str(tmp_path / "seed0.tar.gz"), str(tmp_path / "seed1.tar.gz"),
                  "--store", str(tmp_path / "merged")]) == 0
     statuses = sweep.run_sweep(profile, store=tmp_path / "merged", reports=tmp_path / "rm", html=False)

@@ -85,7 +85,8 @@ def probe_model(model: nn.Module, train_features: Sequence[dict], evaluate: Call
         result = evaluate_ticket(model, full_mask(theta0), train_features, evaluate, train, spec=spec,
                                  pad_token_id=pad_token_id)
     trained = prunable_state(model, spec)
-    overlap = masks_overlap(magnitude_prune(trained, sparsity, scope=scope), magnitude_prune(theta0, sparsity, scope=scope))
+    overlap = masks_overlap(magnitude_prune(trained, sparsity, scope=scope),
+                            magnitude_prune(theta0, sparsity, scope=scope))
     return {"steps": result["steps"], "metrics": result["metrics"], "movement": relative_movement(theta0, trained),
             "jaccard_theta0": overlap, "sparsity": sparsity, "train_seconds": round(result["train_seconds"], 3),
             "seconds": round(time.perf_counter() - started, 3)}

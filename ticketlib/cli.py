@@ -18,7 +18,9 @@ import os
 import sys
 from pathlib import Path
 
+from .budget_cli import add_budget_command
 from .params import Recipe, suggest
+from .sweep.shards_cli import add_shard_commands
 
 
 class Parser(argparse.ArgumentParser):
@@ -234,108 +236,8 @@ def _shard(args) -> dict:
 
 def _add_shard_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shard", action="append", default=None, metavar="KEY=VALUE",
-                        help="only this shard's runs, e.g. seed=0 (and the runs they need; docs/shards.md)")
-
-
-def _shard_export(args) -> None:
-    from .params import load_profile
-    from .settings import store_root
-    from .sweep import expand
-    from .sweep.shards import export_shard
-
-    profile = load_profile(args.profile)
-    store = Path(args.store or store_root()).resolve()
-    manifest = export_shard(expand(profile, store), _shard(args), store, Path(args.out), args.masks, profile.name)
-    whole = sum(e["whole"] for e in manifest["runs"])
-    print(f"{args.out}: {len(manifest['runs'])} finished run(s), {whole} with their masks and cells"
-          + (f"; not finished, left out: {', '.join(manifest['unfinished'])}" if manifest["unfinished"] else ""))
-
-
-def _shard_import(args) -> None:
-    from .settings import store_root
-    from .sweep.shards import import_shard
-
-    store = Path(args.store or store_root()).resolve()
-    for archive in args.archives:
-        done = import_shard(archive, store)
-        for warning in done.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
-        print(f"{archive} -> {store}: {len(done.new)} new, {len(done.completed)} completed, "
-              f"{len(done.present)} already there")
-
-
-def _add_shard_commands(commands) -> None:
-    shard = commands.add_parser("shard", help="export a shard's finished runs from a run store, import them into "
-                                              "another (docs/shards.md)",
-                                description="Grow a study across machines: run a shard (ticketlib study --shard "
-                                            "seed=0), export its finished runs, import every shard into one store, "
-                                            "and run the study there: it finds every run by its id.")
-    actions = shard.add_subparsers(dest="action", required=True)
-    export = actions.add_parser("export", help="a shard's finished runs to one .tar, .tar.gz or folder")
-    export.add_argument("profile", help="a profile name under params/ or a YAML path")
-    _add_shard_option(export)
-    export.add_argument("--out", required=True, help="the archive to write: NAME.tar, NAME.tar.gz or a folder")
-    export.add_argument("--masks", choices=["needed", "all", "none"], default="needed",
-                        help="which runs travel with their masks and cells: those a run of another shard or of the "
-                             "merge needs (default), all, or none")
-    export.add_argument("--store", default=None, help="run store (default: $TICKETLIB_RUNS or runs/)")
-    export.set_defaults(run=_shard_export)
-    imported = actions.add_parser("import", help="check exported shards and add their runs to a run store")
-    imported.add_argument("archives", nargs="+", metavar="ARCHIVE")
-    imported.add_argument("--store", default=None, help="run store (default: $TICKETLIB_RUNS or runs/)")
-    imported.set_defaults(run=_shard_import)
-
-
-def _budget(args) -> None:
-    import json
-
-    from .budget import Budget, markdown, profile_recipe, read_rows, run_probe, tidy
-
-    if args.table:
-        print(markdown(tidy(read_rows(args.table))))
-        return
-    overrides = {}
-    for item in args.set:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--set {item!r}: expected NAME=VALUE, e.g. pooling=mean")
-        try:
-            overrides[name] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[name] = value
-    recipe = profile_recipe(args.profile, args.task, overrides)
-    texts = args.budgets or [f"{recipe.max_steps}x{recipe.batch_size}"]
-    budgets = [Budget.parse(t, lr) for t in texts for lr in (args.learning_rates or [recipe.learning_rate])]
-    out = Path(args.out or f"docs/measurements/budget_{args.task}.jsonl")
-    table = run_probe(recipe, budgets, args.seeds, out, epoch_data=not args.profile_data, sparsity=args.sparsity)
-    print(markdown(table))
-    print(f"rows: {out} and {out.with_suffix('.csv')}")
-
-
-def _add_budget_command(commands) -> None:
-    budget = commands.add_parser(
-        "budget", help="what a fine-tuning budget buys: dense dev score, weight movement, mask overlap, time",
-        description="For a task and a grid of budgets (steps x batch size, learning rates) and seeds: one dense "
-                    "fine-tuning each (the baselines' full model) with the profile's recipe, and its dev score, "
-                    "relative weight movement over the prunable set, the Jaccard overlap of its global magnitude "
-                    "mask with theta_0's, and its wall time (ticketlib.budget). Rows are appended to --out "
-                    "(JSONL; cells already there are skipped) and written as CSV beside it.")
-    budget.add_argument("--profile", default="cpu", help="the profile whose recipe is used (default: cpu)")
-    budget.add_argument("--task", default="rt-sentiment")
-    budget.add_argument("--budgets", nargs="+", default=None, metavar="STEPSxBATCH",
-                        help="e.g. 48x32 192x8 800x8; 0xB: theta_0 untrained (default: the profile's budget)")
-    budget.add_argument("--learning-rates", nargs="+", type=float, default=None, metavar="LR",
-                        help="each budget at each of these (default: the profile's)")
-    budget.add_argument("--seeds", nargs="+", type=int, default=[0])
-    budget.add_argument("--sparsity", type=float, default=0.5,
-                        help="sparsity of the magnitude masks compared (default: 0.5, the paper's 50%%)")
-    budget.add_argument("--profile-data", action="store_true",
-                        help="keep the profile's training subset (default: one epoch of steps x batch examples)")
-    budget.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
-                        help="override recipe fields, e.g. pooling=cls max_length=128 (JSON values)")
-    budget.add_argument("--out", default=None, help="JSONL file (default: docs/measurements/budget_<task>.jsonl)")
-    budget.add_argument("--table", metavar="FILE", help="print the markdown table of a JSONL file and exit")
-    budget.set_defaults(run=_budget)
+                        help="only this shard's runs, e.g. seed=0 or 'seed=[0, 1]' (and the runs they need; "
+                             "docs/shards.md)")
 
 
 def _add_sweep_options(parser: argparse.ArgumentParser) -> None:
@@ -424,8 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
     flat.add_argument("experiment", help="one of the profile's experiments (e.g. find_tickets)")
     flat.add_argument("--index", type=int, default=0, help="which grid point (default: the first)")
     flat.set_defaults(run=_sweep_params)
-    _add_shard_commands(commands)
-    _add_budget_command(commands)
+    add_shard_commands(commands, _add_shard_option)
+    add_budget_command(commands)
     return parser
 
 

@@ -55,14 +55,23 @@ class ShardError(ValueError):
 # --- selecting a shard ----------------------------------------------------------------------
 
 def parse_shard(items) -> dict:
-    """["seed=0", "task=sst2"] (or "seed=0,task=sst2") -> {"seed": 0, "task": "sst2"}; values as YAML."""
+    """["seed=0", "task=sst2"] -> {"seed": 0, "task": "sst2"}; values as YAML, so "seed=[0, 1]"
+    names two seeds (one shard made of both)."""
     found = {}
-    for item in [part for text in (items or []) for part in str(text).split(",") if part.strip()]:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
+    for item in items or []:
+        key, sep, value = str(item).partition("=")
+        key = key.strip()
+        if not sep or not key:
             raise ShardError(f"--shard {item!r}: expected KEY=VALUE, e.g. seed=0")
-        found[key.strip()] = yaml.safe_load(value)
+        if key in found:
+            raise ShardError(f"--shard: {key} given twice; several values are one list, e.g. {key}=[0, 1]")
+        found[key] = yaml.safe_load(value)
     return found
+
+
+def _selected(run: Run, key: str, wanted) -> bool:
+    values = _values(run, key)
+    return len(values) == 1 and values[0] in (wanted if isinstance(wanted, list) else [wanted])
 
 
 def _values(run: Run, key: str) -> list:
@@ -97,7 +106,7 @@ def select_shard(runs: list[Run], filters: dict) -> Shard:
     every run (the whole study, one shard)."""
     if not filters:
         return Shard({}, list(runs), [], list(runs))
-    own = [r for r in runs if not _gathers(r) and all(_values(r, k) == [v] for k, v in filters.items())]
+    own = [r for r in runs if not _gathers(r) and all(_selected(r, k, v) for k, v in filters.items())]
     if not own:
         keys = sorted({k for r in runs for k in r.params} | {"seed"})
         raise ShardError(f"shard {Shard(filters, []).label()} selects no run (keys: {', '.join(keys)})")
@@ -160,7 +169,8 @@ def export_shard(runs: list[Run], filters: dict, store: Path, out: Path, masks: 
 
 def _write_archive(manifest: dict, store: Path, out: Path) -> None:
     text = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
-    members = [(f"{RUNS}/{e['path']}/{name}", store / e["path"] / name) for e in manifest["runs"] for name in e["files"]]
+    members = [(f"{RUNS}/{e['path']}/{name}", store / e["path"] / name)
+               for e in manifest["runs"] for name in e["files"]]
     if out.name.endswith((".tar", ".tar.gz", ".tgz")):
         with atomic_path(out) as tmp:
             with tarfile.open(tmp, "w" if out.name.endswith(".tar") else "w:gz") as tar:
