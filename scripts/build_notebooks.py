@@ -220,7 +220,16 @@ display(Markdown(report.budget_note(rows, note)))''',
          "md:## Overlap of tickets found on different tasks (Jaccard, pruned weights)",
          "overlap = report.overlap_table(tickets, level)\noverlap",
          "overlap_fig = report.overlap_figure(tickets, level)",
+         "md:## Ticket or magnitude pruning?\n\nEach ticket against the one-shot magnitude mask of theta_0 at "
+         "the same sparsity (what OMP prunes), and against the other tasks' tickets: Jaccard of the pruned "
+         "weights, as rows the sweep adds to `results.csv` (method `mask_overlap`).",
+         "from ticketlib.overlap import study_overlap_rows\n\n"
+         "overlaps = study_overlap_rows(tickets, report.tickets_at(tickets, level))\n"
+         "overlaps[[\"task\", \"source_task\", \"level\", \"sparsity\", \"value\"]]",
          '''if run_dir:  # for the sweep's report: tables and figures shown inline in reports/index.html
+    from ticketlib.results import write_rows
+
+    write_rows(run_dir, overlaps.to_dict("records"))  # collected into results.csv with every run's rows
     report.save_summary(run_dir, {"table_2_matching": table2, "transfer": transfer, "layer_sparsity": layers,
                                   "mask_overlap": overlap},
                         {"curves": curves, "transfer_heatmap": transfer_fig, "layer_sparsity": layers_fig,

@@ -65,9 +65,13 @@ def write_rows(run_dir: str | os.PathLike, rows: list[dict]) -> pd.DataFrame:
     return frame
 
 
-def concat_rows(paths: Sequence[Path]) -> pd.DataFrame:
-    """The rows of these rows.csv files, one table (empty files left out)."""
-    frames = [f for f in (pd.read_csv(p) for p in paths) if len(f)]
+def concat_rows(paths: Sequence[Path], experiments: Sequence[str] | None = None) -> pd.DataFrame:
+    """The rows of these rows.csv files, one table (empty files left out); `experiments`: each
+    file's experiment as its profile names it (e.g. baselines_reinit), for the `experiment` column."""
+    frames = [pd.read_csv(p) for p in paths]
+    if experiments is not None:
+        frames = [f.assign(experiment=name) if len(f) else f for f, name in zip(frames, experiments)]
+    frames = [f for f in frames if len(f)]
     return typed(in_row_order(pd.concat(frames, ignore_index=True))) if frames else pd.DataFrame(columns=ROW_COLUMNS)
 
 

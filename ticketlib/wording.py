@@ -102,7 +102,7 @@ def claim1_rows(judgement: Judgement) -> list[dict]:
         full = judgement.learning[task.task].full
         rows.append({"task": task.task, "verdict": task.verdict.value, "css": CSS[task.verdict],
                      "full": f"{full.mean:.3f} ± {full.std:.3f} (n = {full.n})",
-                     "cells": _task_cells(task), "needs": needs_text(task),
+                     "cells": _task_cells(task), "needs": needs_text(task) or NOT_TESTABLE_WHY.get(task.note, ""),
                      "equivalence": pct(max((c.sparsity for c in task.cells if c.result == Match.MATCHING.value),
                                             default=math.nan)),
                      "std": row["highest matching (within 1 std)"] if row is not None else "",
@@ -130,7 +130,8 @@ def claim3_rows(judgement: Judgement) -> list[dict]:
         full = [cell_text(c) for c in task.cells if c.against == "full"]
         others = [f"- {c.against}: {cell_text(c)}" for c in task.cells if c.against != "full"]
         rows.append({"task": task.task, "verdict": task.verdict.value, "css": CSS[task.verdict],
-                     "full": full, "others": others, "needs": needs_text(task)})
+                     "full": full, "others": others,
+                     "needs": needs_text(task) or NOT_TESTABLE_WHY.get(task.note, "")})
     return rows
 
 

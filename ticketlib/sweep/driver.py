@@ -187,9 +187,10 @@ def write_tables(runs: list[Run], statuses: dict[str, RunStatus], reports: Path,
         for run in runs:
             if not (run.run_id in statuses and statuses[run.run_id].ok) and is_finished(run.folder):
                 statuses[run.run_id] = stored_status(run.folder)
-        finished = [run.folder / ROWS_FILE for run in runs
+        finished = [run for run in runs
                     if run.run_id in statuses and statuses[run.run_id].ok and (run.folder / ROWS_FILE).is_file()]
-        write_table(concat_rows(finished), reports / "results.csv")
+        write_table(concat_rows([run.folder / ROWS_FILE for run in finished], [run.experiment for run in finished]),
+                    reports / "results.csv")
         listing = []
         for run in runs:
             status = statuses.get(run.run_id) or RunStatus(run.run_id, run.experiment, run.name, run.params)
