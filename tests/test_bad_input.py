@@ -120,7 +120,7 @@ CASES = [
     ("abbreviated flag", lambda t: ["imp", "--max-step", "8"], "did you mean --max-steps"),
     ("misspelt profile", lambda t: ["sweep", "list", "quik"], "did you mean 'quick'? profiles: base, cpu"),
     ("misspelt experiment", lambda t: ["sweep", "params", "quick", "find_ticket"],
-     "did you mean 'find_tickets'? experiments: find_tickets, baselines"),
+     "did you mean 'find_tickets'? experiments: baselines, explore, find_tickets, find_tickets_retrieval"),
     ("check-mask on a run folder", lambda t: ["check-mask", _run_folder(t)], "level_01 (levels: level_00, level_01)"),
     ("check-mask on a missing path", lambda t: ["check-mask", str(t / "gone")], "gone does not exist"),
     ("export of a missing run folder", lambda t: ["export", str(t / "gone"), "--level", "1", "--out", str(t / "o")],

@@ -220,7 +220,7 @@ def _sweep_params(args) -> None:
     every = expand(load_profile(args.profile), store_root())
     runs = [r for r in every if r.experiment == args.experiment]
     if not runs:
-        names = list(dict.fromkeys(r.experiment for r in every))
+        names = sorted({r.experiment for r in every})
         raise ProfileError(f"profile {args.profile!r} has no runs of experiment {args.experiment!r}."
                            f"{suggest(args.experiment, names)} Experiments: {', '.join(names)}")
     if not 0 <= args.index < len(runs):
