@@ -38,7 +38,7 @@ from torch import nn
 from .prunable import PrunableSet
 from .results import ROWS_FILE
 from .sentence_folder import is_sentence_folder, write_sentence_folder
-from .store import read_json
+from .store import follow_umask, read_json
 from .structured import units_from_mask
 from .ticket_files import CARD_FILE, apply_mask, push_to_hub, save_folder  # noqa: F401  (push_to_hub: part of the API)
 from .tickets import HEAD_FILE, RUN_FILE, imp_folder, level_dir, load_ticket, ticket_facts
@@ -96,6 +96,7 @@ def export(run: str | os.PathLike, level: int, out: str | os.PathLike, model: nn
     facts["library"] = "sentence-transformers" if is_sentence_folder(out) else "transformers"
     note += "\n\n" + usage(out, relative=True)
     save_folder(out, ticket.mask, ticket.meta, ticket.path, facts, weights_note=note)
+    follow_umask(out)  # transformers' and safetensors' files are owner-only: like any file, they follow the umask
     return out
 
 

@@ -56,6 +56,7 @@ def add_shard_commands(commands, add_shard_option) -> None:
     export.add_argument("--store", default=None, help="run store (default: $TICKETLIB_RUNS or runs/)")
     export.set_defaults(run=_shard_export)
     imported = actions.add_parser("import", help="check exported shards and add their runs to a run store")
-    imported.add_argument("archives", nargs="+", metavar="ARCHIVE")
+    imported.add_argument("archives", nargs="+", metavar="ARCHIVE",
+                          help="shards written by 'ticketlib shard export' (.tar, .tar.gz or a folder)")
     imported.add_argument("--store", default=None, help="run store (default: $TICKETLIB_RUNS or runs/)")
     imported.set_defaults(run=_shard_import)
