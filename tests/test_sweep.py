@@ -300,7 +300,9 @@ def test_real_notebooks_small_grid_through_submitit_local(tmp_path):
                                engine="submitit", jobs=2, cluster={"cluster": "local"})
     assert [s["status"] for s in statuses] == ["ok"] * 4, [s.get("error") for s in statuses]
     results = pd.read_csv(tmp_path / "reports" / "results.csv")
-    assert set(results["experiment"]) == {"find_tickets", "baselines"}
+    assert set(results["experiment"]) == {"find_tickets", "baselines", "summary"}
+    overlaps = results[results["experiment"] == "summary"]
+    assert set(overlaps["method"]) == {"mask_overlap"} and set(overlaps["metric"]) == {"jaccard"}
     assert set(results["task"]) == {"rt-sentiment", "squad-qnli"}
     from ticketlib.report import build_report
 

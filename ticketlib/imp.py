@@ -171,7 +171,7 @@ def run_imp(model: nn.Module, train_features: Sequence[dict], evaluate: Evaluate
             load_snapshot(head_parameters(model), initial_head)
         elif config.head_policy == "reinit":
             reinit_head(model, head_seed(config.train.seed, level))
-        else:  # keep: the previous level's trained head
+        elif head_parameters(model):  # keep: the previous level's trained head (a sentence encoder has none)
             load_snapshot(head_parameters(model), load_file(str(level_dir(run_dir, level - 1) / HEAD_FILE)))
         masker = Masker(model, mask, spec)
         masker.apply()

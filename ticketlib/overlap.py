@@ -6,13 +6,14 @@ so that a committed study carries them without its masks.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Mapping
 
 import pandas as pd
 
 from .masks import masks_overlap, sparsity
-from .results import ROW_COLUMNS
+from .results import in_row_order
 from .tickets import RUN_FILE, Ticket
 
 OVERLAP_METHOD = "mask_overlap"
@@ -42,11 +43,7 @@ def overlap_rows(tickets: Mapping[str, Ticket], references: Mapping[str, Mapping
         for other, theirs in tickets.items():
             if other != task:
                 add(task, other, ticket.overlap(theirs), ticket)
-    frame = pd.DataFrame(out)
-    for column in ROW_COLUMNS:
-        if column not in frame:
-            frame[column] = None
-    return frame[ROW_COLUMNS]
+    return in_row_order(pd.DataFrame(out))
 
 
 def theta0_magnitude_mask(ticket: Ticket, run_folder: str | Path) -> dict:
@@ -65,6 +62,16 @@ def theta0_magnitude_mask(ticket: Ticket, run_folder: str | Path) -> dict:
 
 
 def study_overlap_rows(ticket_runs: Mapping[str, str | Path], tickets: Mapping[str, Ticket]) -> pd.DataFrame:
-    """overlap_rows for a study's tickets, with each ticket's theta_0 magnitude mask computed."""
-    references = {task: theta0_magnitude_mask(ticket, ticket_runs[task]) for task, ticket in tickets.items()}
+    """overlap_rows for a study's tickets, with each ticket's theta_0 magnitude mask computed where
+    its run's model can be loaded here (a store copied from a machine with other checkpoints may
+    not): without it, only the overlaps between tasks."""
+    from .models import ModelUnavailableError
+
+    references = {}
+    for task, ticket in tickets.items():
+        try:
+            references[task] = theta0_magnitude_mask(ticket, ticket_runs[task])
+        except ModelUnavailableError as error:
+            warnings.warn(f"{task}: no theta_0 magnitude overlap, its model cannot be loaded here ({error})",
+                          stacklevel=2)
     return overlap_rows(tickets, references)

@@ -63,14 +63,14 @@ def budget_note(rows: pd.DataFrame, note: str = "") -> str:
     the profile's plain statement of what such a budget can and cannot show."""
     if not len(rows):
         return "**No results yet**: run the other notebooks (or a sweep) first."
-    rows = rows[rows["method"] != S.NO_SIGNAL_METHOD]
+    rows = rows[~rows["method"].isin([S.NO_SIGNAL_METHOD, OVERLAP_METHOD])]
     runs = rows.drop_duplicates(["run_id", "method", "seed", "level", "rewind_step"])
     seeds = rows[rows["experiment"] == "baselines"]["seed"].nunique()
     low, high = int(runs["steps"].min()), int(runs["steps"].max())
     facts = (f"This run: {rows['task'].nunique()} task(s) ({', '.join(sorted(rows['task'].unique()))}), "
              f"{len(runs)} fine-tuning runs of {low if low == high else f'{low}-{high}'} steps each, "
              f"sparsities up to {rows['sparsity'].max():.0%}, {seeds or 1} seed(s) per evaluated subnetwork, "
-             f"model {', '.join(sorted(rows['model'].astype(str).unique()))}.")
+             f"model {', '.join(sorted(rows['model'].dropna().astype(str).unique()))}.")
     return facts + ("\n\n" + note.strip() if note.strip() else "")
 
 

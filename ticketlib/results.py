@@ -49,17 +49,15 @@ def typed(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def in_row_order(frame: pd.DataFrame) -> pd.DataFrame:
-    """The table's columns first, in their order; any extra columns after them."""
-    return frame[[c for c in ROW_COLUMNS if c in frame] + [c for c in frame if c not in ROW_COLUMNS]]
+    """The table's columns first, in their order (empty where the rows lack one, e.g. rows written
+    before a column existed); any extra columns after them."""
+    frame = frame.assign(**{c: None for c in ROW_COLUMNS if c not in frame})
+    return frame[ROW_COLUMNS + [c for c in frame if c not in ROW_COLUMNS]]
 
 
 def write_rows(run_dir: str | os.PathLike, rows: list[dict]) -> pd.DataFrame:
     """rows -> `<run_dir>/rows.csv` (written atomically) and a DataFrame in the table's column order."""
-    frame = pd.DataFrame(rows)
-    for column in ROW_COLUMNS:
-        if column not in frame:
-            frame[column] = None
-    frame = typed(in_row_order(frame))
+    frame = typed(in_row_order(pd.DataFrame(rows)))
     with atomic_path(Path(run_dir) / ROWS_FILE) as tmp:
         frame.to_csv(tmp, index=False)
     return frame
