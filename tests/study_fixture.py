@@ -16,7 +16,7 @@ from ticketlib.masks import magnitude_prune
 from ticketlib.prunable import prunable_parameters
 from ticketlib.results import write_rows, write_table, concat_rows
 from ticketlib.store import write_json
-from ticketlib.tickets import IMP_DIR, LEVEL_FILE, MASK_FILE, RUN_FILE, level_dir
+from ticketlib.paths import IMP_DIR, LEVEL_FILE, MASK_FILE, RUN_FILE, level_dir
 
 SPARSITY = {0: 0.0, 1: 0.2, 2: 0.4}
 TASKS = {"rt-sentiment": 0, "squad-qnli": 1}  # task -> seed of its tiny model

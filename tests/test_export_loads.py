@@ -19,7 +19,7 @@ from ticketlib.contrastive import SentenceEncoder
 from ticketlib.imp import IMPConfig, PruneConfig, run_imp
 from ticketlib.pooling import MeanPooledClassifier
 from ticketlib.store import write_json
-from ticketlib.tickets import RUN_FILE
+from ticketlib.paths import RUN_FILE
 from ticketlib.train import TrainConfig
 
 TEXTS = ["a good film", "bad", "the film was not good at all"]
@@ -241,7 +241,7 @@ def minilm_run(tmp_path, task, granularity):
     from ticketlib.models import load_model
     from ticketlib.params import Recipe
     from ticketlib.structured import prune
-    from ticketlib.tickets import level_dir
+    from ticketlib.paths import level_dir
 
     recipe = Recipe(task=task, pooling="mean", include_pooler=False, granularity=granularity)
     spec = recipe.prune_config().spec()

@@ -11,11 +11,12 @@ from conftest import synthetic_features, tiny_model
 from ticketlib import sharing
 from ticketlib.imp import IMPConfig, PruneConfig, run_imp
 from ticketlib.mask_files import load_mask
+from ticketlib.paths import MASK_FILE, RUN_FILE
 from ticketlib.prunable import prunable_parameters
 from ticketlib.shrink import load_shrunk
 from ticketlib.store import write_json
 from ticketlib.structured import prune
-from ticketlib.tickets import MASK_FILE, RUN_FILE, Ticket, load_ticket
+from ticketlib.tickets import Ticket, load_ticket
 from ticketlib import ticket_files
 from ticketlib.train import TrainConfig
 
@@ -119,7 +120,7 @@ def test_cli_export_of_a_minilm_run_loads_in_plain_transformers(tmp_path):
     from ticketlib.models import load_model
     from ticketlib.params import Recipe
     from ticketlib.prunable import PrunableSet
-    from ticketlib.tickets import level_dir
+    from ticketlib.paths import level_dir
 
     recipe = Recipe(pooling="cls")  # [CLS] through the pooler: Hugging Face's own classifier
     spec = PrunableSet(include_pooler=recipe.include_pooler)
@@ -150,7 +151,7 @@ def test_cli_export_fine_tune_trains_the_ticket_and_keeps_its_zeros(tmp_path):
     from ticketlib.models import load_model
     from ticketlib.params import Recipe
     from ticketlib.prunable import PrunableSet
-    from ticketlib.tickets import level_dir
+    from ticketlib.paths import level_dir
 
     recipe = Recipe(max_train_examples=64, max_eval_examples=32, max_steps=2, pooling="cls")
     spec = PrunableSet(include_pooler=recipe.include_pooler)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .budget_cli import add_budget_command
 from .params import Recipe, suggest
+from .paths import IMP_DIR, LEVEL_GLOB, MASK_FILE, RESULTS_CSV
 from .sweep.shards_cli import add_shard_commands
 
 
@@ -124,13 +125,13 @@ def _mask_path(given: str) -> Path:
     path = Path(given)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist (a mask file, or a level or ticket folder holding one)")
-    if path.is_dir() and not (path / "mask.safetensors").is_file():
-        levels = sorted(p.parent.name for p in path.glob("imp/level_*/mask.safetensors"))
+    if path.is_dir() and not (path / MASK_FILE).is_file():
+        levels = sorted(p.parent.name for p in path.glob(f"{IMP_DIR}/{LEVEL_GLOB}/{MASK_FILE}"))
         if levels:
-            raise ValueError(f"{path} is a run folder: pass one level's mask, e.g. {path / 'imp' / levels[-1]} "
+            raise ValueError(f"{path} is a run folder: pass one level's mask, e.g. {path / IMP_DIR / levels[-1]} "
                              f"(levels: {', '.join(levels)})")
-        raise FileNotFoundError(f"{path} holds no mask.safetensors (pass a mask file, or a level or ticket folder)")
-    return path / "mask.safetensors" if path.is_dir() else path
+        raise FileNotFoundError(f"{path} holds no {MASK_FILE} (pass a mask file, or a level or ticket folder)")
+    return path / MASK_FILE if path.is_dir() else path
 
 
 def _run_folder(given: str) -> None:
@@ -179,8 +180,8 @@ def _report(args) -> None:
     from .report import build_report
 
     reports = Path(args.reports)
-    if not (reports / "results.csv").is_file():
-        raise FileNotFoundError(f"{reports / 'results.csv'} does not exist: run a study first (ticketlib study)")
+    if not (reports / RESULTS_CSV).is_file():
+        raise FileNotFoundError(f"{reports / RESULTS_CSV} does not exist: run a study first (ticketlib study)")
     print(build_report(reports, measure_no_signal=not args.no_measure))
 
 

@@ -29,13 +29,14 @@ import pandas as pd
 from . import __version__
 from .last_study import tickets_listing
 from .params import Recipe
-from .results import METHOD_TITLES, NO_SIGNAL, ROWS_FILE, collect_rows, metric_rows, write_rows  # noqa: F401
+from .paths import IMP_DIR, MANIFEST_FILE, PARAMS_FILE, ROWS_FILE, RUN_FILE, cell_path
+from .results import METHOD_TITLES, NO_SIGNAL, collect_rows, metric_rows, write_rows  # noqa: F401
 from .results import METHODS as RESULT_METHODS
 from .settings import store_root, threads as env_threads
 from .identity import describe, folder_id, run_folder, run_identity
 from .store import read_json, write_json
-from .tickets import (IMP_DIR, MANIFEST_FILE, PARAMS_FILE, RUN_FILE, Ticket, available_levels, cell_path,  # noqa: F401
-                      imp_folder, imp_levels_table, load_ticket, read_level, ticket_runs)
+from .tickets import (Ticket, available_levels, imp_folder, imp_levels_table,  # noqa: F401
+                      load_ticket, read_level, ticket_runs)
 
 # tqdm.auto warns in a notebook without ipywidgets; progress bars are off in notebooks anyway.
 warnings.filterwarnings("ignore", message="IProgress not found")

@@ -19,10 +19,11 @@ import pandas as pd
 
 from .last_study import select_runs
 from .masks import random_prune
+from .paths import RUN_FILE
 from .results import NO_SIGNAL
 from .stats import SPARSITY_TOLERANCE
 from .store import read_json
-from .tickets import RUN_FILE, Ticket, available_levels, find_ticket_runs, load_ticket
+from .tickets import Ticket, available_levels, find_ticket_runs, load_ticket
 
 RANDOM = "a random mask of the same sparsity"
 NONE_TEXT = "(none)"

@@ -29,12 +29,12 @@ from . import __version__
 from .mask_files import load_mask, save_mask
 from .masking import Masker
 from .masks import Mask, Schedule, full_mask, sparsity, sparsity_report
+from .paths import HEAD_FILE, LEVEL_FILE, MANIFEST_FILE, MASK_FILE, SPARSITY_FILE, THETA_I_FILE, level_dir
 from .prunable import PrunableSet, architecture_fingerprint, base_model, prunable_parameters
 from .rewind import (HEAD_POLICIES, base_snapshot, head_parameters, head_snapshot, init_like_bert, load_snapshot,
                      reinit_head, rewind)
 from .store import atomic_path, canonical, read_json, write_json
 from .structured import check_granularity, level_target, prune, unit_metadata
-from .tickets import HEAD_FILE, LEVEL_FILE, MANIFEST_FILE, MASK_FILE, SPARSITY_FILE, THETA_I_FILE, level_dir
 from .train import TrainConfig, fine_tune
 
 Evaluate = Callable[[nn.Module], dict[str, float]]

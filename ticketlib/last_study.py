@@ -25,12 +25,12 @@ from typing import Sequence
 
 import pandas as pd
 
-from .results import ROWS_FILE, concat_rows
+from .paths import ROWS_FILE, RUN_FILE, RUNS_JSON
+from .results import concat_rows
 from .settings import reports_root, store_root
 from .store import read_json
-from .tickets import RUN_FILE, available_levels, find_ticket_runs, run_folders_below, ticket_runs
+from .tickets import available_levels, find_ticket_runs, run_folders_below, ticket_runs
 
-RUNS_JSON = "runs.json"
 HOW_TO_RUN = ("run the study (`bash scripts/study.sh`), or a notebook by hand "
               "(01_find_tickets makes tickets in <store>/find_tickets)")
 

@@ -13,8 +13,9 @@ from typing import Mapping
 import pandas as pd
 
 from .masks import masks_overlap, sparsity
+from .paths import RUN_FILE
 from .results import in_row_order
-from .tickets import RUN_FILE, Ticket
+from .tickets import Ticket
 
 OVERLAP_METHOD = "mask_overlap"
 THETA0 = "theta0-magnitude"  # the source_task of a ticket's overlap with theta_0's magnitude mask

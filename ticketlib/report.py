@@ -40,14 +40,13 @@ from . import stats as S
 from . import wording
 from .claims import Judgement, Rules, judge
 from .overlap import OVERLAP_METHOD
+from .paths import (FIGURES_DIR, INDEX_HTML, NOTE_FILE, NOTEBOOK_HTML, ORDER_FILE, PARTIAL_SUFFIX, RESULTS_CSV, RUNS_DIR,
+                    RUNS_JSON, SUMMARY_DIR)
 from .store import atomic_path, write_json
 
 _main_metric = main_rows  # the rewinding notebook's name for it
 
 TEMPLATE = "report.html.j2"
-FIGURES_DIR = "figures"
-RUNS_DIR = "runs"
-SUMMARY_DIR = "summary"
 
 
 def layer_table(ticket_runs: Mapping[str, str | Path], level: int | None = None) -> pd.DataFrame:
@@ -89,9 +88,9 @@ def save_summary(run_dir: str | Path, tables: dict[str, pd.DataFrame], figures: 
     for name, fig in figures.items():
         save_figure(fig, folder, name)
         order.append({"kind": "figure", "name": name})
-    write_json(folder / "order.json", order)
+    write_json(folder / ORDER_FILE, order)
     if note:
-        with atomic_path(folder / "note.html") as tmp:
+        with atomic_path(folder / NOTE_FILE) as tmp:
             tmp.write_text("".join(f"<p>{html.escape(p)}</p>" for p in note.split("\n\n")))
 
 
@@ -173,7 +172,7 @@ def _defaults(meta: dict) -> tuple[dict, dict, str]:
 
     recipe = {f.name: f.default for f in dataclasses.fields(Recipe) if f.default is not dataclasses.MISSING}
     if isinstance(meta.get("defaults"), dict):
-        return {**recipe, **meta["defaults"]}, meta.get("task_params") or {}, "runs.json"
+        return {**recipe, **meta["defaults"]}, meta.get("task_params") or {}, RUNS_JSON
     try:
         profile = load_profile(meta.get("profile") or "")
     except (ProfileError, OSError) as error:
@@ -198,7 +197,7 @@ def study_rules(meta: dict) -> tuple[Rules, str]:
     from .params import ProfileError, load_profile
 
     if isinstance(meta.get("rules"), dict) and meta["rules"]:
-        return Rules.from_mapping(meta["rules"]), "runs.json"
+        return Rules.from_mapping(meta["rules"]), RUNS_JSON
     try:
         profile = load_profile(meta.get("profile") or "")
     except (ProfileError, OSError):
@@ -226,11 +225,12 @@ def run_rows(meta: dict, reports: Path) -> tuple[list[dict], str]:
     for run in meta["runs"]:
         folder = Path(run["folder"])
         link = ""
-        target = reports / RUNS_DIR / f"{run['experiment']}-{folder.name.removesuffix('.partial')}.html"
-        if (folder / "notebook.html").is_file():
-            if not target.is_file() or target.stat().st_mtime < (folder / "notebook.html").stat().st_mtime:
+        target = reports / RUNS_DIR / f"{run['experiment']}-{folder.name.removesuffix(PARTIAL_SUFFIX)}.html"
+        page = folder / NOTEBOOK_HTML
+        if page.is_file():
+            if not target.is_file() or target.stat().st_mtime < page.stat().st_mtime:
                 with atomic_path(target) as tmp:
-                    shutil.copyfile(folder / "notebook.html", tmp)
+                    shutil.copyfile(page, tmp)
             link = f"{RUNS_DIR}/{target.name}"
         elif target.is_file():  # a committed study: the notebook was kept, the run store was not
             link = f"{RUNS_DIR}/{target.name}"
@@ -257,7 +257,7 @@ def _note(meta: dict) -> str:
 
 
 def _read_rows(reports: Path) -> pd.DataFrame:
-    path = reports / "results.csv"
+    path = reports / RESULTS_CSV
     if not path.is_file():
         return pd.DataFrame(columns=ROW_COLUMNS)
     return pd.read_csv(path) if path.stat().st_size else pd.DataFrame(columns=ROW_COLUMNS)
@@ -358,7 +358,7 @@ def render(context: dict) -> str:
 
 
 def _read_meta(reports: Path) -> dict:
-    path = reports / "runs.json"
+    path = reports / RUNS_JSON
     return json.loads(path.read_text()) if path.is_file() else {"profile": None, "runs": []}
 
 
@@ -399,8 +399,9 @@ def build_report(reports: str | Path, no_signal: Mapping[str, float] | None = No
         "diagnostic": diagnostic(judgement, rows, pairs),
         "figures": figures, "runs": runs, "defaults_origin": origin,
         "confidence": f"{S.CONFIDENCE:.0%}", "has_rows": bool(len(rows)),
+        "results_csv": RESULTS_CSV,
     }
-    index = reports / "index.html"
+    index = reports / INDEX_HTML
     with atomic_path(index) as tmp:
         tmp.write_text(render(context), encoding="utf-8")
     return index

@@ -13,15 +13,14 @@ from typing import Sequence
 import pandas as pd
 
 from .settings import store_root
+from .paths import PARTIAL_SUFFIX, ROWS_FILE
 from .methods import METHOD_NAMES, METHOD_TITLES, REGISTRY  # noqa: F401  (the rows' method names)
 from .store import atomic_path
-from .tickets import PARTIAL_SUFFIX
 
 # mask_seed: the seed of the IMP run whose mask a transfer trained (empty elsewhere; absent from
 # results written before it, which still read)
 ROW_COLUMNS = ["experiment", "method", "task", "source_task", "model", "seed", "mask_seed", "level", "sparsity",
                "rewind_step", "metric", "value", "steps", "train_seconds", "run_id"]
-ROWS_FILE = "rows.csv"
 
 # every value of the `method` column: the registry (ticketlib.methods)
 METHODS = {m.name: (m.short, m.title) for m in REGISTRY}

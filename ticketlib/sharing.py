@@ -35,13 +35,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .paths import CARD_FILE, HEAD_FILE, IMP_DIR, ROWS_FILE, RUN_FILE, level_dir
 from .prunable import PrunableSet
-from .results import ROWS_FILE
 from .sentence_folder import is_sentence_folder, write_sentence_folder
 from .store import follow_umask, read_json
 from .structured import units_from_mask
-from .ticket_files import CARD_FILE, apply_mask, push_to_hub, save_folder  # noqa: F401  (push_to_hub: part of the API)
-from .tickets import HEAD_FILE, RUN_FILE, imp_folder, level_dir, load_ticket, ticket_facts
+from .ticket_files import apply_mask, push_to_hub, save_folder  # noqa: F401  (push_to_hub: part of the API)
+from .tickets import imp_folder, load_ticket, ticket_facts
 
 SHRUNK_DIR = "shrunk"
 # transformers' Auto class for a checkpoint's architecture suffix
@@ -135,7 +135,7 @@ def _load_level_head(model: nn.Module, run: Path, level: int) -> str:
     if stored.keys() != params.keys():
         raise ValueError(f"{head_file} holds {sorted(stored)}, the model's head is {sorted(params)}")
     load_snapshot(params, stored)
-    return f"the head trained at level {level} (`imp/level_{level:02d}/{HEAD_FILE}` of the run)"
+    return f"the head trained at level {level} (`{level_dir(IMP_DIR, level) / HEAD_FILE}` of the run)"
 
 
 def _run_metrics(run: Path, level: int, recorded: list[dict]) -> list[dict]:

@@ -28,11 +28,10 @@ from torch import nn
 from .hub import hub_unavailable_reason
 from .mask_files import check_fits, load_mask, save_mask
 from .masks import sparsity
+from .paths import CARD_FILE, MASK_FILE
 from .prunable import PrunableSet, prunable_parameters
 from .store import atomic_path, write_bytes
 
-MASK_NAME = "mask.safetensors"
-CARD_FILE = "README.md"
 # The pinned offline model's upstream name on the hub (ticketlib.assets, "minilm-l6").
 HUB_NAMES = {"offline-minilm": "sentence-transformers/all-MiniLM-L6-v2"}
 PIPELINES = {"classification": "text-classification", "regression": "text-classification",
@@ -154,7 +153,7 @@ def save_folder(folder: str | os.PathLike, mask: Mapping[str, torch.Tensor], met
     """Write mask.safetensors and README.md into `folder`."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    write_mask(mask, meta, source, folder / MASK_NAME)
+    write_mask(mask, meta, source, folder / MASK_FILE)
     text = card(card_facts, weights_note=weights_note)
     with atomic_path(folder / CARD_FILE) as tmp:
         tmp.write_text(text)
@@ -167,9 +166,9 @@ def mask_file_of(source: str | os.PathLike) -> Path:
     if path.is_file():
         return path
     if path.is_dir():
-        if not (path / MASK_NAME).is_file():
-            raise FileNotFoundError(f"{path}: no {MASK_NAME} (not a ticket folder written by save_pretrained)")
-        return path / MASK_NAME
+        if not (path / MASK_FILE).is_file():
+            raise FileNotFoundError(f"{path}: no {MASK_FILE} (not a ticket folder written by save_pretrained)")
+        return path / MASK_FILE
     if str(source).count("/") != 1 or str(source).startswith((".", "/", "~")):
         raise FileNotFoundError(f"{source}: no such ticket folder, and not a hub id ('owner/name')")
     reason = hub_unavailable_reason()
@@ -177,7 +176,7 @@ def mask_file_of(source: str | os.PathLike) -> Path:
         raise ConnectionError(f"cannot download the ticket {source!r} from the Hugging Face hub: {reason}")
     from huggingface_hub import snapshot_download
 
-    return Path(snapshot_download(repo_id=str(source), allow_patterns=[MASK_NAME, CARD_FILE])) / MASK_NAME
+    return Path(snapshot_download(repo_id=str(source), allow_patterns=[MASK_FILE, CARD_FILE])) / MASK_FILE
 
 
 @torch.no_grad()

@@ -1,24 +1,6 @@
-"""Tickets and the run-folder layout: every file name of a run, and the loaders.
+"""Tickets: a mask and where it came from, and the loaders of a run's levels.
 
-The run store (ticketlib.identity names the folders):
-
-    <store>/<experiment>/<task>-<id>/          a run (by hand or by a sweep: the same folder)
-    <store>/<experiment>/<task>-<id>.partial/  a sweep run in progress, or failed
-    <store>/<experiment>/.<task>-<id>.lock     its lock (never deleted)
-    <run>/params.json                          its run id, identity and parameters
-    <run>/status.json                          a sweep's status of it (ticketlib.sweep)
-
-A find_tickets run folder:
-
-    <run>/run.json                      what ran (experiment, recipe)
-    <run>/rows.csv                      its tidy result rows (ticketlib.results)
-    <run>/cells/<name>.json             finished training cells (resume after a kill)
-    <run>/imp/manifest.json             the IMP run's config, architecture, theta_0 checksum
-    <run>/imp/theta_i.safetensors       rewinding target theta_i (rewind_step > 0)
-    <run>/imp/level_07/mask.safetensors the ticket of level 7 (ticketlib.mask_files)
-    <run>/imp/level_07/sparsity.json    its sparsity report
-    <run>/imp/level_07/head.safetensors its trained head (every head policy; none in older runs)
-    <run>/imp/level_07/level.json       metrics and timings; written last: the level is complete
+The run-folder layout and its file names: ticketlib.paths.
 """
 
 from __future__ import annotations
@@ -32,25 +14,10 @@ import pandas as pd
 
 from .mask_files import load_mask
 from .masks import masks_overlap, sparsity, sparsity_report
+from .paths import (IMP_DIR, LEVEL_FILE, LEVEL_GLOB, MASK_FILE, PARTIAL_SUFFIX, RUN_FILE, experiment_dir, level_dir,
+                    level_of)
 from .settings import store_root
 from .store import read_json
-
-PARAMS_FILE = "params.json"
-STATUS_FILE = "status.json"
-PARTIAL_SUFFIX = ".partial"
-RUN_FILE = "run.json"
-CELLS_DIR = "cells"
-IMP_DIR = "imp"
-MANIFEST_FILE = "manifest.json"
-THETA_I_FILE = "theta_i.safetensors"
-MASK_FILE = "mask.safetensors"
-SPARSITY_FILE = "sparsity.json"
-HEAD_FILE = "head.safetensors"
-LEVEL_FILE = "level.json"
-
-
-def experiment_dir(store: str | os.PathLike, experiment: str) -> Path:
-    return Path(store) / experiment
 
 
 def run_folders_below(folder: str | os.PathLike) -> list[Path]:
@@ -61,14 +28,6 @@ def run_folders_below(folder: str | os.PathLike) -> list[Path]:
         return [folder]
     return sorted(p.parent for p in folder.rglob(RUN_FILE)
                   if not any(part.endswith(PARTIAL_SUFFIX) for part in p.relative_to(folder).parts))
-
-
-def level_dir(imp_dir: str | os.PathLike, level: int) -> Path:
-    return Path(imp_dir) / f"level_{level:02d}"
-
-
-def cell_path(run_dir: str | os.PathLike, name: str) -> Path:
-    return Path(run_dir) / CELLS_DIR / f"{name}.json"
 
 
 @dataclass
@@ -146,7 +105,7 @@ def imp_folder(ticket: str | os.PathLike) -> Path:
 
 def available_levels(ticket: str | os.PathLike) -> list[int]:
     folder = imp_folder(ticket)
-    return sorted(int(p.parent.name.split("_")[1]) for p in folder.glob(f"level_*/{LEVEL_FILE}"))
+    return sorted(level_of(p.parent) for p in folder.glob(f"{LEVEL_GLOB}/{LEVEL_FILE}"))
 
 
 def load_ticket(ticket: str | os.PathLike, level: int | None = None) -> Ticket:

@@ -27,4 +27,4 @@ from .execute import execute_run, run_spec  # noqa: F401
 from .notebooks import (_read_notebook, code_hash, notebook_parameters, notebook_to_html,  # noqa: F401
                         read_notebook, strip_remote_scripts)
 from .plan import SWEEP_PARAMS, Run, expand  # noqa: F401
-from .status import RunStatus, is_finished, partial, run_state, stored_status  # noqa: F401
+from .status import RunStatus, is_finished, run_state, stored_status  # noqa: F401

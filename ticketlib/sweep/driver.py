@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from ..params import Profile, load_profile
-from ..results import ROWS_FILE, concat_rows, write_table
+from ..paths import RESULTS_CSV, ROWS_FILE, RUNS_JSON, TABLES_LOCK, partial_dir
+from ..results import concat_rows, write_table
 from ..settings import repo_root, store_root
 from ..store import write_json
 from .engines import make_engine
 from .execute import new_status, run_spec, short
 from .plan import Run, expand
-from .status import RunStatus, is_finished, partial, stored_status
+from .status import RunStatus, is_finished, stored_status
 
 
 def log(message: str) -> None:
@@ -138,8 +139,8 @@ class Driver:
                                    f"needs {', '.join(failed)}, which did not finish")
                 self.finish(run, status)
                 continue
-            resumed = partial(run.folder).exists() or run.folder.exists()  # a failed try, or a run by hand
-            log(f"start {run.name} ({run.run_id}, {'resumed' if resumed else 'new'}) in {partial(run.folder)}")
+            resumed = partial_dir(run.folder).exists() or run.folder.exists()  # a failed try, or a run by hand
+            log(f"start {run.name} ({run.run_id}, {'resumed' if resumed else 'new'}) in {partial_dir(run.folder)}")
             self.running[run.run_id] = (run, self.engine.submit(run_spec(run, self.sweep.threads, self.sweep.html)))
 
     def collect_done(self) -> None:
@@ -163,13 +164,13 @@ class Driver:
         elif status.status == "skipped":
             log(f"SKIPPED {run.name}: {status.error}")
         else:
-            log(f"FAILED {run.name}: {status.error} (notebook kept in {partial(run.folder)})")
+            log(f"FAILED {run.name}: {status.error} (notebook kept in {partial_dir(run.folder)})")
         self.bar.update(1)
 
 
 def run_folder_now(run: Run, status: RunStatus | None) -> Path:
     """Where the run's files are: its folder when finished, else `.partial`."""
-    return run.folder if status and status.ok else partial(run.folder)
+    return run.folder if status and status.ok else partial_dir(run.folder)
 
 
 def write_tables(runs: list[Run], statuses: dict[str, RunStatus], reports: Path, profile: Profile,
@@ -182,7 +183,7 @@ def write_tables(runs: list[Run], statuses: dict[str, RunStatus], reports: Path,
     from filelock import FileLock
 
     reports.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(reports / ".tables.lock")):
+    with FileLock(str(reports / TABLES_LOCK)):
         statuses = dict(statuses)
         for run in runs:
             if not (run.run_id in statuses and statuses[run.run_id].ok) and is_finished(run.folder):
@@ -190,7 +191,7 @@ def write_tables(runs: list[Run], statuses: dict[str, RunStatus], reports: Path,
         finished = [run for run in runs
                     if run.run_id in statuses and statuses[run.run_id].ok and (run.folder / ROWS_FILE).is_file()]
         write_table(concat_rows([run.folder / ROWS_FILE for run in finished], [run.experiment for run in finished]),
-                    reports / "results.csv")
+                    reports / RESULTS_CSV)
         listing = []
         for run in runs:
             status = statuses.get(run.run_id) or RunStatus(run.run_id, run.experiment, run.name, run.params)
@@ -198,7 +199,7 @@ def write_tables(runs: list[Run], statuses: dict[str, RunStatus], reports: Path,
                             "status": status.status, "skipped": status.found, "duration_s": status.duration_s,
                             "error": status.error, "params": run.params, "needs": run.dependency_params(),
                             "folder": str(run_folder_now(run, status))})
-        write_json(reports / "runs.json", {"profile": profile.name, "description": profile.description,
+        write_json(reports / RUNS_JSON, {"profile": profile.name, "description": profile.description,
                                            "store": str(store), "rules": profile.rules, "runs": listing})
 
 

@@ -11,11 +11,12 @@ import traceback
 from pathlib import Path
 
 from ..identity import describe
+from ..paths import NOTEBOOK_FILE, NOTEBOOK_HTML, lock_path, partial_dir
 from ..settings import set_threads_env
 from ..store import to_jsonable
 from .notebooks import code_hash, execute_notebook, notebook_to_html
 from .plan import Run
-from .status import RunStatus, is_finished, partial, stored_status
+from .status import RunStatus, is_finished, stored_status
 
 
 def run_spec(run: Run, threads: int | None, html: bool = True) -> dict:
@@ -43,9 +44,9 @@ def execute_run(spec: dict) -> dict:
     from filelock import FileLock, Timeout
 
     final = Path(spec["folder"])
-    work = partial(final)
+    work = partial_dir(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(final.with_name(f".{final.name}.lock")))
+    lock = FileLock(str(lock_path(final)))
     try:
         lock.acquire(timeout=0)
     except Timeout:
@@ -74,7 +75,7 @@ def _execute(spec: dict, work: Path) -> RunStatus:
     status = new_status(spec)
     status.started, status.host = time.time(), os.uname().nodename
     status.notebook_code = code_hash(Path(spec["notebook"]))
-    output = work / "notebook.ipynb"
+    output = work / NOTEBOOK_FILE
     try:
         execute_notebook(spec["notebook"], output, {**spec["params"], "run_dir": str(work), "run_id": spec["run_id"]},
                          cwd=work, progress_bar=False, log_output=False)
@@ -86,7 +87,7 @@ def _execute(spec: dict, work: Path) -> RunStatus:
     status.duration_s = round(status.finished - status.started, 2)
     if spec.get("html", True) and output.is_file():
         try:
-            notebook_to_html(output, work / "notebook.html")
+            notebook_to_html(output, work / NOTEBOOK_HTML)
         except Exception as error:  # a report problem must not lose the run
             status.html_error = f"{type(error).__name__}: {error}"
     status.write(work)

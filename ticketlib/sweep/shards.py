@@ -38,11 +38,10 @@ import yaml
 from .. import __version__
 from ..identity import run_folder, run_id
 from ..store import atomic_path, read_json
-from ..tickets import PARAMS_FILE, STATUS_FILE
+from ..paths import PARAMS_FILE, SHARD_MANIFEST as MANIFEST, STATUS_FILE, lock_path
 from .plan import Run
 from .status import is_finished
 
-MANIFEST = "shard.json"
 FORMAT = "ticketlib-shard/1"
 RUNS = "runs"  # the archive's folder holding the run folders, laid out as in the store
 MASKS = ("needed", "all", "none")
@@ -299,7 +298,7 @@ def import_shard(archive: str | os.PathLike, store: str | os.PathLike) -> Import
             lacking = [n for n in entry["files"] if not (final / n).is_file()]
             moves.append((entry, staged, final, lacking))
         for entry, staged, final, lacking in moves:  # every run checked: now write
-            lock = FileLock(str(final.with_name(f".{final.name}.lock")))
+            lock = FileLock(str(lock_path(final)))
             final.parent.mkdir(parents=True, exist_ok=True)
             with lock:
                 if not final.exists():

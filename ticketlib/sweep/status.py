@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..store import read_json, write_json
-from ..tickets import PARTIAL_SUFFIX, STATUS_FILE
+from ..paths import STATUS_FILE, partial_dir
 from .notebooks import code_hash
 
 STATES = ("ok", "failed", "skipped", "pending")
@@ -62,11 +62,6 @@ class RunStatus:
         return cls.from_dict(read_json(Path(folder) / STATUS_FILE))
 
 
-def partial(folder: Path) -> Path:
-    """Where a run executes (and stays when it fails): `<folder>.partial`."""
-    return folder.with_name(folder.name + PARTIAL_SUFFIX)
-
-
 def is_finished(folder: Path) -> bool:
     status = folder / STATUS_FILE
     return status.is_file() and read_json(status).get("status") == "ok"
@@ -85,4 +80,4 @@ def run_state(folder: Path, notebook: Path) -> str:
     if is_finished(folder):
         made_with = RunStatus.read(folder).notebook_code
         return "done" if made_with in (None, code_hash(notebook)) else "done*"
-    return "failed" if (partial(folder) / STATUS_FILE).is_file() else "todo"
+    return "failed" if (partial_dir(folder) / STATUS_FILE).is_file() else "todo"
