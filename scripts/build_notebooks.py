@@ -42,8 +42,8 @@ run_id = ""'''
 SETUP = '''\
 import pandas as pd
 from IPython.display import Markdown, display
+from ticketlib import cells, figures
 from ticketlib import experiments as ex
-from ticketlib import report
 from ticketlib.params import Recipe
 
 pd.set_option("display.precision", 3)
@@ -103,7 +103,7 @@ def find_tickets() -> nbformat.NotebookNode:
                "print(imp[[\"level\", \"sparsity\"]].drop_duplicates().to_string(index=False, "
                "float_format=lambda x: f\"{x:.4f}\"))\n"
                "print(\"metrics:\", sorted(imp[\"metric\"].unique()))"),
-         "fig = report.curves_figure(rows)"])
+         "fig = figures.curves_figure(rows)"])
 
 
 def baselines() -> nbformat.NotebookNode:
@@ -123,11 +123,11 @@ seeds = [0, 1]
         ["rows = ex.evaluate_subnetworks(recipe, ticket, at_levels=at_levels, methods=methods, seeds=seeds,\n"
          "                                run_dir=run_dir, run_id=run_id, train_ticket=train_ticket)",
          "md:## Mean and standard deviation over seeds",
-         "stats = report.seed_stats(rows)\nstats[[\"method\", \"level\", \"sparsity\", \"metric\", \"mean\", \"std\", \"seeds\"]]",
+         "stats = cells.seed_stats(rows)\nstats[[\"method\", \"level\", \"sparsity\", \"metric\", \"mean\", \"std\", \"seeds\"]]",
          check("# What was compared: method, level, sparsity (exact), number of seeds\n"
                "print(stats[[\"method\", \"level\", \"sparsity\", \"seeds\"]].to_string(index=False, "
                "float_format=lambda x: f\"{x:.4f}\"))"),
-         "fig = report.curves_figure(rows)"])
+         "fig = figures.curves_figure(rows)"])
 
 
 def transfer() -> nbformat.NotebookNode:
@@ -147,7 +147,7 @@ seeds = [0, 1]
         ["rows = ex.transfer(recipe, source_task, ticket, at_levels=at_levels, seeds=seeds,\n"
          "                   source_params=source_params, run_dir=run_dir, run_id=run_id, train_ticket=train_ticket)",
          "md:## Transferred masks, mean over seeds",
-         "stats = report.seed_stats(rows)\n"
+         "stats = cells.seed_stats(rows)\n"
          "stats[[\"source_task\", \"task\", \"level\", \"sparsity\", \"metric\", \"mean\", \"std\", \"seeds\"]]",
          check("print(stats[[\"source_task\", \"task\", \"level\", \"sparsity\", \"seeds\"]].to_string(index=False, "
                "float_format=lambda x: f\"{x:.4f}\"))")])
@@ -164,14 +164,14 @@ ticket = ""  # optional, a find_tickets run of this recipe, reused for theta_0
 ''' + SWEEP,
         ["rows = ex.rewinding(recipe, rewind_steps, ticket, run_dir=run_dir, run_id=run_id)",
          "md:## Metric per level, by rewinding point",
-         "table = report._main_metric(rows).pivot_table(index=[\"level\", \"sparsity\"], columns=\"rewind_step\",\n"
-         "                                               values=\"value\")\n"
+         "table = cells.main_rows(rows).pivot_table(index=[\"level\", \"sparsity\"], columns=\"rewind_step\",\n"
+         "                                          values=\"value\")\n"
          "table.columns = [f\"theta_{i}\" for i in table.columns]\ntable",
          check("print(rows[[\"rewind_step\", \"level\", \"sparsity\"]].drop_duplicates().to_string(index=False, "
                "float_format=lambda x: f\"{x:.4f}\"))"),
          "import matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(5, 3.2))\n"
          "lines = [ax.plot(group[\"sparsity\"], group[\"value\"], marker=\"o\", label=f\"rewind to theta_{step}\")\n"
-         "         for step, group in report._main_metric(rows).groupby(\"rewind_step\")]\n"
+         "         for step, group in cells.main_rows(rows).groupby(\"rewind_step\")]\n"
          "ax.set_xlabel(\"sparsity\"); ax.set_ylabel(rows[\"metric\"].iloc[0]); ax.legend(); ax.set_title(task)"])
 
 
@@ -192,7 +192,7 @@ note = ""  # what this profile's budget can and cannot show (set by the profile)
 ''' + SWEEP,
         ['''import pandas as pd
 from IPython.display import Markdown, display
-from ticketlib import report
+from ticketlib import figures, summary, tables
 from ticketlib.last_study import select_runs
 from ticketlib.tickets import available_levels
 
@@ -203,37 +203,37 @@ rows = selected.rows()
 tickets = selected.tickets()
 if level is None:  # one level for every task, as the study's summary compares them
     level = min((max(available_levels(t)) for t in tickets.values()), default=None)
-display(Markdown(report.budget_note(rows, note)))''',
+display(Markdown(summary.budget_note(rows, note)))''',
          "md:## Table 2: highest matching sparsity",
-         "table2 = report.matching_table(rows)\ntable2",
+         "table2 = tables.matching_table(rows)\ntable2",
          check("print(table2.reindex(columns=[\"task\", \"sparsities tested\", \"seeds per sparsity\"])"
                ".to_string(index=False))"),
          "md:## Metric vs sparsity",
-         "curves = report.curves_figure(rows)",
+         "curves = figures.curves_figure(rows)",
          "md:## Transfer",
-         "transfer = report.transfer_table(rows)\ntransfer",
-         "transfer_fig = report.transfer_figure(rows)",
+         "transfer = tables.transfer_table(rows)\ntransfer",
+         "transfer_fig = figures.transfer_figure(rows)",
          "md:## Per-layer sparsity of the tickets",
-         "layers = report.layer_table(tickets, level)\nlayers",
+         "layers = summary.layer_table(tickets, level)\nlayers",
          check("print(sorted(tickets))\nprint(list(layers.index))"),
-         "layers_fig = report.layer_figure(tickets, level)",
+         "layers_fig = figures.layer_figure(tickets, level)",
          "md:## Overlap of tickets found on different tasks (Jaccard, pruned weights)",
-         "overlap = report.overlap_table(tickets, level)\noverlap",
-         "overlap_fig = report.overlap_figure(tickets, level)",
+         "overlap = figures.overlap_table(tickets, level)\noverlap",
+         "overlap_fig = figures.overlap_figure(tickets, level)",
          "md:## Ticket or magnitude pruning?\n\nEach ticket against the one-shot magnitude mask of theta_0 at "
          "the same sparsity (what OMP prunes), and against the other tasks' tickets: Jaccard of the pruned "
          "weights, as rows the sweep adds to `results.csv` (method `mask_overlap`).",
          "from ticketlib.overlap import study_overlap_rows\n\n"
-         "overlaps = study_overlap_rows(tickets, report.tickets_at(tickets, level))\n"
+         "overlaps = study_overlap_rows(tickets, figures.tickets_at(tickets, level))\n"
          "overlaps[[\"task\", \"source_task\", \"level\", \"sparsity\", \"value\"]]",
          '''if run_dir:  # for the sweep's report: tables and figures shown inline in reports/index.html
     from ticketlib.results import write_rows
 
     write_rows(run_dir, overlaps.to_dict("records"))  # collected into results.csv with every run's rows
-    report.save_summary(run_dir, {"table_2_matching": table2, "transfer": transfer, "layer_sparsity": layers,
-                                  "mask_overlap": overlap},
-                        {"curves": curves, "transfer_heatmap": transfer_fig, "layer_sparsity": layers_fig,
-                         "mask_overlap": overlap_fig}, note=report.budget_note(rows, note))'''], setup=None)
+    summary.save_summary(run_dir, {"table_2_matching": table2, "transfer": transfer, "layer_sparsity": layers,
+                                   "mask_overlap": overlap},
+                         {"curves": curves, "transfer_heatmap": transfer_fig, "layer_sparsity": layers_fig,
+                          "mask_overlap": overlap_fig}, note=summary.budget_note(rows, note))'''], setup=None)
 
 
 def explore() -> nbformat.NotebookNode:

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 import torch
 
-from ticketlib import stats as S
+from ticketlib import cells as C
+from ticketlib import tables as T
 from ticketlib.overlap import METRIC, OVERLAP_METHOD, THETA0, overlap_rows
 from ticketlib.results import ROW_COLUMNS
 from ticketlib.tickets import Ticket
@@ -38,4 +39,4 @@ def test_overlap_rows_never_enter_the_claims():
     a = Ticket(mask(1, 0), {}, "a", level=2)
     extra = overlap_rows({"rt-sentiment": a}, {"rt-sentiment": mask(0, 1)})
     both = pd.concat([rows, extra], ignore_index=True)
-    assert S.gap_table(both).equals(S.gap_table(rows)) and S.seed_stats(both).equals(S.seed_stats(rows))
+    assert T.gap_table(both).equals(T.gap_table(rows)) and C.seed_stats(both).equals(C.seed_stats(rows))

@@ -17,8 +17,9 @@ import pytest
 
 matplotlib.use("Agg")
 
-from ticketlib import figures, report  # noqa: E402
-from ticketlib import stats as S  # noqa: E402
+from ticketlib import cells as C  # noqa: E402
+from ticketlib import figures, report, summary  # noqa: E402
+from ticketlib import tables as T  # noqa: E402
 from ticketlib.masks import masks_overlap  # noqa: E402
 
 from browser import Browser, chromium  # noqa: E402
@@ -160,7 +161,7 @@ def test_curves_plot_the_seed_means():
     axes = {ax.get_title(): ax for ax in fig.axes}
     assert set(axes) == {"rt-sentiment", "squad-qnli (did not learn)", "squad-retrieval"}
     drawn = _lines(axes["rt-sentiment"])
-    stats = S.seed_stats(rows)
+    stats = C.seed_stats(rows)
     rt = stats[stats["task"] == "rt-sentiment"]
     for method, source in (("random_pruning", "rt-sentiment"), ("random_reinit", "rt-sentiment"),
                            ("transfer", "squad-retrieval")):
@@ -219,17 +220,17 @@ def test_layer_and_overlap_heatmaps_show_the_masks(tmp_path):
     values = np.asarray(overlap.axes[0].collections[0].get_array()).reshape(2, 2)
     a, b = (load_ticket(runs[t], 2).mask for t in runs)
     assert values[0, 1] == pytest.approx(masks_overlap(a, b)) and values[0, 0] == 1.0
-    assert report.layer_table(runs, 2).shape == (2, 2)
+    assert summary.layer_table(runs, 2).shape == (2, 2)
 
 
 def test_summary_notebook_api_keeps_working(tmp_path):
     rows = study_rows()
-    table2 = report.matching_table(rows)
+    table2 = T.matching_table(rows)
     assert list(table2[["task", "sparsities tested", "seeds per sparsity"]].columns)  # the notebook prints these
-    assert list(report.matching_table(rows.iloc[:0]).columns) == S.MATCHING_COLUMNS
-    assert "3 seed(s)" in report.budget_note(rows, "plain words") and "plain words" in report.budget_note(rows, "plain words")
-    assert report.budget_note(rows.iloc[:0]).startswith("**No results")
-    report.save_summary(tmp_path, {"table_2": table2}, {"curves": report.curves_figure(rows)}, note="One.\n\nTwo.")
+    assert list(T.matching_table(rows.iloc[:0]).columns) == T.MATCHING_COLUMNS
+    assert "3 seed(s)" in summary.budget_note(rows, "plain words") and "plain words" in summary.budget_note(rows, "plain words")
+    assert summary.budget_note(rows.iloc[:0]).startswith("**No results")
+    summary.save_summary(tmp_path, {"table_2": table2}, {"curves": figures.curves_figure(rows)}, note="One.\n\nTwo.")
     folder = tmp_path / "summary"
     assert json.loads((folder / "order.json").read_text()) == [{"kind": "table", "name": "table_2"},
                                                                {"kind": "figure", "name": "curves"}]

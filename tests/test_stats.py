@@ -8,7 +8,9 @@ import math
 import pandas as pd
 import pytest
 
+from ticketlib import cells as C
 from ticketlib import stats as S
+from ticketlib import tables as T
 
 from report_fixtures import row, study_rows
 
@@ -55,71 +57,71 @@ def tiny(full=(0.80, 0.82), imp=None, task="rt-sentiment"):
 
 def test_matching_rule_on_a_hand_made_table():
     # full mean 0.81, std 0.01414: 20% (0.81) >= full; 36% (0.80) within 1 std; 48.8% (0.79) neither
-    table = S.matching_table(tiny()).set_index("task").loc["rt-sentiment"]
+    table = T.matching_table(tiny()).set_index("task").loc["rt-sentiment"]
     assert table["highest matching (within 1 std)"] == "36%" and table["highest sparsity within 1 std"] == 0.36
     assert table["highest matching (>= full)"] == "20%"
     assert table["sparsities tested"] == "20%, 36%, 49%" and table["seeds per sparsity"] == "2, 2, 2"
     # exactly at the edge counts (0.81 - 0.01 = 0.80 in floating point)
-    edge = S.matching_table(tiny(full=(0.80, 0.82, 0.81), imp={1: (0.80, 0.80)})).iloc[0]
+    edge = T.matching_table(tiny(full=(0.80, 0.82, 0.81), imp={1: (0.80, 0.80)})).iloc[0]
     assert edge["full std"] == pytest.approx(0.01) and edge["highest matching (within 1 std)"] == "20%"
-    none = S.matching_table(tiny(imp={1: (0.5, 0.5)})).iloc[0]
+    none = T.matching_table(tiny(imp={1: (0.5, 0.5)})).iloc[0]
     assert none["highest matching (within 1 std)"] == "none" and math.isnan(none["highest sparsity within 1 std"])
-    assert S.matches(0.80, 0.81, 0.01) and not S.matches(0.80, 0.81, 0.01, "at_least")
+    assert T.matches(0.80, 0.81, 0.01) and not T.matches(0.80, 0.81, 0.01, "at_least")
     with pytest.raises(ValueError):
-        S.matches(0.8, 0.8, 0.0, "close")
+        T.matches(0.8, 0.8, 0.0, "close")
 
 
 def test_the_evaluation_with_more_seeds_wins_over_the_search():
     rows = tiny()
     search = [row("find_tickets", "imp", "rt-sentiment", k, 0, 0.1) for k in (0, 1, 2)]
-    cells = S.Cells(pd.concat([rows, pd.DataFrame(search)]))
+    cells = C.Cells(pd.concat([rows, pd.DataFrame(search)]))
     assert cells.imp("rt-sentiment", 1) == {0: 0.81, 1: 0.81}  # baselines: 2 seeds against 1
     assert cells.full("rt-sentiment")[0] == {0: 0.80, 1: 0.82}
-    only_search = S.Cells(pd.DataFrame(search))  # no full-model runs: IMP level 0 is the reference
+    only_search = C.Cells(pd.DataFrame(search))  # no full-model runs: IMP level 0 is the reference
     assert only_search.full("rt-sentiment") == ({0: 0.1}, "IMP level 0 (the search's unpruned training)")
 
 
 def test_rows_without_the_schema_fail_early():
     with pytest.raises(ValueError, match="lack the column"):
-        S.Cells(pd.DataFrame({"task": ["rt-sentiment"]}))
+        C.Cells(pd.DataFrame({"task": ["rt-sentiment"]}))
 
 
 # --- learned ----------------------------------------------------------------------------------
 
 def test_a_task_at_chance_did_not_learn():
-    learning = S.learning(study_rows())
-    assert learning["squad-qnli"].status == S.NOT_LEARNED
-    assert learning["rt-sentiment"].status == S.LEARNED
-    assert learning["squad-retrieval"].status == S.LEARNED
+    learning = T.learning(study_rows())
+    assert learning["squad-qnli"].status == T.NOT_LEARNED
+    assert learning["rt-sentiment"].status == T.LEARNED
+    assert learning["squad-retrieval"].status == T.LEARNED
 
 
 def test_learned_rules_one_seed_and_no_bar():
     one = S.t_interval([0.60])
-    assert S.learned(one, 0.50)[0] == S.LEARNED  # clears 0.50 by more than 0.05
-    assert S.learned(one, 0.58)[0] == S.NOT_ESTABLISHED
-    assert S.learned(one, 0.60)[0] == S.NOT_LEARNED
-    assert S.learned(S.t_interval([0.6, 0.7]), 0.5)[0] == S.NOT_LEARNED  # 2 seeds: interval [-0.035, 1.285]
-    assert S.learned(S.t_interval([0.6, 0.7]), None)[0] == S.NOT_ESTABLISHED
-    assert S.learned(S.t_interval([0.80, 0.82, 0.81]), 0.50, margin=0.3)[0] == S.NOT_LEARNED
+    assert T.learned(one, 0.50)[0] == T.LEARNED  # clears 0.50 by more than 0.05
+    assert T.learned(one, 0.58)[0] == T.NOT_ESTABLISHED
+    assert T.learned(one, 0.60)[0] == T.NOT_LEARNED
+    assert T.learned(S.t_interval([0.6, 0.7]), 0.5)[0] == T.NOT_LEARNED  # 2 seeds: interval [-0.035, 1.285]
+    assert T.learned(S.t_interval([0.6, 0.7]), None)[0] == T.NOT_ESTABLISHED
+    assert T.learned(S.t_interval([0.80, 0.82, 0.81]), 0.50, margin=0.3)[0] == T.NOT_LEARNED
 
 
 def test_no_signal_scores_given_rows_and_label_free():
     rows = pd.DataFrame([row("find_tickets", "imp", "stsb", 0, 0, 0.8, metric="pearson"),
                          row("find_tickets", "imp", "rt-sentiment", 0, 0, 0.8)])
-    assert S.no_signal_scores(rows) == {"stsb": 0.0}  # accuracy needs the labels: not guessed
-    assert S.no_signal_scores(rows, {"rt-sentiment": 0.53}) == {"rt-sentiment": 0.53, "stsb": 0.0}
-    assert S.no_signal_scores(study_rows())["squad-retrieval"] == pytest.approx(0.002)
+    assert T.no_signal_scores(rows) == {"stsb": 0.0}  # accuracy needs the labels: not guessed
+    assert T.no_signal_scores(rows, {"rt-sentiment": 0.53}) == {"rt-sentiment": 0.53, "stsb": 0.0}
+    assert T.no_signal_scores(study_rows())["squad-retrieval"] == pytest.approx(0.002)
 
 
 # --- gaps and transfer on the realistic table ------------------------------------------------
 
 def test_gaps_and_transfer_differences_are_paired_by_seed():
     rows = study_rows()
-    gaps = S.gap_table(rows).set_index(["task", "level", "method"])
+    gaps = T.gap_table(rows).set_index(["task", "level", "method"])
     reinit = gaps.loc[("rt-sentiment", 2, "random_reinit")]  # 0.20, 0.20, 0.22: mean 0.20667, sd 0.011547
     assert reinit["gap"] == pytest.approx(0.2066667, abs=1e-6) and reinit["pairs"] == 3
     assert reinit["CI low"] == pytest.approx(0.2066667 - 4.302653 * 0.0115470 / math.sqrt(3), abs=1e-5)
-    transfer = S.transfer_table(rows).set_index(["source", "target"])
+    transfer = T.transfer_table(rows).set_index(["source", "target"])
     assert transfer.loc[("squad-retrieval", "rt-sentiment"), "difference"] == pytest.approx(-0.02 / 3)
     assert transfer.loc[("rt-sentiment", "squad-retrieval"), "difference"] == pytest.approx(-0.44 / 3)
     assert transfer.loc[("rt-sentiment", "rt-sentiment"), "difference"] == 0.0  # the own ticket
@@ -130,9 +132,9 @@ def test_every_registered_baseline_that_ran_is_in_the_gap_table():
     rows = study_rows()
     extra = [row("baselines", method, "rt-sentiment", 2, s, v) for method in ("omp", "wanda")
              for s, v in enumerate((0.70, 0.72, 0.71))]
-    gaps = S.gap_table(pd.concat([rows, pd.DataFrame(extra)], ignore_index=True)).set_index(
+    gaps = T.gap_table(pd.concat([rows, pd.DataFrame(extra)], ignore_index=True)).set_index(
         ["task", "level", "method"])
-    imp = S.Cells(rows).imp("rt-sentiment", 2)
+    imp = C.Cells(rows).imp("rt-sentiment", 2)
     expected = S.paired_gap(imp, {0: 0.70, 1: 0.72, 2: 0.71})
     for method, name in (("omp", "IMP - one-shot magnitude pruning"), ("wanda", "IMP - Wanda")):
         gap = gaps.loc[("rt-sentiment", 2, method)]
@@ -141,7 +143,7 @@ def test_every_registered_baseline_that_ran_is_in_the_gap_table():
 
 
 def test_source_pair_gaps_pair_every_two_masks_on_a_target():
-    pairs = S.source_pair_gaps(study_rows()).set_index(["target", "a", "b"])
+    pairs = T.source_pair_gaps(study_rows()).set_index(["target", "a", "b"])
     # on rt-sentiment at 36%: its own ticket (0.80, 0.81, 0.80) and the retrieval mask (0.79, 0.80, 0.80)
     own_minus_moved = pairs.loc[("rt-sentiment", "rt-sentiment", "squad-retrieval")]
     assert own_minus_moved["gap"] == pytest.approx(0.02 / 3) and own_minus_moved["pairs"] == 3
@@ -149,8 +151,8 @@ def test_source_pair_gaps_pair_every_two_masks_on_a_target():
 
 def test_empty_rows_give_empty_tables():
     empty = study_rows().iloc[:0]
-    assert S.matching_table(empty).empty and list(S.matching_table(empty).columns) == S.MATCHING_COLUMNS
-    assert S.source_pair_gaps(empty).empty
+    assert T.matching_table(empty).empty and list(T.matching_table(empty).columns) == T.MATCHING_COLUMNS
+    assert T.source_pair_gaps(empty).empty
 
 
 # --- tests against a threshold, Holm, seeds needed (hand-computed; t with 2 df has the closed

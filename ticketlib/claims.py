@@ -38,7 +38,9 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
+from . import cells as C
 from . import stats as S
+from . import tables as T
 from .methods import CLAIM2_BASELINES
 
 PRETRAINING_SOURCES = ("squad-retrieval", "wiki-mlm", "mlm")
@@ -139,7 +141,7 @@ def _adjust(cells: list[Cell], rules: Rules, above: str, below: str) -> list[Cel
     return out
 
 
-def matching_cells(cells: S.Cells, learned: Sequence[str], rules: Rules) -> list[Cell]:
+def matching_cells(cells: C.Cells, learned: Sequence[str], rules: Rules) -> list[Cell]:
     """IMP - full model at every level of every learned task, one Holm family (module docstring)."""
     out = []
     for task in learned:
@@ -206,7 +208,7 @@ def _seeds_to_decide(cells: Sequence[Cell], one_decides: str, all_decide: str) -
 
 
 def claim_1(match: list[Cell], learned: Sequence[str], not_counted: dict[str, str], rules: Rules) -> ClaimResult:
-    reach = rules.claim1_min_sparsity - S.SPARSITY_TOLERANCE
+    reach = rules.claim1_min_sparsity - C.SPARSITY_TOLERANCE
     tasks = []
     for task in learned:
         mine = [c for c in match if c.task == task]
@@ -224,7 +226,7 @@ def claim_1(match: list[Cell], learned: Sequence[str], not_counted: dict[str, st
     return ClaimResult(1, overall(tasks), tasks, not_counted, note="" if learned else "no_learned_task")
 
 
-def imp_learned(cells: S.Cells, task: str, level: int, no_signal: float | None, confidence: float) -> bool:
+def imp_learned(cells: C.Cells, task: str, level: int, no_signal: float | None, confidence: float) -> bool:
     """The IMP ticket at this level learned: the lower end of its interval is above the no-signal score."""
     values = list(cells.imp(task, level).values())
     if no_signal is None or len(values) < 2:
@@ -232,7 +234,7 @@ def imp_learned(cells: S.Cells, task: str, level: int, no_signal: float | None, 
     return S.t_interval(values, confidence).low > no_signal
 
 
-def claim_2(cells: S.Cells, learned: Sequence[str], not_counted: dict[str, str], no_signal: Mapping[str, float],
+def claim_2(cells: C.Cells, learned: Sequence[str], not_counted: dict[str, str], no_signal: Mapping[str, float],
             rules: Rules, baselines: Sequence[str] = CLAIM2_BASELINES) -> ClaimResult:
     out = []
     for task in learned:
@@ -270,18 +272,18 @@ def claim_2(cells: S.Cells, learned: Sequence[str], not_counted: dict[str, str],
 
 def pretraining_source(rows: pd.DataFrame, sources: Sequence[str] = PRETRAINING_SOURCES) -> str | None:
     """The first of `sources` that is a transfer source in the rows."""
-    r = S.Cells(rows).rows
+    r = C.Cells(rows).rows
     present = set(r.loc[r["method"] == "transfer", "source_task"]) if len(r) else set()
     return next((s for s in sources if s in present), None)
 
 
-def _transfer_sources(cells: S.Cells, target: str, level: int) -> list[str]:
+def _transfer_sources(cells: C.Cells, target: str, level: int) -> list[str]:
     r = cells.rows
     part = r[(r["method"] == "transfer") & (r["task"] == target) & (r["level"] == level)]
     return sorted(part["source_task"].unique())
 
 
-def claim_3(cells: S.Cells, match: list[Cell], learned: Sequence[str], not_counted: dict[str, str],
+def claim_3(cells: C.Cells, match: list[Cell], learned: Sequence[str], not_counted: dict[str, str],
             source: str | None, rules: Rules) -> ClaimResult:
     if source is None:
         return ClaimResult(3, Verdict.NOT_TESTABLE, [], not_counted, note="no_source")
@@ -336,7 +338,7 @@ class Judgement:
     """Everything a report needs, computed once from the tidy rows."""
 
     rules: Rules
-    learning: dict[str, S.Learning]
+    learning: dict[str, T.Learning]
     seeds: pd.DataFrame
     matching: pd.DataFrame  # the paper's two criteria (Table 2 and 4)
     match_cells: list[Cell]
@@ -348,17 +350,17 @@ class Judgement:
 def judge(rows: pd.DataFrame, rules: Rules | None = None, no_signal: Mapping[str, float] | None = None) -> Judgement:
     """The tables and the three claims' verdicts under `rules` (module docstring)."""
     rules = rules or Rules()
-    cells = S.Cells(rows)
-    learn = S.learning(rows, no_signal)
-    learned = [t for t, item in learn.items() if item.status == S.LEARNED]
-    not_counted = {t: f"{item.status}: {item.reason}" for t, item in learn.items() if item.status != S.LEARNED}
+    cells = C.Cells(rows)
+    learn = T.learning(rows, no_signal)
+    learned = [t for t, item in learn.items() if item.status == T.LEARNED]
+    not_counted = {t: f"{item.status}: {item.reason}" for t, item in learn.items() if item.status != T.LEARNED}
     bars = {t: item.no_signal for t, item in learn.items() if item.no_signal is not None}
     match = matching_cells(cells, learned, rules)
     source = pretraining_source(rows, rules.pretraining_sources)
     claims = [claim_1(match, learned, not_counted, rules), claim_2(cells, learned, not_counted, bars, rules),
               claim_3(cells, match, learned, not_counted, source, rules)]
-    return Judgement(rules, learn, S.seed_stats(rows), S.matching_table(rows, no_signal), match,
-                     S.gap_table(rows), S.transfer_table(rows), claims)
+    return Judgement(rules, learn, C.seed_stats(rows), T.matching_table(rows, no_signal), match,
+                     T.gap_table(rows), T.transfer_table(rows), claims)
 
 
 def matching_summary(match: Sequence[Cell], task: str) -> float:

@@ -188,7 +188,7 @@ def levels_table(rows: pd.DataFrame) -> pd.DataFrame:
 def no_signal_rows(loaded: Loaded, experiment: str, run_id: str) -> list[dict]:
     """The task's no-signal scores on this eval data (what a model that ignores its input scores:
     data.TaskData.no_signal), as rows of method "no_signal", so every report can tell whether
-    the task learned (ticketlib.stats)."""
+    the task learned (ticketlib.tables)."""
     recipe = loaded.recipe
     base = {"experiment": experiment, "method": NO_SIGNAL, "task": recipe.task, "source_task": recipe.task,
             "model": recipe.model, "seed": None, "level": None, "sparsity": None, "rewind_step": 0, "steps": 0,

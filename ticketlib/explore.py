@@ -21,7 +21,7 @@ from .last_study import select_runs
 from .masks import random_prune
 from .paths import RUN_FILE
 from .results import NO_SIGNAL
-from .stats import SPARSITY_TOLERANCE
+from .cells import SPARSITY_TOLERANCE
 from .store import read_json
 from .tickets import Ticket, available_levels, find_ticket_runs, load_ticket
 

@@ -1,4 +1,4 @@
-"""The report's figures, drawn with seaborn from the numbers of ticketlib.stats and the tickets.
+"""The report's figures, drawn with seaborn from the tables (ticketlib.tables) and the tickets.
 
   curves_figure    metric vs sparsity per task: every method's mean over seeds (error bars:
                    std), the full model's mean +/- 1 std shaded (the matching band) and the
@@ -20,7 +20,9 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
-from . import stats as S
+from . import cells as C
+from . import tables as T
+from .methods import METHOD_NAMES
 from .results import METHODS
 from .tickets import Ticket, available_levels, load_ticket
 
@@ -47,8 +49,8 @@ def _empty(text: str, size=(5, 1.6)):
 def curve_points(rows: pd.DataFrame) -> pd.DataFrame:
     """One row per task, curve, sparsity and seed: the values the curves figure averages.
     Curves: every method's name (IMP starts at the full model, sparsity 0), "transfer from X"."""
-    cells = S.Cells(rows)
-    every = S.seed_stats(rows)
+    cells = C.Cells(rows)
+    every = C.seed_stats(rows)
     out = []
     for task in cells.tasks:
         full, _ = cells.full(task)
@@ -58,7 +60,7 @@ def curve_points(rows: pd.DataFrame) -> pd.DataFrame:
             curves.append((row.method, row.source_task, row.level,
                            cells.method(task, row.method, row.level, row.source_task)))
         for method, source, level, values in curves:
-            label = (f"transfer from {source}" if method == "transfer" else S.METHOD_NAMES.get(method, method))
+            label = (f"transfer from {source}" if method == "transfer" else METHOD_NAMES.get(method, method))
             sparsity = 0.0 if level == 0 else cells.sparsity(task, level, method, source if method == "transfer"
                                                              else None)
             for seed, value in values.items():
@@ -91,7 +93,7 @@ def curves_figure(rows: pd.DataFrame, tasks: Sequence[str] | None = None,
     tasks = list(tasks or sorted(points["task"].unique()))
     if not tasks:
         return _empty("no results")
-    learn = S.learning(rows, no_signal)
+    learn = T.learning(rows, no_signal)
     curves = sorted(points["curve"].unique(), key=lambda c: (
         METHOD_ORDER.index(points.loc[points["curve"] == c, "method"].iloc[0]), c))
     colours = sns.color_palette("colorblind", 10)  # methods from the first hues, transfers from the others
@@ -119,7 +121,7 @@ def curves_figure(rows: pd.DataFrame, tasks: Sequence[str] | None = None,
                      style_order=present, markers={c: markers[c] for c in present}, dashes=False, palette=palette,
                      estimator="mean", errorbar="sd", err_style="bars", err_kws={"capsize": 3}, ax=ax,
                      legend=False)
-        status = f" ({item.status})" if item and item.status != S.LEARNED else ""
+        status = f" ({item.status})" if item and item.status != T.LEARNED else ""
         ax.set_title(f"{task}{status}")
         ax.set_xlabel("sparsity of the prunable set")
         ax.set_ylabel(item.metric if item else "metric")
@@ -142,7 +144,7 @@ def curves_figure(rows: pd.DataFrame, tasks: Sequence[str] | None = None,
 def transfer_matrix(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(difference from the target's own ticket, mean): source x target tables; when the
     transfers ran at several levels, a column per target and sparsity."""
-    table = S.transfer_table(rows)
+    table = T.transfer_table(rows)
     if table.empty:
         return pd.DataFrame(), pd.DataFrame()
     several = table.groupby("target")["level"].nunique().max() > 1

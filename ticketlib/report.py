@@ -1,6 +1,6 @@
-"""Reports: `reports/index.html`, results first, and the summary notebook's tables and figures.
+"""The study's report page: `reports/index.html`, results first.
 
-The numbers come from ticketlib.stats (one definition for every report), the figures from
+The numbers come from ticketlib.tables (one definition for every report), the figures from
 ticketlib.figures (seaborn), the paper's numbers from ticketlib.paper. The page is rendered
 from `ticketlib/templates/report.html.j2` (jinja2, autoescape on). From the top:
 
@@ -14,15 +14,11 @@ from `ticketlib/templates/report.html.j2` (jinja2, autoescape on). From the top:
 
 Everything is a local file: no script, style or font from the network; a print stylesheet.
 
-The summary notebook's API (each returns a DataFrame or a matplotlib figure):
-  matching_table, seed_stats, learning_table, gap_table, transfer_table (ticketlib.stats);
-  curves_figure, transfer_figure, layer_table, layer_figure, overlap_table, overlap_figure;
-  budget_note, save_summary.
+The summary notebook's own helpers (budget_note, save_summary, layer_table): ticketlib.summary.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import math
 import shutil
@@ -31,70 +27,19 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from .figures import (curves_figure, layer_figure, matrix_table, overlap_figure, overlap_table,  # noqa: F401
-                      save_figure, tickets_at, transfer_figure)
-from .results import ROW_COLUMNS  # noqa: F401
-from .stats import (gap_table, learning_table, main_rows, matching_table, seed_stats,  # noqa: F401
-                    transfer_table)
 from . import stats as S
+from . import tables as T
 from . import wording
 from .claims import Judgement, Rules, judge
+from .figures import curves_figure, layer_figure, overlap_figure, save_figure, transfer_figure
 from .overlap import OVERLAP_METHOD
-from .paths import (FIGURES_DIR, INDEX_HTML, NOTE_FILE, NOTEBOOK_HTML, ORDER_FILE, PARTIAL_SUFFIX, RESULTS_CSV, RUNS_DIR,
-                    RUNS_JSON, SUMMARY_DIR)
-from .store import atomic_path, write_json
-
-_main_metric = main_rows  # the rewinding notebook's name for it
+from .paths import FIGURES_DIR, INDEX_HTML, NOTEBOOK_HTML, PARTIAL_SUFFIX, RESULTS_CSV, RUNS_DIR, RUNS_JSON
+from .results import ROW_COLUMNS
+from .store import atomic_path
+from .summary import budget_note
 
 TEMPLATE = "report.html.j2"
 
-
-def layer_table(ticket_runs: Mapping[str, str | Path], level: int | None = None) -> pd.DataFrame:
-    """Per-layer sparsity (rows: layer, columns: ticket) of each task's ticket at `level`
-    (default: each run's highest level)."""
-    frames = {f"{task} ({t.sparsity:.0%})": t.layers().set_index("name")["sparsity"]
-              for task, t in tickets_at(ticket_runs, level).items()}
-    return pd.DataFrame(frames)
-
-
-def budget_note(rows: pd.DataFrame, note: str = "") -> str:
-    """Markdown: what this run's budget was (examples, steps, seeds, sparsities) and `note`,
-    the profile's plain statement of what such a budget can and cannot show."""
-    if not len(rows):
-        return "**No results yet**: run the other notebooks (or a sweep) first."
-    rows = rows[~rows["method"].isin([S.NO_SIGNAL_METHOD, OVERLAP_METHOD])]
-    runs = rows.drop_duplicates(["run_id", "method", "seed", "level", "rewind_step"])
-    seeds = rows[rows["experiment"] == "baselines"]["seed"].nunique()
-    low, high = int(runs["steps"].min()), int(runs["steps"].max())
-    facts = (f"This run: {rows['task'].nunique()} task(s) ({', '.join(sorted(rows['task'].unique()))}), "
-             f"{len(runs)} fine-tuning runs of {low if low == high else f'{low}-{high}'} steps each, "
-             f"sparsities up to {rows['sparsity'].max():.0%}, {seeds or 1} seed(s) per evaluated subnetwork, "
-             f"model {', '.join(sorted(rows['model'].dropna().astype(str).unique()))}.")
-    return facts + ("\n\n" + note.strip() if note.strip() else "")
-
-
-def save_summary(run_dir: str | Path, tables: dict[str, pd.DataFrame], figures: dict, note: str = "") -> None:
-    """The summary run's tables (CSV + HTML) and figures (PNG + SVG) under `<run_dir>/summary/`,
-    with `order.json` (what was saved, in order) and `note.html`; every file written atomically."""
-    folder = Path(run_dir) / SUMMARY_DIR
-    order = []
-    for name, table in tables.items():
-        with atomic_path(folder / f"{name}.csv") as tmp:
-            table.to_csv(tmp, index=False)
-        with atomic_path(folder / f"{name}.html") as tmp:
-            tmp.write_text(table.to_html(index=False, float_format=lambda x: f"{x:.3f}", border=0, classes="table",
-                                         na_rep=""))
-        order.append({"kind": "table", "name": name})
-    for name, fig in figures.items():
-        save_figure(fig, folder, name)
-        order.append({"kind": "figure", "name": name})
-    write_json(folder / ORDER_FILE, order)
-    if note:
-        with atomic_path(folder / NOTE_FILE) as tmp:
-            tmp.write_text("".join(f"<p>{html.escape(p)}</p>" for p in note.split("\n\n")))
-
-
-# --- index.html -----------------------------------------------------------------------------
 
 def _pct(value: float) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.0%}"
@@ -146,7 +91,7 @@ def table2_rows(study: Judgement) -> list[dict]:
 
 
 def gap_rows(study: Judgement) -> list[dict]:
-    learned = {t for t, i in study.learning.items() if i.status == S.LEARNED}
+    learned = {t for t, i in study.learning.items() if i.status == T.LEARNED}
     return [{"task": r["task"], "sparsity": _pct(r["sparsity"]), "comparison": r["comparison"],
              "means": f"{r['IMP mean']:.3f} vs {r['other mean']:.3f}", "gap": _num(r["gap"], sign=True),
              "ci": _interval(r["CI low"], r["CI high"]), "pairs": r["pairs"],
@@ -323,7 +268,7 @@ def no_signal_from_runs(meta: dict, rows: pd.DataFrame) -> tuple[dict[str, float
     from .params import Recipe
     from .tasks import get_task
 
-    have = S.no_signal_scores(rows)
+    have = T.no_signal_scores(rows)
     tasks = set(rows["task"]) if len(rows) else set()
     fields = {f.name for f in dataclasses.fields(Recipe)}
     scores, failures = {}, {}
@@ -385,7 +330,7 @@ def build_report(reports: str | Path, no_signal: Mapping[str, float] | None = No
     counts = pd.Series([r["status"] for r in meta["runs"]], dtype=object).value_counts().to_dict()
     total = sum(r.get("duration_s") or 0 for r in meta["runs"])
     note = budget_note(rows, _note(meta))
-    pairs = S.source_pair_gaps(rows)
+    pairs = T.source_pair_gaps(rows)
     context = {
         "profile": str(meta.get("profile")), "description": meta.get("description") or "",
         "store": store_text(str(meta.get("store") or ""), reports), "run_count": len(meta["runs"]),

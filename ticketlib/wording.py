@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 
-from . import stats as S
 from .claims import Cell, ClaimResult, Judgement, Match, Rules, TaskVerdict, Verdict
 from .methods import METHOD_NAMES
 from .paper import CLAIMS, PAPER_SAYS, paper_row
