@@ -36,11 +36,5 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$VENV/bin/python" -c "import torch, transformers, ticketlib" # fail here, not later
   echo "$want" > "$stamp"
 fi
-# Debian's Chromium: the report's browser test opens reports/index.html in it.
-if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-  echo "[setup] installing Debian's chromium (browser test of the HTML report)"
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-    || echo "[setup] warning: could not install chromium; the browser test will be skipped"
-fi
 echo "[setup] fetching offline assets (pinned, sha256-checked, cached in \${TICKETLIB_CACHE:-~/.cache/bert-tickets})"
 "$VENV/bin/python" -m ticketlib fetch-assets

@@ -3,6 +3,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The browser tests' tools, for the tests only (the main job opens no browser): Debian's chromium
+# and Playwright (pyproject's `browser` extra), which drives it and downloads no browser of its own.
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "[test] installing Debian's chromium (the browser tests)"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+    || echo "[test] warning: could not install chromium; the browser tests will skip (fail under CI)"
+fi
+stamp=".venv/.bert-tickets-browser"
+want="$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "[test] installing Playwright (pinned; no browser download)"
+  .venv/bin/python -m pip --disable-pip-version-check -q install -c constraints.txt -e ".[browser]"
+  echo "$want" > "$stamp"
+fi
 export TICKETLIB_GLUE_DIR="${TICKETLIB_GLUE_DIR:-$(cd .. && pwd)/shared/data/glue}"
 # Library tests, then the committed notebooks re-executed by nbval (smoke profile).
 .venv/bin/python -m pytest -q "$@"

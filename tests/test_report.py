@@ -1,7 +1,8 @@
 """Reports: index.html from a hand-written study (no training): findings first, verdicts, a task
 at chance reported as such, figures whose drawn data are the computed numbers, files as PNG and
-SVG, nothing from the network; and a real headless browser (Debian's chromium over the DevTools
-protocol, tests/browser.py) that opens the report offline and checks that it renders and its links resolve."""
+SVG, nothing from the network; and a real headless browser (Debian's chromium driven by
+Playwright, tests/browser.py) that opens the report offline and checks that it renders and its
+links resolve."""
 
 from __future__ import annotations
 
@@ -20,9 +21,10 @@ matplotlib.use("Agg")
 from ticketlib import cells as C  # noqa: E402
 from ticketlib import figures, report, summary  # noqa: E402
 from ticketlib import tables as T  # noqa: E402
+from ticketlib.claims import Verdict  # noqa: E402
 from ticketlib.masks import masks_overlap  # noqa: E402
 
-from browser import Browser, chromium  # noqa: E402
+from browser import open_browser, visit  # noqa: E402
 from report_fixtures import MATRICES, make_study, study_rows  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -242,19 +244,17 @@ def test_summary_notebook_api_keeps_working(tmp_path):
 
 # --- a real browser -------------------------------------------------------------------------
 
-@pytest.fixture
-def browser(tmp_path):
-    chromium()
-    instance = Browser(tmp_path / "chromium-profile")
-    yield instance
-    instance.close()
+@pytest.fixture(scope="module")
+def browser():
+    with open_browser() as instance:
+        yield instance
 
 
-def check_in_browser(browser: Browser, index: Path, notebooks: int | None = None) -> None:
+def check_in_browser(browser, index: Path, notebooks: int | None = None) -> None:
     """The page renders offline, its images load, every link resolves; the first `notebooks` run
     notebooks it links (all by default) render too."""
-    page = browser.visit(index.resolve().as_uri())
-    assert page["loaded"] and page["text"] > 200, page
+    page = visit(browser, index.resolve().as_uri())
+    assert page["text"] > 200, page
     assert any("Findings" in h for h in page["headings"]) and page["tables"] >= 2
     assert page["images"] and all(image["ok"] for image in page["images"]), page["images"]
     remote = [u for u in page["requests"] if u.startswith(("http://", "https://"))]
@@ -265,8 +265,8 @@ def check_in_browser(browser: Browser, index: Path, notebooks: int | None = None
         assert target.is_file(), f"broken link {link}"
         if target.suffix == ".html" and (notebooks is None or notebooks > 0):  # the run's notebook renders too
             notebooks = None if notebooks is None else notebooks - 1
-            run = browser.visit(link)
-            assert run["loaded"] and run["text"] > 0, link
+            run = visit(browser, link)
+            assert run["text"] > 0, link
             assert all(image["ok"] for image in run["images"]), link
 
 
@@ -274,21 +274,39 @@ def test_report_renders_in_a_real_browser(tmp_path, browser):
     check_in_browser(browser, report.build_report(make_study(tmp_path)))
 
 
+# What a reader sees first: the three claims, each with its table and verdict, above the fold.
+FIRST_SCREEN = """() => ({
+    claims: [1, 2, 3].map(n => {
+        const claim = document.getElementById('claim-' + n);
+        return claim && {tasks: Array.from(claim.querySelectorAll('table.claimtable tbody tr'))
+                                     .map(row => row.cells[0].textContent),
+                         verdict: (claim.querySelector('.verdict') || {}).textContent || null};
+    }),
+    findingsTop: document.getElementById('findings').getBoundingClientRect().top,
+    screen: window.innerHeight,
+    html: document.documentElement.outerHTML})"""
+
+
 def test_the_committed_cpu_report_renders_in_a_real_browser(browser):
-    """The committed CPU study's page, as a reader opens it: every link resolves, three of its run
-    notebooks render (all 67 would add a minute for nothing new)."""
+    """The committed CPU study's page (always in the repository, so this never skips where chromium
+    is), as a reader opens it: the first screen shows the findings, claims 1 and 2 each with a
+    filled table and every claim with a verdict; images load; every link resolves; three of its
+    run notebooks render (all 67 would add a minute for nothing new); no machine path anywhere."""
     index = ROOT / "reports" / "cpu" / "index.html"
     check_in_browser(browser, index, notebooks=3)
-    text = index.read_text()
-    assert "/work/" not in text and "/home/" not in text and "/tmp/" not in text  # no machine path
-
-
-def test_the_studys_report_renders_in_a_real_browser(browser):
-    """reports/index.html of this checkout, when the main job has run here."""
-    index = ROOT / "reports" / "index.html"
-    if not index.is_file():
-        pytest.skip("no reports/index.html yet (run `bash scripts/study.sh`)")
-    check_in_browser(browser, index, notebooks=3)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(index.as_uri(), wait_until="load")
+        first = page.evaluate(FIRST_SCREEN)
+    finally:
+        page.close()
+    assert 0 <= first["findingsTop"] < first["screen"], first["findingsTop"]
+    claims = first["claims"]
+    assert all(claim and claim["verdict"] in {v.value for v in Verdict} for claim in claims), claims
+    tasks = sorted(pd.read_csv(index.parent / "results.csv")["task"].unique())
+    assert claims[0]["tasks"] == claims[1]["tasks"] == tasks, claims  # a row per task of the study
+    for machine_path in ("/work/", "/home/", "/tmp/", "/root/", "/Users/", "file://"):
+        assert machine_path not in first["html"], machine_path
 
 
 def test_every_method_of_the_results_table_has_a_curve():
