@@ -25,7 +25,7 @@ from ticketlib.claims import Verdict  # noqa: E402
 from ticketlib.masks import masks_overlap  # noqa: E402
 
 from browser import open_browser, visit  # noqa: E402
-from report_fixtures import MATRICES, make_study, study_rows  # noqa: E402
+from report_fixtures import MATRICES, RT_IMP, SPARSITY, make_study, study_rows  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -228,7 +228,13 @@ def test_layer_and_overlap_heatmaps_show_the_masks(tmp_path):
 def test_summary_notebook_api_keeps_working(tmp_path):
     rows = study_rows()
     table2 = T.matching_table(rows)
-    assert list(table2[["task", "sparsities tested", "seeds per sparsity"]].columns)  # the notebook prints these
+    # the columns the notebook prints, from the fixture's grid: rt-sentiment's IMP levels, 3 seeds each
+    printed = table2.set_index("task")
+    assert list(printed.index) == ["rt-sentiment", "squad-qnli", "squad-retrieval"]
+    assert printed.loc["rt-sentiment", "sparsities tested"] == ", ".join(f"{SPARSITY[level]:.0%}" for level in RT_IMP)
+    assert printed.loc["rt-sentiment", "seeds per sparsity"] == ", ".join(str(len(v)) for v in RT_IMP.values())
+    assert printed.loc["squad-qnli", "sparsities tested"] == f"{SPARSITY[2]:.0%}"  # its one pruned level
+    assert list(printed["learned"]) == ["learned", "did not learn", "learned"]
     assert list(T.matching_table(rows.iloc[:0]).columns) == T.MATCHING_COLUMNS
     assert "3 seed(s)" in summary.budget_note(rows, "plain words") and "plain words" in summary.budget_note(rows, "plain words")
     assert summary.budget_note(rows.iloc[:0]).startswith("**No results")
