@@ -20,6 +20,11 @@ from ticketlib.paths import IMP_DIR, LEVEL_FILE, MASK_FILE, RUN_FILE, level_dir
 
 SPARSITY = {0: 0.0, 1: 0.2, 2: 0.4}
 TASKS = {"rt-sentiment": 0, "squad-qnli": 1}  # task -> seed of its tiny model
+BASELINE_SEEDS = (0, 1)
+BASELINE_LEVEL = 2
+FULL = 0.80  # the full model's metric at seed 0; each seed adds SEED_STEP (so do the baselines')
+BASELINES = {"imp": 0.79, "random_pruning": 0.65, "omp": 0.74}  # at BASELINE_LEVEL, seed 0
+SEED_STEP = 0.01
 
 
 def row(task, experiment, method, level, seed, value, run_id, source_task=None):
@@ -49,10 +54,10 @@ def baselines_run(store: Path, task: str) -> Path:
     folder = store / "baselines" / f"{task}-baselines"
     write_json(folder / RUN_FILE, {"experiment": "baselines", "recipe": {"task": task, "model": "tiny-bert"}})
     rows = []
-    for seed in (0, 1):
-        rows.append(row(task, "baselines", "full", 0, seed, 0.80 + 0.01 * seed, folder.name))
-        for method, value in (("imp", 0.79), ("random_pruning", 0.65), ("omp", 0.74)):
-            rows.append(row(task, "baselines", method, 2, seed, value + 0.01 * seed, folder.name))
+    for seed in BASELINE_SEEDS:
+        rows.append(row(task, "baselines", "full", 0, seed, FULL + SEED_STEP * seed, folder.name))
+        for method, value in BASELINES.items():
+            rows.append(row(task, "baselines", method, BASELINE_LEVEL, seed, value + SEED_STEP * seed, folder.name))
     write_rows(folder, rows)
     return folder
 

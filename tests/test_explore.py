@@ -10,7 +10,7 @@ import sys
 import pandas as pd
 import pytest
 
-from study_fixture import TASKS, make_study
+from study_fixture import BASELINE_LEVEL, BASELINE_SEEDS, BASELINES, FULL, SEED_STEP, SPARSITY, TASKS, make_study
 from ticketlib import explore
 from ticketlib.experiments import ensure_ticket
 from ticketlib.last_study import select_runs, tickets_listing
@@ -28,7 +28,7 @@ def test_the_last_study_is_read_from_runs_json(study, tmp_path, monkeypatch):
     store, reports = study
     chosen = select_runs("", reports=reports)
     assert "the last study (profile 'fake'" in chosen.source and chosen.tasks == sorted(TASKS)
-    assert len(chosen.folders) == 3 and set(chosen.tickets()) == set(TASKS)
+    assert len(chosen.folders) == len(TASKS) + 1 and set(chosen.tickets()) == set(TASKS)  # + the baselines
     assert set(chosen.rows()["experiment"]) == {"find_tickets", "baselines"}
     assert select_runs(str(reports)).folders == chosen.folders  # a reports folder
     assert select_runs(str(reports / "runs.json")).folders == chosen.folders
@@ -42,7 +42,7 @@ def test_the_store_default_of_ticket_runs_is_the_store_selections_tickets(study,
     store, _ = study
     monkeypatch.setenv("TICKETLIB_RUNS", str(store))
     partial = store / "find_tickets" / "rt-sentiment-000000000009.partial"
-    shutil.copytree(store / "find_tickets" / "rt-sentiment-000000000000", partial)  # a sweep run in progress
+    shutil.copytree(store / "find_tickets" / f"rt-sentiment-{TASKS['rt-sentiment']:012d}", partial)  # a sweep run in progress
     expected = {task: store / "find_tickets" / f"{task}-{seed:012d}" for task, seed in TASKS.items()}
     assert ticket_runs() == select_runs("store").tickets() == expected
     assert partial not in select_runs("store").folders
@@ -69,9 +69,11 @@ def test_ensure_ticket_trains_only_on_request(tmp_path, monkeypatch):
 
 
 def test_tickets_listing_names_each_ticket_with_its_levels(study):
-    _, reports = study
+    store, reports = study
     text = tickets_listing(str(reports))
-    assert "rt-sentiment: levels [0, 1, 2]" in text and "squad-qnli: levels [0, 1, 2]" in text
+    assert [line for line in text.splitlines() if ": levels " in line] == [
+        f"  {task}: levels {list(SPARSITY)}, {store / 'find_tickets' / f'{task}-{seed:012d}'}"
+        for task, seed in TASKS.items()]
 
 
 def test_static_view_shows_every_part_for_the_default_selection(study, capsys, monkeypatch):
@@ -82,18 +84,21 @@ def test_static_view_shows_every_part_for_the_default_selection(study, capsys, m
     assert "(static view: no Jupyter frontend" in out
     assert "encoder.layer.1" in out and "random_pruning" in out  # layers, metrics against the baselines
     summary = view.summary()
-    assert "selected: rt-sentiment: find_tickets/rt-sentiment-000000000000, level 2 of [0, 1, 2]" in summary
+    assert (f"selected: rt-sentiment: find_tickets/rt-sentiment-{TASKS['rt-sentiment']:012d}, "
+            f"level {max(SPARSITY)} of {list(SPARSITY)}") in summary  # the highest level by default
     assert "compared with: squad-qnli" in summary  # another task's ticket by default
 
 
 def test_metrics_table_against_the_full_model(study):
     rows = select_runs(str(study[1])).rows()
-    table = explore.metrics_table(rows, "rt-sentiment", 0.4).set_index(["experiment", "method"])
-    assert table.loc[("baselines", "full"), "mean"] == pytest.approx(0.805)
-    assert table.loc[("baselines", "random_pruning"), "vs full"] == pytest.approx(0.655 - 0.805)
-    assert table.loc[("baselines", "imp"), "seeds"] == 2
-    assert explore.metrics_table(rows.iloc[:0], "rt-sentiment", 0.4).empty
-    assert explore.metrics_table(pd.DataFrame(columns=ROW_COLUMNS), "mnli", 0.4).empty
+    sparsity = SPARSITY[BASELINE_LEVEL]
+    table = explore.metrics_table(rows, "rt-sentiment", sparsity).set_index(["experiment", "method"])
+    seed_shift = SEED_STEP * sum(BASELINE_SEEDS) / len(BASELINE_SEEDS)  # each seed adds SEED_STEP
+    assert table.loc[("baselines", "full"), "mean"] == pytest.approx(FULL + seed_shift)
+    assert table.loc[("baselines", "random_pruning"), "vs full"] == pytest.approx(BASELINES["random_pruning"] - FULL)
+    assert table.loc[("baselines", "imp"), "seeds"] == len(BASELINE_SEEDS)
+    assert explore.metrics_table(rows.iloc[:0], "rt-sentiment", sparsity).empty
+    assert explore.metrics_table(pd.DataFrame(columns=ROW_COLUMNS), "mnli", sparsity).empty
 
 
 def test_widget_path_redraws_on_a_new_choice(study, monkeypatch):
@@ -101,11 +106,11 @@ def test_widget_path_redraws_on_a_new_choice(study, monkeypatch):
     view = explore.Explorer(str(study[1]), level=1)
     box = view.show(interactive=True)
     pick, level, compare = box.children[1:4]
-    assert view.level == 1 and list(level.options) == [0, 1, 2]
+    assert view.level == 1 and list(level.options) == list(SPARSITY)
     pick.value = [label for label in view.sources if label.startswith("squad-qnli")][0]
-    assert view.tasks[view.label] == "squad-qnli" and view.level == 2  # a new ticket: its highest level
+    assert view.tasks[view.label] == "squad-qnli" and view.level == max(SPARSITY)  # a new ticket: its highest level
     level.value = 0
-    assert view.level == 0 and view.ticket.sparsity == 0.0
+    assert view.level == 0 and view.ticket.sparsity == SPARSITY[0]
     compare.value = explore.RANDOM
     assert view.other()[1] == explore.RANDOM
     assert view.show(interactive=False) is None  # interactive=False: static even with a frontend

@@ -26,7 +26,7 @@ import nbformat
 import pytest
 
 from browser import open_browser
-from study_fixture import make_study
+from study_fixture import SPARSITY, make_study
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,7 +144,7 @@ def test_explorer_runs_all_cells_in_jupyterlab(lab):
         dropdowns.first.locator("select").select_option(label="1")  # the explorer's (the first) level dropdown
         # the view redraws piece by piece (tables, heatmap, overlap last): wait for the last piece
         redrawn = wait_for("(() => { const t = document.querySelector('.widget-output').innerText; "
-                           "return t.includes('level 1: sparsity 20.00%') && t.includes('Overlap') ? t : null; "
+                           f"return t.includes('level 1: sparsity {SPARSITY[1]:.2%}') && t.includes('Overlap') ? t : null; "
                            "})()", 60)
         assert "Sparsity per layer" in redrawn and "Fully pruned matrices" in redrawn
     print(f"JupyterLab: opened, ran all cells and redrew the explorer in {time.time() - started:.1f} s")
