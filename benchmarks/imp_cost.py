@@ -31,14 +31,15 @@ import time
 import torch
 
 from ticketlib.data import load_task_data
-from ticketlib.imp import IMPConfig, PruneConfig, run_imp
+from ticketlib.config import IMPConfig, PruneConfig, TrainConfig
+from ticketlib.imp import run_imp
 from ticketlib.mask_files import save_mask
 from ticketlib.masking import Masker
 from ticketlib.masks import magnitude_prune, sparsity_report
 from ticketlib.models import OFFLINE_MODEL, load_model
 from ticketlib.prunable import PrunableSet, prunable_state
 from ticketlib.rewind import base_snapshot, reinit_head, rewind
-from ticketlib.train import TrainConfig, fine_tune
+from ticketlib.train import fine_tune
 
 SPEC = PrunableSet(include_pooler=False)
 

@@ -50,7 +50,8 @@ from ticketlib.masks import magnitude_prune
 from ticketlib.masking import Masker
 from ticketlib.models import OFFLINE_MODEL, load_model
 from ticketlib.prunable import PrunableSet, prunable_state
-from ticketlib.train import TrainConfig, fine_tune
+from ticketlib.config import TrainConfig
+from ticketlib.train import fine_tune
 
 SPEC = PrunableSet(include_pooler=False)
 LOOP_VARIANTS = {  # name: (masking, group_by_length, pad to max length)

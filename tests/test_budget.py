@@ -14,7 +14,7 @@ from test_train import accuracy
 from ticketlib.budget import Budget, probe_model, relative_movement
 from ticketlib.cli import main
 from ticketlib.prunable import prunable_state
-from ticketlib.train import TrainConfig
+from ticketlib.config import TrainConfig
 
 TRAIN = TrainConfig(learning_rate=1e-3, max_steps=8, batch_size=16, seed=0, progress=False)
 

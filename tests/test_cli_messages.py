@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from ticketlib.cli import build_parser, main
-from ticketlib.params import load_profile
+from ticketlib.profiles import load_profile
 
 ROOT = Path(__file__).resolve().parent.parent
 

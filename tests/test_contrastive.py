@@ -17,12 +17,13 @@ from ticketlib.data.offline import answer_sentences, retrieval_pairs
 from ticketlib.data.offline import retrieval_pool as build_pool
 from ticketlib.mask_files import check_fits, load_mask, save_mask
 from ticketlib.masking import Masker
-from ticketlib.imp import IMPConfig, PruneConfig, run_imp
+from ticketlib.config import IMPConfig, PruneConfig, TrainConfig
+from ticketlib.imp import run_imp
 from ticketlib.masks import magnitude_prune
 from ticketlib.models import OFFLINE_MODEL, load_model
 from ticketlib.prunable import PrunableSet, architecture_fingerprint, prunable_parameters, prunable_state
 from ticketlib.tasks import Retrieval, Task, get_task
-from ticketlib.train import TrainConfig, fine_tune
+from ticketlib.train import fine_tune
 
 SQRT_HALF = 1 / math.sqrt(2)
 

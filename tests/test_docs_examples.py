@@ -6,7 +6,7 @@
   BLOCK_TIMEOUT seconds (the docs promise about a minute).
 - ```yaml blocks are profiles when they say so (`extends:`): they are written to the clone's
   `params/` (under the path their first comment names, else `params/<name>.yaml`) and loaded
-  with `ticketlib.params.load_profile`; other YAML must parse.
+  with `ticketlib.profiles.load_profile`; other YAML must parse.
 - A block that cannot run here (installing, the two-hour study, a cluster, a network) carries a
   visible marker on the line right before its fence, with its reason:
 
@@ -219,7 +219,7 @@ def _profile_block(block: Block, clone: Path) -> list[str]:
     named = re.match(r"#\s*(params/[\w.-]+\.ya?ml)\s*$", block.code.splitlines()[0])
     path = clone / (named[1] if named else f"params/{data['name']}.yaml")
     path.write_text(block.code)
-    return ["-c", f"from ticketlib.params import load_profile; load_profile({str(path)!r})"]
+    return ["-c", f"from ticketlib.profiles import load_profile; load_profile({str(path)!r})"]
 
 
 def _command(block: Block, clone: Path, scratch: Path) -> list[str]:

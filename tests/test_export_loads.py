@@ -16,11 +16,11 @@ from data_fixtures import tiny_tokenizer
 from ticketlib import sharing
 from ticketlib.cli import main
 from ticketlib.contrastive import SentenceEncoder
-from ticketlib.imp import IMPConfig, PruneConfig, run_imp
+from ticketlib.config import IMPConfig, PruneConfig, TrainConfig
+from ticketlib.imp import run_imp
 from ticketlib.pooling import MeanPooledClassifier
 from ticketlib.store import write_json
 from ticketlib.paths import RUN_FILE
-from ticketlib.train import TrainConfig
 
 TEXTS = ["a good film", "bad", "the film was not good at all"]
 LOADERS = ("transformers", "sentence_transformers")

@@ -10,9 +10,8 @@ import dataclasses
 import pytest
 
 from ticketlib.cli import build_parser, flag, recipe_from_args
-from ticketlib.imp import IMPConfig, PruneConfig
+from ticketlib.config import IMPConfig, PruneConfig, TrainConfig
 from ticketlib.params import Recipe, recipe_cell, recipe_help
-from ticketlib.train import TrainConfig
 
 CONFIGS = (TrainConfig, PruneConfig, IMPConfig)
 

@@ -12,7 +12,9 @@ import pytest
 from test_sweep import PRODUCE_PARAMS, make_notebook, toy  # noqa: F401  (fixture)
 from ticketlib import experiments as ex
 from ticketlib import identity, sweep
-from ticketlib.params import Recipe, load_profile
+from ticketlib.params import Recipe
+from ticketlib.paths import partial_dir
+from ticketlib.profiles import load_profile
 from ticketlib.store import read_json
 
 OWN = {"baselines": ("at_levels", "methods", "seeds"), "transfer": ("source_task", "source_params", "at_levels", "seeds"),
@@ -82,4 +84,4 @@ def test_a_sweep_takes_over_a_folder_a_hand_run_left(toy):  # noqa: F811
     status = sweep.execute_run(sweep.run_spec(run, threads=None, html=False))
     assert status["status"] == "ok" and not status["skipped"], status.get("error")
     assert (run.folder / "by_hand.txt").is_file() and read_json(run.folder / "params.json")["run_id"] == run.run_id
-    assert not sweep.partial(run.folder).exists() and log.read_text().split() == [run.params["task"]]
+    assert not partial_dir(run.folder).exists() and log.read_text().split() == [run.params["task"]]

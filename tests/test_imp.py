@@ -5,13 +5,13 @@ import torch
 
 from conftest import synthetic_features, tiny_model
 from test_train import accuracy
-from ticketlib.imp import (IMPConfig, PruneConfig, evaluate_ticket, imp_mask, one_shot_magnitude_mask,
-                           random_mask, run_imp, standard_pruning)
+from ticketlib.config import IMPConfig, PruneConfig, TrainConfig
+from ticketlib.imp import (evaluate_ticket, imp_mask, one_shot_magnitude_mask, random_mask, run_imp,
+                           standard_pruning)
 from ticketlib.mask_files import load_mask
 from ticketlib.masks import sparsity
 from ticketlib.prunable import prunable_parameters
 from ticketlib.rewind import base_snapshot
-from ticketlib.train import TrainConfig
 
 TRAIN = TrainConfig(learning_rate=1e-3, max_steps=8, batch_size=16, seed=0, progress=False)
 

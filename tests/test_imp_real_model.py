@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from ticketlib.data import load_task_data
-from ticketlib.imp import IMPConfig, PruneConfig, run_imp
+from ticketlib.config import IMPConfig, PruneConfig, TrainConfig
+from ticketlib.imp import run_imp
 from ticketlib.mask_files import load_mask
 from ticketlib.models import OFFLINE_MODEL, load_model
-from ticketlib.train import TrainConfig
 
 pytestmark = pytest.mark.slow
 

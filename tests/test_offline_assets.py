@@ -7,7 +7,8 @@ import torch
 from ticketlib.data import load_raw, load_task_data
 from ticketlib.models import load_model
 from ticketlib.tasks import get_task
-from ticketlib.train import TrainConfig, fine_tune
+from ticketlib.config import TrainConfig
+from ticketlib.train import fine_tune
 
 pytestmark = pytest.mark.slow
 

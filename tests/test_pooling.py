@@ -14,7 +14,8 @@ from ticketlib.models import OFFLINE_MODEL, load_model
 from ticketlib.params import Recipe
 from ticketlib.pooling import MeanPooledClassifier, mean_pool
 from ticketlib.prunable import PrunableSet, architecture_fingerprint, prunable_parameters, prunable_state
-from ticketlib.train import TrainConfig, fine_tune
+from ticketlib.config import TrainConfig
+from ticketlib.train import fine_tune
 
 from conftest import synthetic_features
 

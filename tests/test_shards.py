@@ -19,7 +19,7 @@ import pytest
 from test_sweep import make_toy_repo
 from ticketlib import sweep
 from ticketlib.cli import main
-from ticketlib.params import load_profile
+from ticketlib.profiles import load_profile
 from ticketlib.sweep.shards import ShardError, export_shard, import_shard, parse_shard, select_shard
 
 ROOT = Path(__file__).resolve().parent.parent

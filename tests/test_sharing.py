@@ -9,7 +9,8 @@ from transformers import AutoModelForSequenceClassification
 
 from conftest import synthetic_features, tiny_model
 from ticketlib import sharing
-from ticketlib.imp import IMPConfig, PruneConfig, run_imp
+from ticketlib.config import IMPConfig, PruneConfig, TrainConfig
+from ticketlib.imp import run_imp
 from ticketlib.mask_files import load_mask
 from ticketlib.paths import MASK_FILE, RUN_FILE
 from ticketlib.prunable import prunable_parameters
@@ -18,7 +19,6 @@ from ticketlib.store import write_json
 from ticketlib.structured import prune
 from ticketlib.tickets import Ticket, load_ticket
 from ticketlib import ticket_files
-from ticketlib.train import TrainConfig
 
 
 def front_matter(text):

@@ -179,8 +179,8 @@ def test_unit_mask_goes_into_the_mask_file_metadata(tmp_path):
 
 
 def test_structured_imp_run_and_baselines(tmp_path, features):
-    from ticketlib.imp import IMPConfig, PruneConfig, imp_mask, one_shot_magnitude_mask, random_mask, run_imp
-    from ticketlib.train import TrainConfig
+    from ticketlib.config import IMPConfig, PruneConfig, TrainConfig
+    from ticketlib.imp import imp_mask, one_shot_magnitude_mask, random_mask, run_imp
 
     model = tiny_model()
     config = IMPConfig(prune=PruneConfig(levels=2, rate=0.25, granularity="heads+neurons"),

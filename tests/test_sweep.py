@@ -17,7 +17,8 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from ticketlib import sweep
-from ticketlib.params import ProfileError, Recipe, load_profile
+from ticketlib.params import Recipe
+from ticketlib.profiles import ProfileError, load_profile
 from ticketlib.store import read_json
 
 ROOT = Path(__file__).resolve().parent.parent

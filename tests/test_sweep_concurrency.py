@@ -9,7 +9,7 @@ from filelock import FileLock
 
 from test_sweep import PRODUCE, PRODUCE_PARAMS, make_notebook, run_toy, toy  # noqa: F401  (fixture)
 from ticketlib import sweep
-from ticketlib.params import load_profile
+from ticketlib.profiles import load_profile
 
 
 def logging_produce(toy, sleep_s: float = 0.0):

@@ -3,7 +3,8 @@ import torch
 
 from conftest import synthetic_features, tiny_model
 from ticketlib.batching import Batches, batch_indices, pad_collate
-from ticketlib.train import TrainConfig, fine_tune, linear_schedule
+from ticketlib.config import TrainConfig
+from ticketlib.train import fine_tune, linear_schedule
 
 
 def accuracy(features):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ticketlib.params import load_profile
+from ticketlib.profiles import load_profile
 from ticketlib.results import ROW_COLUMNS, concat_rows
 from ticketlib.sweep import expand
 

@@ -34,7 +34,7 @@ from .masks import full_mask, magnitude_prune, masks_overlap
 from .params import Recipe
 from .prunable import PrunableSet, prunable_state
 from .store import atomic_path
-from .train import TrainConfig
+from .config import TrainConfig
 
 SPARSITY = 0.5  # the mask compared with theta_0's: the paper's 50% global magnitude mask
 CSV_COLUMNS = ["task", "model", "pooling", "steps", "batch_size", "learning_rate", "seed", "train_examples",
@@ -94,7 +94,7 @@ def probe_model(model: nn.Module, train_features: Sequence[dict], evaluate: Call
 
 def profile_recipe(profile: str, task: str, overrides: dict | None = None) -> Recipe:
     """A profile's recipe for `task` (its defaults, then its task_params), then `overrides`."""
-    from .params import load_profile
+    from .profiles import load_profile
 
     loaded = load_profile(profile)
     merged = {**loaded.defaults, **loaded.task_params.get(task, {}), "task": task}

@@ -196,7 +196,7 @@ def _sweep_run(args) -> int:
 
 def _sweep_list(args) -> None:
     """One line per run: done (done*: made with other notebook code), failed or todo; id; name."""
-    from .params import load_profile
+    from .profiles import load_profile
     from .settings import store_root
     from .sweep import expand, run_state
 
@@ -213,7 +213,7 @@ def _sweep_list(args) -> None:
 def _sweep_params(args) -> None:
     import yaml
 
-    from .params import ProfileError, load_profile
+    from .profiles import ProfileError, load_profile
     from .settings import store_root
     from .store import to_jsonable
     from .sweep import expand
@@ -309,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     rebuilt.set_defaults(run=_report)
 
     sweep = commands.add_parser("sweep", help="a profile's sweep: run it, list its runs, print a run's parameters",
-                                description="Profiles are params/<name>.yaml (ticketlib.params); runs and their "
+                                description="Profiles are params/<name>.yaml (ticketlib.profiles); runs and their "
                                             "folders: ticketlib.sweep and ticketlib.identity.")
     actions = sweep.add_subparsers(dest="action", required=True)
     run = actions.add_parser("run", help="run a profile's sweep and build its report (= ticketlib study)")

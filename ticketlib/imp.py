@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal, Sequence
 
@@ -26,76 +25,19 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from . import __version__
+from .config import IMPConfig, TrainConfig
 from .mask_files import load_mask, save_mask
 from .masking import Masker
-from .masks import Mask, Schedule, full_mask, sparsity, sparsity_report
+from .masks import Mask, full_mask, sparsity, sparsity_report
 from .paths import HEAD_FILE, LEVEL_FILE, MANIFEST_FILE, MASK_FILE, SPARSITY_FILE, THETA_I_FILE, level_dir
 from .prunable import PrunableSet, architecture_fingerprint, base_model, prunable_parameters
-from .rewind import (HEAD_POLICIES, base_snapshot, head_parameters, head_snapshot, init_like_bert, load_snapshot,
+from .rewind import (base_snapshot, head_parameters, head_snapshot, init_like_bert, load_snapshot,
                      reinit_head, rewind)
 from .store import atomic_path, canonical, read_json, write_json
-from .structured import check_granularity, level_target, prune, unit_metadata
-from .train import TrainConfig, fine_tune
+from .structured import level_target, prune, unit_metadata
+from .train import fine_tune
 
 Evaluate = Callable[[nn.Module], dict[str, float]]
-
-
-@dataclass
-class PruneConfig:
-    """What is pruned, how, and on which schedule (defaults: the paper's). Each field's help text
-    is in its metadata; ticketlib.params.Recipe and the command line reuse it."""
-
-    levels: int = field(default=9, metadata={"help": "pruning levels after the dense level 0 "
-                                                     "(paper: 9, i.e. 10% ... 90%)"})
-    schedule: Literal["paper", "fraction"] = field(default="paper", metadata={
-        "help": "'paper': level k prunes k * rate of the original set; 'fraction': open_lth's rate of the "
-                "remaining weights per level (see masks.Schedule)"})
-    rate: float = field(default=0.1, metadata={"help": "pruning rate per level (see schedule)"})
-    scope: Literal["global", "layerwise"] = field(default="global", metadata={
-        "help": "magnitude ranking across all matrices ('global', the paper) or within each ('layerwise')"})
-    include_pooler: bool = field(default=True, metadata={"help": "prune the pooler too (the paper does; "
-                                                                 "see prunable.PrunableSet)"})
-    exclude: tuple[str, ...] = field(default=(), metadata={"help": "parameter names left out of the "
-                                                                   "prunable set"})
-    granularity: str = field(default="weights", metadata={
-        "help": "what is pruned: 'weights' (the paper), or whole 'heads', 'neurons' (FFN units) or "
-                "'heads+neurons', ranked by mean |w|; the schedule then counts the weights the units "
-                "cover (see ticketlib.structured)"})
-
-    def __post_init__(self):
-        check_granularity(self.granularity)
-        if self.levels < 1:
-            raise ValueError(f"levels must be >= 1, got {self.levels!r}")
-        if self.scope not in ("global", "layerwise"):
-            raise ValueError(f"unknown pruning scope {self.scope!r}; expected 'global' or 'layerwise'")
-        self.exclude = tuple(self.exclude)
-        if self.levels > self.to_schedule().max_levels():
-            raise ValueError(f"levels={self.levels} would reach 100% sparsity with rate {self.rate}")
-
-    def to_schedule(self) -> Schedule:
-        return Schedule(self.schedule, self.rate)
-
-    def spec(self) -> PrunableSet:
-        return PrunableSet(include_pooler=self.include_pooler, exclude=self.exclude)
-
-
-@dataclass
-class IMPConfig:
-    """One IMP run (defaults: the paper's; help text in each field's metadata)."""
-
-    prune: PruneConfig = field(default_factory=PruneConfig, metadata={"help": "what is pruned, how, and when"})
-    train: TrainConfig = field(default_factory=TrainConfig, metadata={"help": "each level's fine-tuning"})
-    head_policy: Literal["reinit", "keep", "rewind"] = field(default="reinit", metadata={
-        "help": "the task head between IMP levels: 'reinit' (a fresh seeded head), 'keep' (the trained head, "
-                "as the reference code) or 'rewind' (the level-0 initial head)"})
-    rewind_step: int = field(default=0, metadata={"help": "0 rewinds to the pre-trained theta_0 (the paper); "
-                                                          "i > 0 to theta_i, the weights after i fine-tuning steps"})
-
-    def __post_init__(self):
-        if self.head_policy not in HEAD_POLICIES:
-            raise ValueError(f"unknown head_policy {self.head_policy!r}; expected one of {HEAD_POLICIES}")
-        if self.rewind_step < 0:
-            raise ValueError(f"rewind_step must be >= 0, got {self.rewind_step!r}")
 
 
 def weights_checksum(tensors: dict[str, torch.Tensor]) -> str:

@@ -113,7 +113,8 @@ def _defaults(meta: dict) -> tuple[dict, dict, str]:
     recipe cell), overridden by the profile's defaults: runs.json's own copy, else the profile."""
     import dataclasses
 
-    from .params import ProfileError, Recipe, load_profile
+    from .params import Recipe
+    from .profiles import ProfileError, load_profile
 
     recipe = {f.name: f.default for f in dataclasses.fields(Recipe) if f.default is not dataclasses.MISSING}
     if isinstance(meta.get("defaults"), dict):
@@ -139,7 +140,7 @@ def _fmt_value(value: Any) -> str:
 def study_rules(meta: dict) -> tuple[Rules, str]:
     """The verdict rules declared for the study: runs.json's copy of the profile's `rules:`, else the
     profile's, else the defaults (ticketlib.claims.Rules); and where they came from."""
-    from .params import ProfileError, load_profile
+    from .profiles import ProfileError, load_profile
 
     if isinstance(meta.get("rules"), dict) and meta["rules"]:
         return Rules.from_mapping(meta["rules"]), RUNS_JSON

@@ -15,10 +15,10 @@ from typing import Literal, Mapping
 import torch
 from torch import nn
 
+from .config import HEAD_POLICIES
 from .prunable import base_model
 
 HeadPolicy = Literal["reinit", "keep", "rewind"]
-HEAD_POLICIES = ("reinit", "keep", "rewind")
 
 
 @torch.no_grad()

@@ -54,22 +54,16 @@ from typing import Literal, Mapping
 import torch
 from torch import nn
 
+from .config import check_granularity
 from .masks import Mask, check_sparsity, full_mask, magnitude_prune, random_prune
 from .prunable import PrunableSet, base_model, prunable_parameters, prunable_state
 
-GRANULARITIES = ("weights", "heads", "neurons", "heads+neurons")
 CRITERIA = ("magnitude", "random")
 Granularity = Literal["weights", "heads", "neurons", "heads+neurons"]
 
 ATTENTION = ("attention.self.query.weight", "attention.self.key.weight", "attention.self.value.weight")
 ATTENTION_OUT = "attention.output.dense.weight"
 FFN_IN, FFN_OUT = "intermediate.dense.weight", "output.dense.weight"
-
-
-def check_granularity(granularity: str) -> str:
-    if granularity not in GRANULARITIES:
-        raise ValueError(f"unknown granularity {granularity!r}; expected one of {', '.join(GRANULARITIES)}")
-    return granularity
 
 
 def kinds(granularity: str) -> tuple[str, ...]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..params import Profile, load_profile
+from ..profiles import Profile, load_profile
 from ..paths import RESULTS_CSV, ROWS_FILE, RUNS_JSON, TABLES_LOCK, partial_dir
 from ..results import concat_rows, write_table
 from ..settings import repo_root, store_root

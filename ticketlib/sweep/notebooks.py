@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..params import ProfileError
+from ..profiles import ProfileError
 from ..store import atomic_path
 
 INJECTED_TAG = "injected-parameters"

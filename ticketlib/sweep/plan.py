@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..identity import notebook_experiment, run_folder, run_id, run_identity
-from ..params import Profile, ProfileError, Recipe, suggest, unknown_key_error
+from ..params import Recipe, suggest
+from ..profiles import Profile, ProfileError, unknown_key_error
 from ..settings import repo_root
 from ..store import to_jsonable
 from .notebooks import notebook_parameters

@@ -13,7 +13,7 @@ def _shard(args) -> dict:
 
 
 def _shard_export(args) -> None:
-    from ..params import load_profile
+    from ..profiles import load_profile
     from ..settings import store_root
     from . import expand
     from .shards import export_shard

@@ -1,0 +1,147 @@
+"""The configurations of a fine-tuning run and an IMP run (defaults: the paper's), below the code
+they configure: ticketlib.train and ticketlib.imp run them, ticketlib.params builds them from a
+Recipe. Each field's help text is in its metadata (`metadata["help"]`); the Recipe and the
+command line reuse it. Imports only the primitives the configs name (Schedule, PrunableSet).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .masks import Schedule
+from .prunable import PrunableSet
+
+GRANULARITIES = ("weights", "heads", "neurons", "heads+neurons")
+HEAD_POLICIES = ("reinit", "keep", "rewind")
+
+
+def check_granularity(granularity: str) -> str:
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"unknown granularity {granularity!r}; expected one of {', '.join(GRANULARITIES)}")
+    return granularity
+
+
+@dataclass
+class TrainConfig:
+    """Hyperparameters of one fine-tuning run (defaults: the paper's GLUE recipe). Each field's
+    help text is in its metadata (`metadata["help"]`); the Recipe (ticketlib.params) and
+    the command line reuse it.
+
+    schedule_horizon "run" is the reference code's quirk: one linear schedule over the whole IMP
+    run (all levels), so the rate barely decays within a level; the IMP driver passes the offset
+    and length of that whole-run horizon.
+    adamw_impl "torch_default" (torch's per-tensor for-loop on CPU) also slows down on zeros: its
+    sqrt of a zero second moment, i.e. of every pruned weight, is several times slower than of a
+    non-zero one on this CPU (measured in benchmarks/README.md); "fused" and "torch_default" agree
+    up to float rounding, not bit for bit.
+    """
+
+    learning_rate: float = field(default=2e-5, metadata={"help": "peak learning rate of AdamW (paper: 2e-5 on GLUE)"})
+    epochs: float = field(default=3.0, metadata={"help": "passes over the training set per fine-tuning run "
+                                                         "(ignored when max_steps is set)"})
+    max_steps: int | None = field(default=None, metadata={"help": "optimizer steps per fine-tuning run; "
+                                                                  "overrides epochs when set"})
+    batch_size: int = field(default=32, metadata={"help": "examples per optimizer step"})
+    warmup_steps: int = field(default=0, metadata={"help": "linear warm-up steps before the linear decay"})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay (never on biases and LayerNorm)"})
+    adam_eps: float = field(default=1e-8, metadata={"help": "AdamW epsilon"})
+    adam_betas: tuple[float, float] = field(default=(0.9, 0.999), metadata={"help": "AdamW betas"})
+    max_grad_norm: float | None = field(default=1.0, metadata={"help": "gradient clipping norm (None: no clipping)"})
+    schedule_horizon: Literal["level", "run"] = field(default="level", metadata={
+        "help": "what the linear decay spans: 'level' (each fine-tuning run decays to zero) or 'run' "
+                "(the reference code: one schedule over all IMP levels)"})
+    group_by_length: bool = field(default=True, metadata={"help": "batch examples of similar length "
+                                                                  "(dynamic padding)"})
+    seed: int = field(default=0, metadata={"help": "seed of the data order and dropout"})
+    eval_every: int | None = field(default=None, metadata={"help": "evaluate every n steps as well "
+                                                                   "(None: at the end only)"})
+    device: str = field(default="auto", metadata={"help": "'auto' (CUDA when present, else CPU) or a "
+                                                          "torch device ('cpu', 'cuda:0')"})
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = field(default="auto", metadata={
+        "help": "'auto': bf16 autocast on CUDA when supported, fp32 elsewhere"})
+    adamw_impl: Literal["fused", "torch_default"] = field(default="fused", metadata={
+        "help": "AdamW kernel: 'fused' (one fused kernel per step) or 'torch_default' (torch's per-tensor "
+                "loop, slow on pruned weights)"})
+    progress: bool = field(default=True, metadata={"help": "show a progress bar"})
+
+    def __post_init__(self):
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1, got {self.max_steps!r}")
+        if self.max_steps is None and not self.epochs > 0:
+            raise ValueError(f"epochs must be > 0, got {self.epochs!r}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size!r}")
+        if self.warmup_steps < 0 or self.weight_decay < 0:
+            raise ValueError("warmup_steps and weight_decay must be >= 0")
+        if self.schedule_horizon not in ("level", "run"):
+            raise ValueError(f"schedule_horizon must be 'level' or 'run', got {self.schedule_horizon!r}")
+        if self.adamw_impl not in ("fused", "torch_default"):
+            raise ValueError(f"adamw_impl must be 'fused' or 'torch_default', got {self.adamw_impl!r}")
+        self.adam_betas = tuple(self.adam_betas)
+
+    def steps(self, n_examples: int) -> int:
+        if self.max_steps is not None:
+            return self.max_steps
+        return max(1, math.ceil(self.epochs * math.ceil(n_examples / self.batch_size)))
+
+
+@dataclass
+class PruneConfig:
+    """What is pruned, how, and on which schedule (defaults: the paper's). Each field's help text
+    is in its metadata; ticketlib.params.Recipe and the command line reuse it."""
+
+    levels: int = field(default=9, metadata={"help": "pruning levels after the dense level 0 "
+                                                     "(paper: 9, i.e. 10% ... 90%)"})
+    schedule: Literal["paper", "fraction"] = field(default="paper", metadata={
+        "help": "'paper': level k prunes k * rate of the original set; 'fraction': open_lth's rate of the "
+                "remaining weights per level (see masks.Schedule)"})
+    rate: float = field(default=0.1, metadata={"help": "pruning rate per level (see schedule)"})
+    scope: Literal["global", "layerwise"] = field(default="global", metadata={
+        "help": "magnitude ranking across all matrices ('global', the paper) or within each ('layerwise')"})
+    include_pooler: bool = field(default=True, metadata={"help": "prune the pooler too (the paper does; "
+                                                                 "see prunable.PrunableSet)"})
+    exclude: tuple[str, ...] = field(default=(), metadata={"help": "parameter names left out of the "
+                                                                   "prunable set"})
+    granularity: str = field(default="weights", metadata={
+        "help": "what is pruned: 'weights' (the paper), or whole 'heads', 'neurons' (FFN units) or "
+                "'heads+neurons', ranked by mean |w|; the schedule then counts the weights the units "
+                "cover (see ticketlib.structured)"})
+
+    def __post_init__(self):
+        check_granularity(self.granularity)
+        if self.levels < 1:
+            raise ValueError(f"levels must be >= 1, got {self.levels!r}")
+        if self.scope not in ("global", "layerwise"):
+            raise ValueError(f"unknown pruning scope {self.scope!r}; expected 'global' or 'layerwise'")
+        self.exclude = tuple(self.exclude)
+        if self.levels > self.to_schedule().max_levels():
+            raise ValueError(f"levels={self.levels} would reach 100% sparsity with rate {self.rate}")
+
+    def to_schedule(self) -> Schedule:
+        return Schedule(self.schedule, self.rate)
+
+    def spec(self) -> PrunableSet:
+        return PrunableSet(include_pooler=self.include_pooler, exclude=self.exclude)
+
+
+@dataclass
+class IMPConfig:
+    """One IMP run (defaults: the paper's; help text in each field's metadata)."""
+
+    prune: PruneConfig = field(default_factory=PruneConfig, metadata={"help": "what is pruned, how, and when"})
+    train: TrainConfig = field(default_factory=TrainConfig, metadata={"help": "each level's fine-tuning"})
+    head_policy: Literal["reinit", "keep", "rewind"] = field(default="reinit", metadata={
+        "help": "the task head between IMP levels: 'reinit' (a fresh seeded head), 'keep' (the trained head, "
+                "as the reference code) or 'rewind' (the level-0 initial head)"})
+    rewind_step: int = field(default=0, metadata={"help": "0 rewinds to the pre-trained theta_0 (the paper); "
+                                                          "i > 0 to theta_i, the weights after i fine-tuning steps"})
+
+    def __post_init__(self):
+        if self.head_policy not in HEAD_POLICIES:
+            raise ValueError(f"unknown head_policy {self.head_policy!r}; expected one of {HEAD_POLICIES}")
+        if self.rewind_step < 0:
+            raise ValueError(f"rewind_step must be >= 0, got {self.rewind_step!r}")
