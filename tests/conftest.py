@@ -44,3 +44,11 @@ def model():
 @pytest.fixture
 def features():
     return synthetic_features()
+
+
+@pytest.fixture
+def toy(tmp_path):
+    """The toy repository; tests give its grid a failing point through `fail`."""
+    from helpers import make_toy_repo  # here, not at the top: tests/imp_child.py imports conftest, not sweeps
+
+    return make_toy_repo(tmp_path)

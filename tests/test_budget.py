@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from conftest import synthetic_features, tiny_model
-from test_train import accuracy
+from helpers import accuracy
 from ticketlib.budget import Budget, probe_model, relative_movement
 from ticketlib.cli import main
 from ticketlib.prunable import prunable_state

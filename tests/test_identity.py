@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from test_sweep import PRODUCE_PARAMS, make_notebook, toy  # noqa: F401  (fixture)
+from helpers import PRODUCE_PARAMS, make_notebook
 from ticketlib import experiments as ex
 from ticketlib import identity, sweep
 from ticketlib.params import Recipe
@@ -72,7 +72,7 @@ def test_runs_that_take_a_ticket_share_a_folder_too(planned):
     assert checked >= 2
 
 
-def test_a_sweep_takes_over_a_folder_a_hand_run_left(toy):  # noqa: F811
+def test_a_sweep_takes_over_a_folder_a_hand_run_left(toy):
     log = toy / "executions.log"
     make_notebook(toy / "notebooks" / "produce.ipynb", PRODUCE_PARAMS,
                   "import pathlib\nassert (pathlib.Path(run_dir) / 'by_hand.txt').is_file()\n"

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from conftest import synthetic_features, tiny_model
-from test_train import accuracy
+from helpers import accuracy
 from ticketlib.config import IMPConfig, PruneConfig, TrainConfig
 from ticketlib.imp import (evaluate_ticket, imp_mask, one_shot_magnitude_mask, random_mask, run_imp,
                            standard_pruning)

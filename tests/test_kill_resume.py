@@ -105,7 +105,7 @@ print(len(runs), "runs")
 
 
 def make_toy(root: Path) -> Path:
-    from test_sweep import make_toy_repo
+    from helpers import make_toy_repo
 
     return make_toy_repo(root, TOY_PRODUCE, TOY_CONSUME, TOY_GATHER)
 

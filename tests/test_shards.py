@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from test_sweep import make_toy_repo
+from helpers import make_toy_repo
 from ticketlib import sweep
 from ticketlib.cli import main
 from ticketlib.profiles import load_profile

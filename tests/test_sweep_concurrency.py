@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from filelock import FileLock
 
-from test_sweep import PRODUCE, PRODUCE_PARAMS, make_notebook, run_toy, toy  # noqa: F401  (fixture)
+from helpers import PRODUCE, PRODUCE_PARAMS, make_notebook, run_toy
 from ticketlib import sweep
 from ticketlib.profiles import load_profile
 
@@ -25,7 +25,7 @@ def first_produce_run(toy):
                 if r.experiment == "produce")
 
 
-def test_a_run_finished_by_another_sweep_after_the_check_is_not_executed_again(toy):  # noqa: F811
+def test_a_run_finished_by_another_sweep_after_the_check_is_not_executed_again(toy):
     """The interleaving that once ran a run twice: sweep B sees the run unfinished, sweep A
     finishes it, then B's worker starts it. The worker must find it finished under the lock."""
     log = logging_produce(toy)
@@ -38,7 +38,7 @@ def test_a_run_finished_by_another_sweep_after_the_check_is_not_executed_again(t
     assert log.read_text().split() == [run.params["task"]]
 
 
-def test_a_run_locked_by_another_process_is_reported_not_executed(toy):  # noqa: F811
+def test_a_run_locked_by_another_process_is_reported_not_executed(toy):
     log = logging_produce(toy)
     run = first_produce_run(toy)
     run.folder.parent.mkdir(parents=True, exist_ok=True)
@@ -49,7 +49,7 @@ def test_a_run_locked_by_another_process_is_reported_not_executed(toy):  # noqa:
 
 
 @pytest.mark.slow  # two toy sweeps at once, then a third (about 13 s)
-def test_two_sweeps_at_once_run_each_run_once(toy):  # noqa: F811
+def test_two_sweeps_at_once_run_each_run_once(toy):
     log = logging_produce(toy, sleep_s=2)
     results = [None, None]
 

@@ -2,20 +2,10 @@ import pytest
 import torch
 
 from conftest import synthetic_features, tiny_model
+from helpers import accuracy
 from ticketlib.batching import Batches, batch_indices, pad_collate
 from ticketlib.config import TrainConfig
 from ticketlib.train import fine_tune, linear_schedule
-
-
-def accuracy(features):
-    def evaluate(model):
-        correct = 0
-        with torch.no_grad():
-            for idx, batch in Batches(features, 32):
-                labels = batch.pop("labels")
-                correct += int((model(**batch).logits.argmax(-1) == labels).sum())
-        return {"accuracy": correct / len(features)}
-    return evaluate
 
 
 def test_fine_tune_learns_and_is_bit_for_bit_deterministic():
