@@ -33,8 +33,8 @@ import torch
 from ticketlib.data import load_task_data
 from ticketlib.config import IMPConfig, PruneConfig, TrainConfig
 from ticketlib.imp import run_imp
-from ticketlib.mask_files import save_mask
-from ticketlib.masking import Masker
+from ticketlib.mask_io import save_mask
+from ticketlib.masker import Masker
 from ticketlib.masks import magnitude_prune, sparsity_report
 from ticketlib.models import OFFLINE_MODEL, load_model
 from ticketlib.prunable import PrunableSet, prunable_state

@@ -35,11 +35,11 @@ from torch import nn
 from ticketlib.batching import Batches
 from ticketlib.data import load_task_data
 from ticketlib.imp import imp_mask, one_shot_magnitude_mask
-from ticketlib.masking import Masker
+from ticketlib.masker import Masker
 from ticketlib.masks import sparsity
 from ticketlib.models import OFFLINE_MODEL, load_model
 from ticketlib.prunable import PrunableSet, base_model, prunable_parameters
-from ticketlib.store import read_json
+from ticketlib.atomic import read_json
 
 SPEC = PrunableSet(include_pooler=False)
 

@@ -33,7 +33,7 @@ from safetensors.torch import save_model
 from sparse_inference import median_latencies  # run as a script: benchmarks/ is on the path
 from ticketlib.batching import Batches
 from ticketlib.data import load_task_data
-from ticketlib.masking import Masker
+from ticketlib.masker import Masker
 from ticketlib.masks import magnitude_prune, sparsity
 from ticketlib.models import OFFLINE_MODEL, load_model
 from ticketlib.prunable import PrunableSet, prunable_state

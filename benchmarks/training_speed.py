@@ -47,7 +47,7 @@ from torch.nn.utils import prune
 from ticketlib.batching import Batches
 from ticketlib.data import load_task_data
 from ticketlib.masks import magnitude_prune
-from ticketlib.masking import Masker
+from ticketlib.masker import Masker
 from ticketlib.models import OFFLINE_MODEL, load_model
 from ticketlib.prunable import PrunableSet, prunable_state
 from ticketlib.config import TrainConfig

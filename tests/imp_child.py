@@ -10,7 +10,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import torch  # noqa: E402
 
 import ticketlib.imp as imp  # noqa: E402
-import ticketlib.store as store  # noqa: E402
+import ticketlib.atomic as store  # noqa: E402
 import ticketlib.train as train  # noqa: E402
 from conftest import synthetic_features, tiny_model  # noqa: E402
 

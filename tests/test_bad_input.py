@@ -12,7 +12,7 @@ from safetensors.torch import save_file
 
 from conftest import tiny_model
 from ticketlib.cli import main
-from ticketlib.mask_files import save_mask
+from ticketlib.mask_io import save_mask
 from ticketlib.masks import magnitude_prune
 from ticketlib.prunable import prunable_state
 

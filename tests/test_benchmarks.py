@@ -10,7 +10,7 @@ import torch
 
 from conftest import tiny_model
 from ticketlib.imp import one_shot_magnitude_mask
-from ticketlib.masking import Masker
+from ticketlib.masker import Masker
 from ticketlib.prunable import PrunableSet
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"

@@ -64,7 +64,7 @@ def test_extends_finds_shipped_profiles_by_name_from_anywhere(tmp_path):
 
 
 def test_check_mask_takes_a_level_folder_and_the_pooling(tmp_path, capsys):
-    from ticketlib.mask_files import save_mask
+    from ticketlib.mask_io import save_mask
     from ticketlib.masks import magnitude_prune
     from ticketlib.models import load_model
     from ticketlib.prunable import prunable_state

@@ -15,8 +15,8 @@ from ticketlib.data.encode import encode_retrieval
 from ticketlib.data.evaluation import retrieval_pool
 from ticketlib.data.offline import answer_sentences, retrieval_pairs
 from ticketlib.data.offline import retrieval_pool as build_pool
-from ticketlib.mask_files import check_fits, load_mask, save_mask
-from ticketlib.masking import Masker
+from ticketlib.mask_io import check_fits, load_mask, save_mask
+from ticketlib.masker import Masker
 from ticketlib.config import IMPConfig, PruneConfig, TrainConfig
 from ticketlib.imp import run_imp
 from ticketlib.masks import magnitude_prune

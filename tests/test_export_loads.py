@@ -13,13 +13,13 @@ from transformers import BertForSequenceClassification, BertModel
 
 from conftest import synthetic_features, tiny_config
 from data_fixtures import tiny_tokenizer
-from ticketlib import sharing
+from ticketlib import export
 from ticketlib.cli import main
 from ticketlib.contrastive import SentenceEncoder
 from ticketlib.config import IMPConfig, PruneConfig, TrainConfig
 from ticketlib.imp import run_imp
 from ticketlib.pooling import MeanPooledClassifier
-from ticketlib.store import write_json
+from ticketlib.atomic import write_json
 from ticketlib.paths import RUN_FILE
 
 TEXTS = ["a good film", "bad", "the film was not good at all"]
@@ -135,8 +135,8 @@ def export_and_calls(tmp_path, capsys, monkeypatch, kind, granularity="weights",
     run = make_run(tmp_path, factory, task, granularity, store_heads)
     tokenizer = tiny_tokenizer(tmp_path / "tok")
     masked = factory()
-    real_export = sharing.export
-    monkeypatch.setattr(sharing, "export", lambda *a, **k: real_export(*a, model=masked, tokenizer=tokenizer, **k))
+    real_export = export.export
+    monkeypatch.setattr(export, "export", lambda *a, **k: real_export(*a, model=masked, tokenizer=tokenizer, **k))
     calls, printed = printed_calls(capsys, run, tmp_path / "out")
     return masked, tokenizer, calls, printed, run
 
@@ -175,7 +175,7 @@ def test_the_shrunk_structured_ticket_loads_with_its_printed_call(tmp_path, caps
     assert (got - expected).abs().max() < 1e-5
     assert sum(p.numel() for p in model.parameters()) < sum(p.numel() for p in masked.parameters())
     if kind != "cls-classifier":
-        rebuilt = sharing.load_shrunk_mean_pooled(tmp_path / "out")
+        rebuilt = export.load_shrunk_mean_pooled(tmp_path / "out")
         inputs = tokenizer(TEXTS, return_tensors="pt", padding=True)
         with torch.no_grad():
             mine = rebuilt.encode(**inputs) if kind == "sentence-encoder" else rebuilt(**inputs).logits
@@ -210,7 +210,7 @@ def test_the_card_metrics_are_the_run_rows(tmp_path, capsys, monkeypatch):
     pd.DataFrame([{"method": "imp", "level": 2, "seed": 0, "metric": "accuracy", "value": 0.8125},
                   {"method": "imp", "level": 1, "seed": 0, "metric": "accuracy", "value": 0.5}]) \
         .to_csv(run / "rows.csv", index=False)
-    out = sharing.export(run, 2, tmp_path / "out", model=factory())
+    out = export.export(run, 2, tmp_path / "out", model=factory())
     card = yaml.safe_load((out / "README.md").read_text().split("---\n")[1])
     assert card["ticket"]["metrics"] == [{"seed": 0, "level": 2, "accuracy": 0.8125}]
 
@@ -221,7 +221,7 @@ def test_a_mean_pooled_export_is_honest_to_plain_transformers(tmp_path):
     from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
 
     factory, task, _ = KINDS["mean-classifier"]
-    out = sharing.export(make_run(tmp_path, factory, task), 2, tmp_path / "out", model=factory(),
+    out = export.export(make_run(tmp_path, factory, task), 2, tmp_path / "out", model=factory(),
                          tokenizer=tiny_tokenizer(tmp_path / "tok"))
     assert AutoConfig.from_pretrained(str(out)).architectures == ["BertModel"]
     with load_log() as log:
@@ -237,7 +237,7 @@ def minilm_run(tmp_path, task, granularity):
     of `granularity` and, for a head, a stored 'trained' head that differs from the seeded one."""
     from safetensors.torch import save_file
 
-    from ticketlib.mask_files import save_mask
+    from ticketlib.mask_io import save_mask
     from ticketlib.models import load_model
     from ticketlib.params import Recipe
     from ticketlib.structured import prune
@@ -258,7 +258,7 @@ def minilm_run(tmp_path, task, granularity):
         model.classifier.load_state_dict({k.removeprefix("classifier."): v for k, v in head.items()})
     write_json(here / "level.json", {"level": 1, "metrics": {"accuracy": 0.5}})
     write_json(tmp_path / "run" / RUN_FILE, {"experiment": "find_tickets", "recipe": recipe.as_dict()})
-    from ticketlib.ticket_files import apply_mask
+    from ticketlib.ticket_folder import apply_mask
 
     apply_mask(mask, None, model, spec)
     return tmp_path / "run", model.eval(), tokenizer
@@ -288,7 +288,7 @@ def test_other_transformers_heads_get_their_auto_class(tmp_path, head):
     from conftest import tiny_model
 
     tiny_model(head).save_pretrained(str(tmp_path / head))
-    call = sharing.load_calls(tmp_path / head)["."]
+    call = export.load_calls(tmp_path / head)["."]
     assert {"qa": "AutoModelForQuestionAnswering", "mlm": "AutoModelForMaskedLM"}[head] in call
     model, log = run_printed(call)
     assert "missing" not in log.lower() and type(model).__name__ == type(tiny_model(head)).__name__

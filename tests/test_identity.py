@@ -15,7 +15,7 @@ from ticketlib import identity, sweep
 from ticketlib.params import Recipe
 from ticketlib.paths import partial_dir
 from ticketlib.profiles import load_profile
-from ticketlib.store import read_json
+from ticketlib.atomic import read_json
 
 OWN = {"baselines": ("at_levels", "methods", "seeds"), "transfer": ("source_task", "source_params", "at_levels", "seeds"),
        "rewinding": ("rewind_steps",)}  # each experiment function's own parameters, as its notebook names them

@@ -8,7 +8,7 @@ from helpers import accuracy
 from ticketlib.config import IMPConfig, PruneConfig, TrainConfig
 from ticketlib.imp import (evaluate_ticket, imp_mask, one_shot_magnitude_mask, random_mask, run_imp,
                            standard_pruning)
-from ticketlib.mask_files import load_mask
+from ticketlib.mask_io import load_mask
 from ticketlib.masks import sparsity
 from ticketlib.prunable import prunable_parameters
 from ticketlib.rewind import base_snapshot

@@ -6,7 +6,7 @@ import torch
 from ticketlib.data import load_task_data
 from ticketlib.config import IMPConfig, PruneConfig, TrainConfig
 from ticketlib.imp import run_imp
-from ticketlib.mask_files import load_mask
+from ticketlib.mask_io import load_mask
 from ticketlib.models import OFFLINE_MODEL, load_model
 
 pytestmark = pytest.mark.slow

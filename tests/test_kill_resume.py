@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ticketlib.mask_files import load_mask
-from ticketlib.store import read_json
+from ticketlib.mask_io import load_mask
+from ticketlib.atomic import read_json
 
 pytestmark = pytest.mark.slow  # subprocesses killed and restarted: 4-20 s each (issue 13)
 

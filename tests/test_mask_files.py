@@ -3,7 +3,7 @@ import torch
 from safetensors.torch import save_file
 
 from conftest import tiny_model
-from ticketlib.mask_files import check_fits, load_mask, save_mask
+from ticketlib.mask_io import check_fits, load_mask, save_mask
 from ticketlib.masks import magnitude_prune
 from ticketlib.prunable import architecture_fingerprint, prunable_state
 

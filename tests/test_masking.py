@@ -4,7 +4,7 @@ from torch.nn.utils import prune
 
 from conftest import synthetic_features, tiny_model
 from ticketlib.batching import pad_collate
-from ticketlib.masking import Masker
+from ticketlib.masker import Masker
 from ticketlib.masks import magnitude_prune
 from ticketlib.prunable import prunable_parameters, prunable_state
 

@@ -7,8 +7,8 @@ from transformers import BertForSequenceClassification
 
 from data_fixtures import tiny_checkpoint
 from ticketlib.experiments import fresh_model
-from ticketlib.mask_files import check_fits
-from ticketlib.masking import Masker
+from ticketlib.mask_io import check_fits
+from ticketlib.masker import Masker
 from ticketlib.masks import full_mask, magnitude_prune
 from ticketlib.models import OFFLINE_MODEL, load_model
 from ticketlib.params import Recipe

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from conftest import tiny_model
-from ticketlib.masking import Masker
+from ticketlib.masker import Masker
 from ticketlib.masks import magnitude_prune
 from ticketlib.prunable import prunable_parameters, prunable_state
 from ticketlib.rewind import base_snapshot, head_parameters, head_snapshot, reset_head, rewind

@@ -59,12 +59,12 @@ def test_every_artifact_writer_follows_the_umask(tmp_path, umask):
     import torch
 
     from report_fixtures import make_study
-    from ticketlib.mask_files import save_mask
+    from ticketlib.mask_io import save_mask
     from ticketlib.report import build_report
     from ticketlib.results import write_rows, write_table
-    from ticketlib.store import write_bytes, write_json
+    from ticketlib.atomic import write_bytes, write_json
     from ticketlib.sweep.status import RunStatus
-    from ticketlib.ticket_files import facts, save_folder
+    from ticketlib.ticket_folder import facts, save_folder
 
     run = tmp_path / "store" / "find_tickets" / "run"
     mask = {"encoder.layer.0.attention.self.query.weight": torch.rand(4, 4) > 0.5}
@@ -93,7 +93,7 @@ def test_follow_umask_fixes_what_transformers_writes_owner_only(tmp_path, umask)
     """transformers' save_pretrained writes model.safetensors through safetensors, which makes it
     owner-only (0600) whatever the umask; store.follow_umask gives the folder the umask's modes."""
     from conftest import tiny_model
-    from ticketlib.store import follow_umask
+    from ticketlib.atomic import follow_umask
 
     tiny_model().save_pretrained(str(tmp_path / "checkpoint"))
     assert modes_below(tmp_path)["checkpoint/model.safetensors"] == 0o600  # what follow_umask is for

@@ -8,17 +8,17 @@ import yaml
 from transformers import AutoModelForSequenceClassification
 
 from conftest import synthetic_features, tiny_model
-from ticketlib import sharing
+from ticketlib import export
 from ticketlib.config import IMPConfig, PruneConfig, TrainConfig
 from ticketlib.imp import run_imp
-from ticketlib.mask_files import load_mask
+from ticketlib.mask_io import load_mask
 from ticketlib.paths import MASK_FILE, RUN_FILE
 from ticketlib.prunable import prunable_parameters
 from ticketlib.shrink import load_shrunk
-from ticketlib.store import write_json
+from ticketlib.atomic import write_json
 from ticketlib.structured import prune
 from ticketlib.tickets import Ticket, load_ticket
-from ticketlib import ticket_files
+from ticketlib import ticket_folder
 
 
 def front_matter(text):
@@ -76,17 +76,17 @@ def test_from_pretrained_errors(tmp_path, monkeypatch):
         Ticket.from_pretrained(tmp_path)
     with pytest.raises(FileNotFoundError, match="not a hub id"):
         Ticket.from_pretrained(tmp_path / "missing")
-    monkeypatch.setattr(ticket_files, "hub_unavailable_reason", lambda: "cannot resolve huggingface.co: no network")
+    monkeypatch.setattr(ticket_folder, "hub_unavailable_reason", lambda: "cannot resolve huggingface.co: no network")
     with pytest.raises(ConnectionError, match="no network"):
         Ticket.from_pretrained("someone/a-ticket")
     with pytest.raises(ConnectionError, match="no network"):
-        ticket_files.push_to_hub(tmp_path, "someone/a-ticket")
+        ticket_folder.push_to_hub(tmp_path, "someone/a-ticket")
 
 
 @pytest.mark.parametrize("granularity", ["weights", "neurons"])
 def test_export_is_a_plain_transformers_checkpoint_with_zeros_where_the_mask_is_zero(tmp_path, granularity):
     run = make_run(tmp_path, granularity, head_policy="keep")
-    out = sharing.export(run, 2, tmp_path / "export", model=tiny_model())
+    out = export.export(run, 2, tmp_path / "export", model=tiny_model())
     loaded = AutoModelForSequenceClassification.from_pretrained(str(out))
     theta0 = tiny_model()
     mask, _ = load_mask(out / MASK_FILE)
@@ -116,7 +116,7 @@ def test_cli_export_of_a_minilm_run_loads_in_plain_transformers(tmp_path):
     """`ticketlib export` builds theta_0 from the run's recipe (offline MiniLM), applies the
     level's mask and writes a folder AutoModelForSequenceClassification loads."""
     from ticketlib.cli import main
-    from ticketlib.mask_files import save_mask
+    from ticketlib.mask_io import save_mask
     from ticketlib.models import load_model
     from ticketlib.params import Recipe
     from ticketlib.prunable import PrunableSet
@@ -147,7 +147,7 @@ def test_cli_export_of_a_minilm_run_loads_in_plain_transformers(tmp_path):
 @pytest.mark.slow
 def test_cli_export_fine_tune_trains_the_ticket_and_keeps_its_zeros(tmp_path):
     from ticketlib.cli import main
-    from ticketlib.mask_files import save_mask
+    from ticketlib.mask_io import save_mask
     from ticketlib.models import load_model
     from ticketlib.params import Recipe
     from ticketlib.prunable import PrunableSet

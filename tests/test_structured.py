@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from conftest import tiny_model
-from ticketlib.mask_files import load_mask, save_mask
+from ticketlib.mask_io import load_mask, save_mask
 from ticketlib.masks import Schedule, sparsity
 from ticketlib.prunable import PrunableSet, prunable_parameters
 from ticketlib.structured import (Units, coverage, expand, is_structured, layout, level_target, prune,

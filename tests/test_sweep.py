@@ -19,7 +19,7 @@ from helpers import run_toy
 from ticketlib import sweep
 from ticketlib.params import Recipe
 from ticketlib.profiles import ProfileError, load_profile
-from ticketlib.store import read_json
+from ticketlib.atomic import read_json
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from .settings import cache_root, wheelhouse
-from .store import write_bytes
+from .atomic import write_bytes
 
 
 class AssetError(RuntimeError):

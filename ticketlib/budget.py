@@ -33,7 +33,7 @@ from torch import nn
 from .masks import full_mask, magnitude_prune, masks_overlap
 from .params import Recipe
 from .prunable import PrunableSet, prunable_state
-from .store import atomic_path
+from .atomic import atomic_path
 from .config import TrainConfig
 
 SPARSITY = 0.5  # the mask compared with theta_0's: the paper's 50% global magnitude mask

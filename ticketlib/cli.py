@@ -103,7 +103,7 @@ def _imp(args) -> None:
 
 
 def _check_mask(args) -> None:
-    from .mask_files import check_fits, load_mask
+    from .mask_io import check_fits, load_mask
     from .models import load_model
     from .params import model_pooling
     from .prunable import PrunableSet
@@ -149,7 +149,7 @@ def _export(args) -> None:
     _run_folder(args.run_folder)
     from transformers.utils import logging
 
-    from .sharing import export, head_of, load_calls, outputs, push_to_hub
+    from .export import export, head_of, load_calls, outputs, push_to_hub
 
     logging.disable_progress_bar()
     out = export(args.run_folder, args.level, args.out, fine_tune=args.fine_tune)
@@ -215,7 +215,7 @@ def _sweep_params(args) -> None:
 
     from .profiles import ProfileError, load_profile
     from .settings import store_root
-    from .store import to_jsonable
+    from .atomic import to_jsonable
     from .sweep import expand
 
     every = expand(load_profile(args.profile), store_root())
@@ -281,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "(zeros exactly where the mask is 0; NOT fine-tuned unless --fine-tune) plus the level's "
                     "trained head, as a transformers checkpoint ([CLS] pooling) or a sentence-transformers folder "
                     "(mean pooling), mask.safetensors, a model card README.md, and for structured tickets the "
-                    "shrunk model in shrunk/. Prints the one call that loads each (see ticketlib.sharing).")
+                    "shrunk model in shrunk/. Prints the one call that loads each (see ticketlib.export).")
     export.add_argument("run_folder", metavar="RUN", help="a find_tickets run folder")
     export.add_argument("--level", type=int, required=True, help="the IMP level of the ticket")
     export.add_argument("--out", required=True, help="the folder to write")

@@ -34,7 +34,7 @@ from .results import METHOD_TITLES, NO_SIGNAL, collect_rows, metric_rows, write_
 from .results import METHODS as RESULT_METHODS
 from .settings import store_root, threads as env_threads
 from .identity import describe, folder_id, run_folder, run_identity
-from .store import read_json, write_json
+from .atomic import read_json, write_json
 from .tickets import (Ticket, available_levels, imp_folder, imp_levels_table,  # noqa: F401
                       load_ticket, read_level, ticket_runs)
 
@@ -400,7 +400,7 @@ def rewinding(recipe: Recipe, rewind_steps: Iterable[int] = (0, 10), ticket: str
 
 def _reusable_levels(recipe: Recipe, ticket) -> list[dict] | None:
     """The finished levels of `ticket` if it is an IMP run of exactly this recipe at theta_0."""
-    from .store import canonical
+    from .atomic import canonical
 
     folder = imp_folder(ticket)
     manifest = folder / MANIFEST_FILE

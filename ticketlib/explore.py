@@ -22,7 +22,7 @@ from .masks import random_prune
 from .paths import RUN_FILE
 from .results import NO_SIGNAL
 from .cells import SPARSITY_TOLERANCE
-from .store import read_json
+from .atomic import read_json
 from .tickets import Ticket, available_levels, find_ticket_runs, load_ticket
 
 RANDOM = "a random mask of the same sparsity"

@@ -268,7 +268,7 @@ def overlap_figure(ticket_runs: Mapping[str, str | Path], level: int | None = No
 
 def save_figure(fig, folder: str | Path, name: str, dpi: int = 110) -> dict[str, Path]:
     """`<folder>/<name>.png` and `.svg` (each written atomically); returns both paths."""
-    from .store import atomic_path
+    from .atomic import atomic_path
 
     out = {}
     for kind in ("png", "svg"):

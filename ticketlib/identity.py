@@ -39,7 +39,7 @@ from typing import Any, Mapping
 from . import __version__
 from .params import identity_params
 from .paths import PARAMS_FILE, experiment_dir
-from .store import params_hash, read_json, to_jsonable, write_json
+from .atomic import params_hash, read_json, to_jsonable, write_json
 
 CONTROL = ("run_dir", "run_id", "train_ticket")  # where and how a run runs, not what it computes
 

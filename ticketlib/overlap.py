@@ -53,7 +53,7 @@ def theta0_magnitude_mask(ticket: Ticket, run_folder: str | Path) -> dict:
     from .experiments import fresh_model
     from .imp import one_shot_magnitude_mask
     from .params import Recipe
-    from .store import read_json
+    from .atomic import read_json
 
     recipe = Recipe(**read_json(Path(run_folder) / RUN_FILE)["recipe"])
     model, _ = fresh_model(recipe, seed=0)

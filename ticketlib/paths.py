@@ -19,7 +19,7 @@ A find_tickets run folder:
     <run>/cells/<name>.json             finished training cells (resume after a kill)
     <run>/imp/manifest.json             the IMP run's config, architecture, theta_0 checksum
     <run>/imp/theta_i.safetensors       rewinding target theta_i (rewind_step > 0)
-    <run>/imp/level_07/mask.safetensors the ticket of level 7 (ticketlib.mask_files)
+    <run>/imp/level_07/mask.safetensors the ticket of level 7 (ticketlib.mask_io)
     <run>/imp/level_07/sparsity.json    its sparsity report
     <run>/imp/level_07/head.safetensors its trained head (every head policy; none in older runs)
     <run>/imp/level_07/level.json       metrics and timings; written last: the level is complete

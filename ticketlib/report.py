@@ -35,7 +35,7 @@ from .figures import curves_figure, layer_figure, overlap_figure, save_figure, t
 from .overlap import OVERLAP_METHOD
 from .paths import FIGURES_DIR, INDEX_HTML, NOTEBOOK_HTML, PARTIAL_SUFFIX, RESULTS_CSV, RUNS_DIR, RUNS_JSON
 from .results import ROW_COLUMNS
-from .store import atomic_path
+from .atomic import atomic_path
 from .summary import budget_note
 
 TEMPLATE = "report.html.j2"

@@ -15,7 +15,7 @@ import pandas as pd
 from .settings import store_root
 from .paths import PARTIAL_SUFFIX, ROWS_FILE
 from .methods import METHOD_NAMES, METHOD_TITLES, REGISTRY  # noqa: F401  (the rows' method names)
-from .store import atomic_path
+from .atomic import atomic_path
 
 # mask_seed: the seed of the IMP run whose mask a transfer trained (empty elsewhere; absent from
 # results written before it, which still read)

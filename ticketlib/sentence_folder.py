@@ -52,7 +52,7 @@ class ShrunkTransformer(Transformer):
         from .shrink import load_shrunk
 
         from .shrink import SHRINK_FILE
-        from .store import read_json
+        from .atomic import read_json
 
         if backend != "torch" or not os.path.isdir(model_name_or_path):
             raise ValueError(f"{model_name_or_path}: a shrunk ticket loads from a local folder with the torch backend")

@@ -29,7 +29,7 @@ Mask keys are relative to the base model (ticketlib.prunable), so `shrink` takes
 ticketlib's mean-pooled models (ticketlib.pooling) or a bare base model alike. A mean-pooled
 model has no transformers class: its export saves the shrunk encoder, a base model built
 without pooler (``init_kwargs`` records ``add_pooling_layer: false``), and the head beside it
-(ticketlib.sharing).
+(ticketlib.export).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from safetensors.torch import load_model, save_model
 from torch import nn
 
 from .prunable import PrunableSet, base_model, prunable_parameters
-from .store import atomic_path, read_json, write_json
+from .atomic import atomic_path, read_json, write_json
 from .structured import Units, layout, units_from_mask
 
 SHRINK_FILE = "shrink.json"

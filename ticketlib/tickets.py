@@ -12,12 +12,12 @@ from typing import Sequence
 
 import pandas as pd
 
-from .mask_files import load_mask
+from .mask_io import load_mask
 from .masks import masks_overlap, sparsity, sparsity_report
 from .paths import (IMP_DIR, LEVEL_FILE, LEVEL_GLOB, MASK_FILE, PARTIAL_SUFFIX, RUN_FILE, experiment_dir, level_dir,
                     level_of)
 from .settings import store_root
-from .store import read_json
+from .atomic import read_json
 
 
 def run_folders_below(folder: str | os.PathLike) -> list[Path]:
@@ -59,22 +59,22 @@ class Ticket:
         return frame[["name", "layer", "matrix", "total", "pruned", "sparsity", "fully_pruned"]].reset_index(drop=True)
 
     def save_pretrained(self, folder: str | os.PathLike) -> Path:
-        """mask.safetensors and a model card README.md in `folder` (ticketlib.ticket_files)."""
-        from .ticket_files import save_folder
+        """mask.safetensors and a model card README.md in `folder` (ticketlib.ticket_folder)."""
+        from .ticket_folder import save_folder
 
         return save_folder(folder, self.mask, self.meta, self.path, ticket_facts(self))
 
     @classmethod
     def from_pretrained(cls, source: str | os.PathLike) -> "Ticket":
         """A ticket from a save_pretrained folder, a mask file or a hub id ('owner/name')."""
-        from .ticket_files import mask_file_of
+        from .ticket_folder import mask_file_of
 
         return load_ticket(mask_file_of(source))
 
     def apply(self, model, spec=None):
         """Check that the mask fits `model` and zero its masked weights in place; returns the model."""
         from .prunable import PrunableSet
-        from .ticket_files import apply_mask
+        from .ticket_folder import apply_mask
 
         return apply_mask(self.mask, self.meta, model, spec or PrunableSet())
 
@@ -85,9 +85,9 @@ class Ticket:
 
 
 def ticket_facts(ticket: Ticket) -> dict:
-    """What a ticket's model card says (ticketlib.ticket_files.facts): its mask metadata and, when
+    """What a ticket's model card says (ticketlib.ticket_folder.facts): its mask metadata and, when
     the mask lies in a find_tickets run folder, the run's recipe and the level's metrics."""
-    from .ticket_files import facts
+    from .ticket_folder import facts
 
     path = Path(ticket.path).resolve()
     run = next((p for p in path.parents[1:3] if (p / RUN_FILE).is_file()), None)

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from .batching import Batches
 from .config import TrainConfig
-from .masking import Masker
+from .masker import Masker
 
 
 @dataclass

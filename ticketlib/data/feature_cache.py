@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..settings import cache_root as cache_dir
-from ..store import atomic_path
+from ..atomic import atomic_path
 
 FORMAT_VERSION = 1  # bump when the encoding changes
 

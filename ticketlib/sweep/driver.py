@@ -15,7 +15,7 @@ from ..profiles import Profile, load_profile
 from ..paths import RESULTS_CSV, ROWS_FILE, RUNS_JSON, TABLES_LOCK, partial_dir
 from ..results import concat_rows, write_table
 from ..settings import repo_root, store_root
-from ..store import write_json
+from ..atomic import write_json
 from .engines import make_engine
 from .execute import new_status, run_spec, short
 from .plan import Run, expand

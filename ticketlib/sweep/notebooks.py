@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..profiles import ProfileError
-from ..store import atomic_path
+from ..atomic import atomic_path
 
 INJECTED_TAG = "injected-parameters"
 

@@ -37,7 +37,7 @@ import yaml
 
 from .. import __version__
 from ..identity import run_folder, run_id
-from ..store import atomic_path, read_json
+from ..atomic import atomic_path, read_json
 from ..paths import PARAMS_FILE, SHARD_MANIFEST as MANIFEST, STATUS_FILE, lock_path
 from .plan import Run
 from .status import is_finished

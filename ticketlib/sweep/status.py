@@ -1,4 +1,4 @@
-"""A run's status: one dataclass, stored as `<run>/status.json` (ticketlib.store.write_json)."""
+"""A run's status: one dataclass, stored as `<run>/status.json` (ticketlib.atomic.write_json)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..store import read_json, write_json
+from ..atomic import read_json, write_json
 from ..paths import STATUS_FILE, partial_dir
 from .notebooks import code_hash
 

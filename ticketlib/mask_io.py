@@ -21,7 +21,7 @@ from torch import nn
 from . import __version__
 from .masks import Mask, sparsity
 from .prunable import PrunableSet, architecture_fingerprint, is_optional, prunable_parameters
-from .store import atomic_path
+from .atomic import atomic_path
 
 
 def mask_checksum(mask: Mapping[str, torch.Tensor]) -> str:

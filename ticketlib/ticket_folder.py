@@ -1,12 +1,12 @@
 """A ticket folder: ``mask.safetensors`` plus a Hugging Face model card ``README.md``.
 
 The files behind `Ticket.save_pretrained`, `Ticket.from_pretrained` and `Ticket.apply`
-(ticketlib.tickets) and `ticketlib export` (ticketlib.sharing). This module works on a
+(ticketlib.tickets) and `ticketlib export` (ticketlib.export). This module works on a
 mask, its metadata and facts read by the caller, so that it imports nothing that imports
 ticketlib.tickets (no import circles, tests/test_architecture.py).
 
 - The mask file is a byte copy of the file the ticket was loaded from (same metadata and
-  sha256), or is written anew by mask_files.save_mask when there is no such file.
+  sha256), or is written anew by mask_io.save_mask when there is no such file.
 - The card's YAML front matter: base_model (the hub name of the pre-trained model),
   library_name, pipeline_tag, tags, and `ticket`: task, sparsity, granularity, level, seed,
   metrics with their seeds, how the ticket was found, and the command that finds it again
@@ -26,11 +26,11 @@ import torch
 from torch import nn
 
 from .hub import hub_unavailable_reason
-from .mask_files import check_fits, load_mask, save_mask
+from .mask_io import check_fits, load_mask, save_mask
 from .masks import sparsity
 from .paths import CARD_FILE, MASK_FILE
 from .prunable import PrunableSet, prunable_parameters
-from .store import atomic_path, write_bytes
+from .atomic import atomic_path, write_bytes
 
 # The pinned offline model's upstream name on the hub (ticketlib.assets, "minilm-l6").
 HUB_NAMES = {"offline-minilm": "sentence-transformers/all-MiniLM-L6-v2"}

@@ -22,7 +22,7 @@ from typing import Literal, Mapping
 import torch
 from torch import nn
 
-from .mask_files import check_fits
+from .mask_io import check_fits
 from .prunable import PrunableSet, prunable_parameters
 
 

@@ -13,7 +13,7 @@
 - a structured ticket also gets its shrunk model in ``shrunk/`` (pruned heads and neurons
   removed): `ticketlib.shrink.load_shrunk(DIR/shrunk)`, or for a mean-pooled one a
   sentence-transformers folder, `SentenceTransformer(DIR/shrunk, trust_remote_code=True)`;
-- ``mask.safetensors`` and the model card ``README.md`` (ticketlib.ticket_files).
+- ``mask.safetensors`` and the model card ``README.md`` (ticketlib.ticket_folder).
 
 What the weights are: IMP level folders keep the mask, the metrics and the trained head (every
 run since heads were stored for every head policy), not the fine-tuned encoder. So the export is
@@ -38,9 +38,9 @@ from torch import nn
 from .paths import CARD_FILE, HEAD_FILE, IMP_DIR, ROWS_FILE, RUN_FILE, level_dir
 from .prunable import PrunableSet
 from .sentence_folder import is_sentence_folder, write_sentence_folder
-from .store import follow_umask, read_json
+from .atomic import follow_umask, read_json
 from .structured import units_from_mask
-from .ticket_files import apply_mask, push_to_hub, save_folder  # noqa: F401  (push_to_hub: part of the API)
+from .ticket_folder import apply_mask, push_to_hub, save_folder  # noqa: F401  (push_to_hub: part of the API)
 from .tickets import imp_folder, load_ticket, ticket_facts
 
 SHRUNK_DIR = "shrunk"
@@ -269,7 +269,7 @@ def usage(out: str | os.PathLike, relative: bool = False) -> str:
 
 def head_of(out: str | os.PathLike) -> str:
     """What the exported head is (the card's `ticket.head`)."""
-    from .ticket_files import card_metadata
+    from .ticket_folder import card_metadata
 
     return card_metadata(Path(out) / CARD_FILE).get("ticket", {}).get("head", "unknown")
 
