@@ -42,7 +42,8 @@ def test_the_store_default_of_ticket_runs_is_the_store_selections_tickets(study,
     store, _ = study
     monkeypatch.setenv("TICKETLIB_RUNS", str(store))
     partial = store / "find_tickets" / "rt-sentiment-000000000009.partial"
-    shutil.copytree(store / "find_tickets" / f"rt-sentiment-{TASKS['rt-sentiment']:012d}", partial)  # a sweep run in progress
+    own = store / "find_tickets" / f"rt-sentiment-{TASKS['rt-sentiment']:012d}"
+    shutil.copytree(own, partial)  # a sweep run in progress
     expected = {task: store / "find_tickets" / f"{task}-{seed:012d}" for task, seed in TASKS.items()}
     assert ticket_runs() == select_runs("store").tickets() == expected
     assert partial not in select_runs("store").folders

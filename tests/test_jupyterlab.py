@@ -143,8 +143,8 @@ def test_explorer_runs_all_cells_in_jupyterlab(lab):
         dropdowns = page.locator(".jp-Notebook .widget-dropdown").filter(has_text=re.compile(r"^\s*level"))
         dropdowns.first.locator("select").select_option(label="1")  # the explorer's (the first) level dropdown
         # the view redraws piece by piece (tables, heatmap, overlap last): wait for the last piece
+        last = f"level 1: sparsity {SPARSITY[1]:.2%}"
         redrawn = wait_for("(() => { const t = document.querySelector('.widget-output').innerText; "
-                           f"return t.includes('level 1: sparsity {SPARSITY[1]:.2%}') && t.includes('Overlap') ? t : null; "
-                           "})()", 60)
+                           f"return t.includes('{last}') && t.includes('Overlap') ? t : null; }})()", 60)
         assert "Sparsity per layer" in redrawn and "Fully pruned matrices" in redrawn
     print(f"JupyterLab: opened, ran all cells and redrew the explorer in {time.time() - started:.1f} s")

@@ -236,7 +236,8 @@ def test_summary_notebook_api_keeps_working(tmp_path):
     assert printed.loc["squad-qnli", "sparsities tested"] == f"{SPARSITY[2]:.0%}"  # its one pruned level
     assert list(printed["learned"]) == ["learned", "did not learn", "learned"]
     assert list(T.matching_table(rows.iloc[:0]).columns) == T.MATCHING_COLUMNS
-    assert "3 seed(s)" in summary.budget_note(rows, "plain words") and "plain words" in summary.budget_note(rows, "plain words")
+    note = summary.budget_note(rows, "plain words")
+    assert "3 seed(s)" in note and "plain words" in note
     assert summary.budget_note(rows.iloc[:0]).startswith("**No results")
     summary.save_summary(tmp_path, {"table_2": table2}, {"curves": figures.curves_figure(rows)}, note="One.\n\nTwo.")
     folder = tmp_path / "summary"
