@@ -1,5 +1,25 @@
 """The house rules that code review alone would miss: no import circles in ticketlib, at module
-or function level (lazy imports count), and every TICKETLIB_* variable read in one place."""
+or function level (lazy imports count); imports go down the layers of LAYERS, never up; and
+every TICKETLIB_* variable read in one place.
+
+The layers of ticketlib, bottom to top (a module imports its own layer and those below):
+
+  foundations  no domain knowledge: the version, settings (environment), paths (file names),
+               atomic file I/O, the hub check, the method registry, the paper's numbers,
+               statistics, metrics, batching, and the data helpers that know no task
+  core         pruning and training: the prunable set, masks and their files, the Masker, the
+               run configs, rewinding, structured pruning, fine-tuning, IMP, shrink, Wanda,
+               pooling heads
+  tasks        tasks and their data, models and pinned assets, and the Recipe (a run's
+               parameters: task, model and the core configs)
+  tickets      a ticket and its folder, a run's result rows, and exporting a ticket
+  study        experiments, run identity, profiles, the last study, the tables, claims and
+               their wording, figures, the report, the summary and the explorer, budgets
+  interface    the sweep and the command line
+
+KNOWN_UPWARD lists the upward imports that remain, each with why; the test fails on any other,
+and on a listed one that is gone (so the list is kept true).
+"""
 
 from __future__ import annotations
 
@@ -83,6 +103,62 @@ def test_no_import_circles_in_ticketlib():
     graph = import_graph()
     assert "ticketlib.tickets" in graph and "ticketlib.imp" in graph
     assert find_cycle(graph) is None, " -> ".join(find_cycle(graph))
+
+
+LAYERS = {
+    "foundations": ["ticketlib", "settings", "paths", "atomic", "hub", "methods", "paper", "stats", "metrics",
+                    "batching", "data.errors", "data.encode", "data.subsets", "data.squad_postprocess"],
+    "core": ["prunable", "masks", "mask_io", "masker", "config", "rewind", "structured", "train", "imp", "shrink",
+             "wanda", "pooling", "contrastive"],
+    "tasks": ["tasks", "assets", "models", "params", "data", "data.evaluation", "data.feature_cache",
+              "data.glue_tsv", "data.hub_source", "data.loading", "data.offline"],
+    "tickets": ["tickets", "ticket_folder", "sentence_folder", "results", "export"],
+    "study": ["experiments", "identity", "profiles", "last_study", "cells", "tables", "claims", "wording", "figures",
+              "summary", "report", "explore", "overlap", "budget", "notebook_params"],
+    "interface": ["sweep", "sweep.driver", "sweep.engines", "sweep.execute", "sweep.notebooks", "sweep.plan",
+                  "sweep.shards", "sweep.shards_cli", "sweep.status", "sweep.__main__", "cli", "budget_cli",
+                  "__main__"],
+}
+KNOWN_UPWARD = {
+    # export rebuilds a run's model, data and evaluator through experiments (lazy imports): to move below
+    ("ticketlib.export", "ticketlib.experiments"),
+}
+
+
+def layer_of() -> dict[str, int]:
+    return {("ticketlib" if name == "ticketlib" else f"ticketlib.{name}"): rank
+            for rank, names in enumerate(LAYERS.values()) for name in names}
+
+
+def upward_imports(graph: dict[str, set[str]], layers: dict[str, int]) -> set[tuple[str, str]]:
+    return {(module, target) for module, targets in graph.items() for target in targets
+            if layers[target] > layers[module]}
+
+
+def test_every_module_has_one_layer():
+    names = [name for names in LAYERS.values() for name in names]
+    assert len(names) == len(set(names))
+    assert set(layer_of()) == set(import_graph())
+
+
+def test_the_layer_check_finds_an_upward_import():
+    layers = {"ticketlib.low": 0, "ticketlib.high": 1}
+    assert upward_imports({"ticketlib.low": {"ticketlib.high"}, "ticketlib.high": set()}, layers) == {
+        ("ticketlib.low", "ticketlib.high")}
+    assert upward_imports({"ticketlib.low": set(), "ticketlib.high": {"ticketlib.low"}}, layers) == set()
+
+
+def test_lazy_imports_count():
+    source = (PACKAGE / "export.py").read_text()
+    assert "\n    from .experiments import" in source and "\nfrom .experiments import" not in source
+    assert "ticketlib.experiments" in import_graph()["ticketlib.export"]
+
+
+def test_imports_go_down_the_layers():
+    found = upward_imports(import_graph(), layer_of())
+    assert found - KNOWN_UPWARD == set(), "upward imports (see LAYERS): " + ", ".join(
+        f"{a} -> {b}" for a, b in sorted(found - KNOWN_UPWARD))
+    assert KNOWN_UPWARD - found == set(), f"no longer upward, remove from KNOWN_UPWARD: {KNOWN_UPWARD - found}"
 
 
 def test_environment_variables_are_read_in_one_place():
