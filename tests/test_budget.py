@@ -65,6 +65,7 @@ def test_budget_parse_and_bad_input(tmp_path, capsys):
 @pytest.mark.slow  # the real offline model sliced to one layer: three short fine-tunings
 def test_dense_run_is_the_baselines_full_model_and_cells_are_not_redone(tmp_path, monkeypatch):
     from ticketlib import experiments as ex
+    from ticketlib.run_inputs import load_data
     from ticketlib.budget import budget_recipe, run_probe
     from ticketlib.params import Recipe
 
@@ -76,7 +77,7 @@ def test_dense_run_is_the_baselines_full_model_and_cells_are_not_redone(tmp_path
     table = run_probe(recipe, [budget, Budget(0, 8, 1e-4)], [0], out, log=lambda _: None)
     assert len(table) == 2 and (tmp_path / "probe.csv").is_file()
     row = json.loads(out.read_text().splitlines()[0])
-    full = ex._train_mask(ex.load_data(budget_recipe(recipe, budget)), None, 0)  # the baselines' "full" method
+    full = ex._train_mask(load_data(budget_recipe(recipe, budget)), None, 0)  # the baselines' "full" method
     assert row["metrics"] == full["metrics"] and row["steps"] == full["steps"] == 3
     assert table.loc[1, "movement"] == 0.0 and table.loc[1, "jaccard_theta0"] == 1.0
     run_probe(recipe, [budget], [0], out, log=lambda _: pytest.fail("a measured cell ran again"))

@@ -10,6 +10,7 @@ import pytest
 from ticketlib import experiments as ex
 from ticketlib.params import Recipe
 from ticketlib.results import ROW_COLUMNS
+from ticketlib.run_inputs import load_data
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +38,7 @@ def test_find_tickets_rows_artifacts_and_resume(store, recipe, tmp_path):
     assert imp.loc[imp["level"] == 1, "sparsity"].iloc[0] == pytest.approx(0.3, abs=1e-6)
     # the task's no-signal score on this eval data: the majority class's share of the eval labels
     no_signal = rows[rows["method"] == "no_signal"]
-    labels = ex.load_data(recipe).data.eval_sets
+    labels = load_data(recipe).data.eval_sets
     labels = [f["labels"] for features in labels.values() for f in features]
     majority = max(labels.count(0), labels.count(1)) / len(labels)
     assert list(no_signal["metric"]) == ["accuracy"] and no_signal["value"].iloc[0] == pytest.approx(majority)

@@ -6,7 +6,6 @@ import torch
 from transformers import BertForSequenceClassification
 
 from data_fixtures import tiny_checkpoint
-from ticketlib.experiments import fresh_model
 from ticketlib.mask_io import check_fits
 from ticketlib.masker import Masker
 from ticketlib.masks import full_mask, magnitude_prune
@@ -14,6 +13,7 @@ from ticketlib.models import OFFLINE_MODEL, load_model
 from ticketlib.params import Recipe
 from ticketlib.pooling import MeanPooledClassifier, mean_pool
 from ticketlib.prunable import PrunableSet, architecture_fingerprint, prunable_parameters, prunable_state
+from ticketlib.run_inputs import fresh_model
 from ticketlib.config import TrainConfig
 from ticketlib.train import fine_tune
 

@@ -131,7 +131,7 @@ def test_a_missing_no_signal_score_is_measured_on_the_tasks_eval_data(tmp_path):
     (rt-sentiment, offline assets fetched by scripts/setup.sh): the majority class's share."""
     import collections
 
-    from ticketlib.experiments import load_data
+    from ticketlib.run_inputs import load_data
     from ticketlib.params import Recipe
 
     params = {"task": "rt-sentiment", "model": "offline-minilm", "source": "offline", "max_train_examples": 32,

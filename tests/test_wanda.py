@@ -76,11 +76,12 @@ def test_wanda_baseline_trains_at_the_tickets_sparsity():
     from ticketlib.imp import one_shot_magnitude_mask
     from ticketlib.masks import sparsity
     from ticketlib.params import Recipe
+    from ticketlib.run_inputs import fresh_model, load_data
 
     assert "wanda" in ex.METHODS and "wanda" in ex.METHOD_TITLES
     recipe = Recipe(max_train_examples=64, max_eval_examples=32, max_steps=2)
-    loaded = ex.load_data(recipe)
-    model, _ = ex.fresh_model(recipe)
+    loaded = load_data(recipe)
+    model, _ = fresh_model(recipe)
     ticket = one_shot_magnitude_mask(model, 0.3, spec=recipe.prune_config().spec())
     result = ex._baseline(loaded, "wanda", ticket, 1, seed=0)
     assert result["sparsity"] == pytest.approx(sparsity(ticket), abs=1e-6)

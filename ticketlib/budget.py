@@ -112,15 +112,15 @@ def budget_recipe(recipe: Recipe, budget: Budget, epoch_data: bool = True) -> Re
 
 def measure(recipe: Recipe, budget: Budget, seed: int, epoch_data: bool = True, sparsity: float = SPARSITY) -> dict:
     """One cell: the recipe's task at this budget and seed (a flat row; `recipe`: the one used)."""
-    from . import experiments as ex
+    from .run_inputs import evaluator, fresh_model, load_data
 
     started = time.perf_counter()
     recipe = budget_recipe(recipe, budget, epoch_data)
-    loaded = ex.load_data(recipe)
-    model, _ = ex.fresh_model(recipe, seed=seed)
+    loaded = load_data(recipe)
+    model, _ = fresh_model(recipe, seed=seed)
     spec = recipe.prune_config().spec()
     train = recipe.train_config(seed) if budget.steps else None
-    probe = probe_model(model, loaded.data.train_features, ex.evaluator(loaded), train, spec, sparsity, recipe.scope,
+    probe = probe_model(model, loaded.data.train_features, evaluator(loaded), train, spec, sparsity, recipe.scope,
                         loaded.data.pad_token_id)
     metric = loaded.data.matching_metric
     return {"task": recipe.task, "model": recipe.model, "pooling": recipe.pooling, "steps": probe["steps"],

@@ -20,7 +20,6 @@ import dataclasses
 import os
 import time
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -32,7 +31,8 @@ from .params import Recipe
 from .paths import IMP_DIR, MANIFEST_FILE, PARAMS_FILE, ROWS_FILE, RUN_FILE, cell_path
 from .results import METHOD_TITLES, NO_SIGNAL, collect_rows, metric_rows, write_rows  # noqa: F401
 from .results import METHODS as RESULT_METHODS
-from .settings import store_root, threads as env_threads
+from .run_inputs import Loaded, evaluator, fresh_model, load_data
+from .settings import store_root
 from .identity import describe, folder_id, run_folder, run_identity
 from .atomic import read_json, write_json
 from .tickets import (Ticket, available_levels, imp_folder, imp_levels_table,  # noqa: F401
@@ -46,16 +46,6 @@ METHODS = tuple(m for m in RESULT_METHODS if m != "transfer")
 
 
 # --- set-up ---------------------------------------------------------------------------------
-
-def set_threads(recipe: Recipe) -> int:
-    """torch CPU threads: recipe.threads, else $TICKETLIB_THREADS (set by the sweep), else torch's default."""
-    import torch
-
-    threads = recipe.threads or env_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    return torch.get_num_threads()
-
 
 def resolve_run_dir(run_dir: str | os.PathLike | None, experiment: str, recipe: Recipe,
                     params: dict | None = None, needs: dict | None = None) -> Path:
@@ -78,52 +68,6 @@ def _run_label(run_dir: Path) -> str:
     """The rows' run_id without one given: the folder's run id (params.json), else its name."""
     described = run_dir / PARAMS_FILE
     return (read_json(described).get("run_id") or run_dir.name) if described.is_file() else run_dir.name
-
-
-@dataclass
-class Loaded:
-    recipe: Recipe
-    data: object  # ticketlib.data.TaskData
-    tokenizer: object
-    info: dict
-
-
-def load_data(recipe: Recipe) -> Loaded:
-    """The task's tokenized train/eval features for the recipe (tokenizer of its model)."""
-    from .data import load_task_data
-    from .models import load_tokenizer
-
-    set_threads(recipe)
-    tokenizer = load_tokenizer(recipe.model)
-    data = load_task_data(recipe.task, recipe.source, tokenizer, max_train_examples=recipe.max_train_examples,
-                          max_eval_examples=recipe.max_eval_examples, subset_seed=recipe.subset_seed,
-                          glue_dir=recipe.glue_dir, max_length=recipe.max_length)
-    return Loaded(recipe, data, tokenizer, data.info)
-
-
-def fresh_model(recipe: Recipe, seed: int = 0):
-    """theta_0 with a new head for the recipe's task (seeded)."""
-    from transformers.utils import logging as transformers_logging
-
-    from .models import load_model
-
-    transformers_logging.disable_progress_bar()  # its "Loading weights" bar stays at 0% in a notebook's output
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        model, _, info = load_model(recipe.model, recipe.task, num_layers=recipe.num_layers, seed=seed,
-                                    pooling=recipe.pooling)
-    for warning in caught:  # once per message, without this machine's file paths
-        if str(warning.message) not in _SHOWN:
-            _SHOWN.add(str(warning.message))
-            print(f"warning: {warning.message}")
-    return model, info
-
-
-_SHOWN: set[str] = set()
-
-
-def evaluator(loaded: Loaded):
-    return lambda model: loaded.data.evaluate(model)
 
 
 # --- rows -----------------------------------------------------------------------------------

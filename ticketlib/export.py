@@ -60,7 +60,7 @@ def export(run: str | os.PathLike, level: int, out: str | os.PathLike, model: nn
     if model is None:
         if recipe is None:
             raise ValueError(f"{run}: no {RUN_FILE} with a recipe, so the model cannot be built")
-        from .experiments import fresh_model
+        from .run_inputs import fresh_model
         from .models import load_tokenizer
 
         model, _ = fresh_model(recipe, seed=recipe.seed)
@@ -157,7 +157,7 @@ def _fine_tune(model, ticket, recipe, spec, facts: dict, level: int) -> tuple[st
     """Fine-tune the masked model in place with the run's recipe and seed; the card's note and head."""
     if recipe is None:
         raise ValueError("fine_tune needs the run's recipe (run.json)")
-    from .experiments import evaluator, load_data
+    from .run_inputs import evaluator, load_data
     from .imp import evaluate_ticket, head_seed
 
     loaded = load_data(recipe)

@@ -265,7 +265,7 @@ def no_signal_from_runs(meta: dict, rows: pd.DataFrame) -> tuple[dict[str, float
     import dataclasses
 
     from .data.errors import DataUnavailableError
-    from .experiments import load_data
+    from .run_inputs import load_data
     from .params import Recipe
     from .tasks import get_task
 
