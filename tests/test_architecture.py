@@ -1,6 +1,6 @@
 """The house rules that code review alone would miss: no import circles in ticketlib, at module
 or function level (lazy imports count); imports go down the layers of LAYERS, never up; and
-every TICKETLIB_* variable read in one place.
+every TICKETLIB_* variable read in one place; no module over MAX_LINES lines.
 
 The layers of ticketlib, bottom to top (a module imports its own layer and those below):
 
@@ -156,6 +156,15 @@ def test_imports_go_down_the_layers():
     assert found - KNOWN_UPWARD == set(), "upward imports (see LAYERS): " + ", ".join(
         f"{a} -> {b}" for a, b in sorted(found - KNOWN_UPWARD))
     assert KNOWN_UPWARD - found == set(), f"no longer upward, remove from KNOWN_UPWARD: {KNOWN_UPWARD - found}"
+
+
+MAX_LINES = 400  # a module longer than this mixes concerns: split it by concern
+
+
+def test_no_module_is_over_the_line_limit():
+    long = {str(p.relative_to(ROOT)): n for p in sorted(PACKAGE.rglob("*.py"))
+            if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert long == {}, f"modules over {MAX_LINES} lines: {long}"
 
 
 def test_environment_variables_are_read_in_one_place():
