@@ -345,7 +345,7 @@ def build_report(reports: str | Path, no_signal: Mapping[str, float] | None = No
         "diagnostic": diagnostic(judgement, rows, pairs),
         "figures": figures, "runs": runs, "defaults_origin": origin,
         "confidence": f"{S.CONFIDENCE:.0%}", "has_rows": bool(len(rows)),
-        "results_csv": RESULTS_CSV,
+        "tidy_results": RESULTS_CSV,
     }
     index = reports / INDEX_HTML
     with atomic_path(index) as tmp:
