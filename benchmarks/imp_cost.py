@@ -31,13 +31,13 @@ import time
 import torch
 
 from ticketlib.data import load_task_data
-from ticketlib.config import IMPConfig, PruneConfig, TrainConfig
+from ticketlib.config import IMPConfig, PrunableSet, PruneConfig, TrainConfig
 from ticketlib.imp import run_imp
 from ticketlib.mask_io import save_mask
 from ticketlib.masker import Masker
 from ticketlib.masks import magnitude_prune, sparsity_report
 from ticketlib.models import OFFLINE_MODEL, load_model
-from ticketlib.prunable import PrunableSet, prunable_state
+from ticketlib.prunable import prunable_state
 from ticketlib.rewind import base_snapshot, reinit_head, rewind
 from ticketlib.train import fine_tune
 

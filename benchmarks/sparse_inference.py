@@ -38,7 +38,8 @@ from ticketlib.imp import imp_mask, one_shot_magnitude_mask
 from ticketlib.masker import Masker
 from ticketlib.masks import sparsity
 from ticketlib.models import OFFLINE_MODEL, load_model
-from ticketlib.prunable import PrunableSet, base_model, prunable_parameters
+from ticketlib.config import PrunableSet
+from ticketlib.prunable import base_model, prunable_parameters
 from ticketlib.atomic import read_json
 
 SPEC = PrunableSet(include_pooler=False)

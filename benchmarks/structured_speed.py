@@ -36,7 +36,8 @@ from ticketlib.data import load_task_data
 from ticketlib.masker import Masker
 from ticketlib.masks import magnitude_prune, sparsity
 from ticketlib.models import OFFLINE_MODEL, load_model
-from ticketlib.prunable import PrunableSet, prunable_state
+from ticketlib.config import PrunableSet
+from ticketlib.prunable import prunable_state
 from ticketlib.shrink import save_shrunk, shrink
 from ticketlib.structured import coverage, structured_prune, units_from_mask
 

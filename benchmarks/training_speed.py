@@ -49,8 +49,8 @@ from ticketlib.data import load_task_data
 from ticketlib.masks import magnitude_prune
 from ticketlib.masker import Masker
 from ticketlib.models import OFFLINE_MODEL, load_model
-from ticketlib.prunable import PrunableSet, prunable_state
-from ticketlib.config import TrainConfig
+from ticketlib.config import PrunableSet, TrainConfig
+from ticketlib.prunable import prunable_state
 from ticketlib.train import fine_tune
 
 SPEC = PrunableSet(include_pooler=False)

@@ -17,11 +17,11 @@ from ticketlib.data.offline import answer_sentences, retrieval_pairs
 from ticketlib.data.offline import retrieval_pool as build_pool
 from ticketlib.mask_io import check_fits, load_mask, save_mask
 from ticketlib.masker import Masker
-from ticketlib.config import IMPConfig, PruneConfig, TrainConfig
+from ticketlib.config import IMPConfig, PrunableSet, PruneConfig, TrainConfig
 from ticketlib.imp import run_imp
 from ticketlib.masks import magnitude_prune
 from ticketlib.models import OFFLINE_MODEL, load_model
-from ticketlib.prunable import PrunableSet, architecture_fingerprint, prunable_parameters, prunable_state
+from ticketlib.prunable import architecture_fingerprint, prunable_parameters, prunable_state
 from ticketlib.tasks import Retrieval, Task, get_task
 from ticketlib.train import fine_tune
 

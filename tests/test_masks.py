@@ -2,8 +2,9 @@ import pytest
 import torch
 
 from conftest import tiny_model
-from ticketlib.masks import (Schedule, check_sparsity, full_mask, magnitude_prune, masks_overlap,
-                             random_prune, sparsity, sparsity_report)
+from ticketlib.config import Schedule
+from ticketlib.masks import (check_sparsity, full_mask, magnitude_prune, masks_overlap, random_prune, sparsity,
+                             sparsity_report)
 from ticketlib.prunable import prunable_parameters, prunable_state
 
 

@@ -12,9 +12,9 @@ from ticketlib.masks import full_mask, magnitude_prune
 from ticketlib.models import OFFLINE_MODEL, load_model
 from ticketlib.params import Recipe
 from ticketlib.pooling import MeanPooledClassifier, mean_pool
-from ticketlib.prunable import PrunableSet, architecture_fingerprint, prunable_parameters, prunable_state
+from ticketlib.config import PrunableSet, TrainConfig
+from ticketlib.prunable import architecture_fingerprint, prunable_parameters, prunable_state
 from ticketlib.run_inputs import fresh_model
-from ticketlib.config import TrainConfig
 from ticketlib.train import fine_tune
 
 from conftest import synthetic_features

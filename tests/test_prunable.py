@@ -3,7 +3,8 @@ import torch
 from transformers import BertConfig, BertForSequenceClassification
 
 from conftest import tiny_model
-from ticketlib.prunable import PrunableSet, architecture_fingerprint, layer_of, prunable_parameters
+from ticketlib.config import PrunableSet
+from ticketlib.prunable import architecture_fingerprint, layer_of, prunable_parameters
 
 
 def test_bert_base_prunable_set_is_the_papers():

@@ -119,7 +119,7 @@ def test_cli_export_of_a_minilm_run_loads_in_plain_transformers(tmp_path):
     from ticketlib.mask_io import save_mask
     from ticketlib.models import load_model
     from ticketlib.params import Recipe
-    from ticketlib.prunable import PrunableSet
+    from ticketlib.config import PrunableSet
     from ticketlib.paths import level_dir
 
     recipe = Recipe(pooling="cls")  # [CLS] through the pooler: Hugging Face's own classifier
@@ -146,11 +146,11 @@ def test_cli_export_of_a_minilm_run_loads_in_plain_transformers(tmp_path):
 
 @pytest.mark.slow
 def test_cli_export_fine_tune_trains_the_ticket_and_keeps_its_zeros(tmp_path):
+    from ticketlib.config import PrunableSet
     from ticketlib.cli import main
     from ticketlib.mask_io import save_mask
     from ticketlib.models import load_model
     from ticketlib.params import Recipe
-    from ticketlib.prunable import PrunableSet
     from ticketlib.paths import level_dir
 
     recipe = Recipe(max_train_examples=64, max_eval_examples=32, max_steps=2, pooling="cls")

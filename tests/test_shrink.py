@@ -8,7 +8,8 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import synthetic_features, tiny_model
-from ticketlib.prunable import PrunableSet, prunable_parameters
+from ticketlib.config import PrunableSet
+from ticketlib.prunable import prunable_parameters
 from ticketlib.shrink import WEIGHTS_FILE, load_shrunk, save_shrunk, shrink, shrink_record
 from ticketlib.structured import Units, expand, layout, structured_prune
 

@@ -7,8 +7,9 @@ import torch
 
 from conftest import tiny_model
 from ticketlib.mask_io import load_mask, save_mask
-from ticketlib.masks import Schedule, sparsity
-from ticketlib.prunable import PrunableSet, prunable_parameters
+from ticketlib.config import PrunableSet, Schedule
+from ticketlib.masks import sparsity
+from ticketlib.prunable import prunable_parameters
 from ticketlib.structured import (Units, coverage, expand, is_structured, layout, level_target, prune,
                                   structured_prune, unit_metadata, units_from_mask, units_from_metadata)
 

@@ -32,9 +32,9 @@ from torch import nn
 
 from .masks import full_mask, magnitude_prune, masks_overlap
 from .params import Recipe
-from .prunable import PrunableSet, prunable_state
+from .config import PrunableSet, TrainConfig
+from .prunable import prunable_state
 from .atomic import atomic_path
-from .config import TrainConfig
 
 SPARSITY = 0.5  # the mask compared with theta_0's: the paper's 50% global magnitude mask
 CSV_COLUMNS = ["task", "model", "pooling", "steps", "batch_size", "learning_rate", "seed", "train_examples",

@@ -106,7 +106,7 @@ def _check_mask(args) -> None:
     from .mask_io import check_fits, load_mask
     from .models import load_model
     from .params import model_pooling
-    from .prunable import PrunableSet
+    from .config import PrunableSet
 
     from transformers.utils import logging
 

@@ -1,7 +1,9 @@
-"""The configurations of a fine-tuning run and an IMP run (defaults: the paper's), below the code
-they configure: ticketlib.train and ticketlib.imp run them, ticketlib.params builds them from a
-Recipe. Each field's help text is in its metadata (`metadata["help"]`); the Recipe and the
-command line reuse it. Imports only the primitives the configs name (Schedule, PrunableSet).
+"""The configurations below the code they configure: what is pruned (PrunableSet), the IMP
+schedule (Schedule), a fine-tuning run (TrainConfig), pruning (PruneConfig) and an IMP run
+(IMPConfig), defaults the paper's. ticketlib.train and ticketlib.imp run them,
+ticketlib.params builds them from a Recipe. Each field's help text is in its metadata
+(`metadata["help"]`); the Recipe and the command line reuse it. A leaf: it imports nothing
+from ticketlib, so every layer can name a config.
 """
 
 from __future__ import annotations
@@ -10,11 +12,55 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .masks import Schedule
-from .prunable import PrunableSet
 
 GRANULARITIES = ("weights", "heads", "neurons", "heads+neurons")
 HEAD_POLICIES = ("reinit", "keep", "rewind")
+
+
+@dataclass(frozen=True)
+class PrunableSet:
+    """What is pruned.
+
+    include_pooler: the paper's choice (True). Set False for checkpoints whose pooler was
+        never trained (MiniLM-L6, trained with mean pooling: its pooler weights are 5-10x
+        smaller than the encoder's, so global magnitude pruning removes it first and the
+        classifier then sees a constant; see docs/method.md).
+    exclude: regular expressions; matching parameter names are left out of the set.
+    """
+
+    include_pooler: bool = True
+    exclude: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Target sparsity of each IMP level, as a fraction of the original prunable set.
+
+    "paper": level k is k * rate (rate 0.1: 10%, 20%, ... 90%); the reference code gets
+        there by pruning 1/(10 - k) of the remaining weights at step k.
+    "fraction": open_lth's rule, prune `rate` (e.g. 0.2) of the remaining weights per level:
+        1 - (1 - rate) ** k.
+    """
+
+    kind: Literal["paper", "fraction"] = "paper"
+    rate: float = 0.1
+
+    def __post_init__(self):
+        if self.kind not in ("paper", "fraction"):
+            raise ValueError(f"unknown pruning schedule {self.kind!r}; expected 'paper' or 'fraction'")
+        if not 0 < self.rate < 1:
+            raise ValueError(f"schedule rate must be in (0, 1), got {self.rate!r}")
+
+    def sparsity(self, level: int) -> float:
+        if level < 0:
+            raise ValueError(f"level must be >= 0, got {level}")
+        if self.kind == "paper":
+            return round(level * self.rate, 12)
+        return 1 - (1 - self.rate) ** level
+
+    def max_levels(self) -> int:
+        """Levels whose target stays below 100%."""
+        return math.ceil(1 / self.rate) - 1 if self.kind == "paper" else 10**9
 
 
 def check_granularity(granularity: str) -> str:
@@ -98,12 +144,12 @@ class PruneConfig:
                                                      "(paper: 9, i.e. 10% ... 90%)"})
     schedule: Literal["paper", "fraction"] = field(default="paper", metadata={
         "help": "'paper': level k prunes k * rate of the original set; 'fraction': open_lth's rate of the "
-                "remaining weights per level (see masks.Schedule)"})
+                "remaining weights per level (see config.Schedule)"})
     rate: float = field(default=0.1, metadata={"help": "pruning rate per level (see schedule)"})
     scope: Literal["global", "layerwise"] = field(default="global", metadata={
         "help": "magnitude ranking across all matrices ('global', the paper) or within each ('layerwise')"})
     include_pooler: bool = field(default=True, metadata={"help": "prune the pooler too (the paper does; "
-                                                                 "see prunable.PrunableSet)"})
+                                                                 "see config.PrunableSet)"})
     exclude: tuple[str, ...] = field(default=(), metadata={"help": "parameter names left out of the "
                                                                    "prunable set"})
     granularity: str = field(default="weights", metadata={

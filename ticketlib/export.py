@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from .paths import CARD_FILE, HEAD_FILE, IMP_DIR, ROWS_FILE, RUN_FILE, level_dir
-from .prunable import PrunableSet
+from .config import PrunableSet
 from .sentence_folder import is_sentence_folder, write_sentence_folder
 from .atomic import follow_umask, read_json
 from .structured import units_from_mask

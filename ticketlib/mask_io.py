@@ -20,7 +20,8 @@ from torch import nn
 
 from . import __version__
 from .masks import Mask, sparsity
-from .prunable import PrunableSet, architecture_fingerprint, is_optional, prunable_parameters
+from .config import PrunableSet
+from .prunable import architecture_fingerprint, is_optional, prunable_parameters
 from .atomic import atomic_path
 
 

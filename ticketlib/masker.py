@@ -23,7 +23,8 @@ import torch
 from torch import nn
 
 from .mask_io import check_fits
-from .prunable import PrunableSet, prunable_parameters
+from .config import PrunableSet
+from .prunable import prunable_parameters
 
 
 # Optimizers whose update of a weight with zero value, zero gradient and zero state is exactly

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
 from typing import Literal, Mapping
 
 import torch
@@ -91,37 +90,6 @@ def random_prune(weights: Mapping[str, torch.Tensor], target: float, seed: int,
     generator = torch.Generator().manual_seed(seed)
     scores = {k: torch.rand(w.shape, generator=generator) for k, w in weights.items()}
     return _prune(scores, target, current, scope)
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """Target sparsity of each IMP level, as a fraction of the original prunable set.
-
-    "paper": level k is k * rate (rate 0.1: 10%, 20%, ... 90%); the reference code gets
-        there by pruning 1/(10 - k) of the remaining weights at step k.
-    "fraction": open_lth's rule, prune `rate` (e.g. 0.2) of the remaining weights per level:
-        1 - (1 - rate) ** k.
-    """
-
-    kind: Literal["paper", "fraction"] = "paper"
-    rate: float = 0.1
-
-    def __post_init__(self):
-        if self.kind not in ("paper", "fraction"):
-            raise ValueError(f"unknown pruning schedule {self.kind!r}; expected 'paper' or 'fraction'")
-        if not 0 < self.rate < 1:
-            raise ValueError(f"schedule rate must be in (0, 1), got {self.rate!r}")
-
-    def sparsity(self, level: int) -> float:
-        if level < 0:
-            raise ValueError(f"level must be >= 0, got {level}")
-        if self.kind == "paper":
-            return round(level * self.rate, 12)
-        return 1 - (1 - self.rate) ** level
-
-    def max_levels(self) -> int:
-        """Levels whose target stays below 100%."""
-        return math.ceil(1 / self.rate) - 1 if self.kind == "paper" else 10**9
 
 
 def sparsity_report(mask: Mapping[str, torch.Tensor], warn: bool = True) -> list[dict]:

@@ -14,28 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-
-@dataclass(frozen=True)
-class PrunableSet:
-    """What is pruned.
-
-    include_pooler: the paper's choice (True). Set False for checkpoints whose pooler was
-        never trained (MiniLM-L6, trained with mean pooling: its pooler weights are 5-10x
-        smaller than the encoder's, so global magnitude pruning removes it first and the
-        classifier then sees a constant; see docs/method.md).
-    exclude: regular expressions; matching parameter names are left out of the set.
-    """
-
-    include_pooler: bool = True
-    exclude: tuple[str, ...] = ()
-
-    def names(self, model: nn.Module) -> list[str]:
-        return list(prunable_parameters(model, self))
+from .config import PrunableSet
 
 
 def base_model(model: nn.Module) -> nn.Module:

@@ -42,7 +42,8 @@ import torch
 from safetensors.torch import load_model, save_model
 from torch import nn
 
-from .prunable import PrunableSet, base_model, prunable_parameters
+from .config import PrunableSet
+from .prunable import base_model, prunable_parameters
 from .atomic import atomic_path, read_json, write_json
 from .structured import Units, layout, units_from_mask
 

@@ -54,9 +54,9 @@ from typing import Literal, Mapping
 import torch
 from torch import nn
 
-from .config import check_granularity
+from .config import PrunableSet, check_granularity
 from .masks import Mask, check_sparsity, full_mask, magnitude_prune, random_prune
-from .prunable import PrunableSet, base_model, prunable_parameters, prunable_state
+from .prunable import base_model, prunable_parameters, prunable_state
 
 CRITERIA = ("magnitude", "random")
 Granularity = Literal["weights", "heads", "neurons", "heads+neurons"]

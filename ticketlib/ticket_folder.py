@@ -29,7 +29,8 @@ from .hub import hub_unavailable_reason
 from .mask_io import check_fits, load_mask, save_mask
 from .masks import sparsity
 from .paths import CARD_FILE, MASK_FILE
-from .prunable import PrunableSet, prunable_parameters
+from .config import PrunableSet
+from .prunable import prunable_parameters
 from .atomic import atomic_path, write_bytes
 
 # The pinned offline model's upstream name on the hub (ticketlib.assets, "minilm-l6").

@@ -73,7 +73,7 @@ class Ticket:
 
     def apply(self, model, spec=None):
         """Check that the mask fits `model` and zero its masked weights in place; returns the model."""
-        from .prunable import PrunableSet
+        from .config import PrunableSet
         from .ticket_folder import apply_mask
 
         return apply_mask(self.mask, self.meta, model, spec or PrunableSet())

@@ -23,7 +23,8 @@ from torch import nn
 
 from .batching import pad_collate
 from .masks import Mask, check_sparsity
-from .prunable import PrunableSet, base_model, prunable_parameters
+from .config import PrunableSet
+from .prunable import base_model, prunable_parameters
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
