@@ -1,6 +1,7 @@
 """The house rules that code review alone would miss: no import circles in ticketlib, at module
 or function level (lazy imports count); imports go down the layers of LAYERS, never up; and
-every TICKETLIB_* variable read in one place; no module over MAX_LINES lines.
+every TICKETLIB_* variable read in one place; no module over MAX_LINES lines; the LEAVES (file
+names, run configs, atomic I/O, statistics, the method registry) import nothing from ticketlib.
 
 The layers of ticketlib, bottom to top (a module imports its own layer and those below):
 
@@ -149,6 +150,14 @@ def test_lazy_imports_count():
     source = (PACKAGE / "overlap.py").read_text()  # builds its model only when asked to
     assert "\n    from .run_inputs import" in source and "\nfrom .run_inputs import" not in source
     assert "ticketlib.run_inputs" in import_graph()["ticketlib.overlap"]
+
+
+LEAVES = ["ticketlib.paths", "ticketlib.config", "ticketlib.atomic", "ticketlib.stats", "ticketlib.methods"]
+
+
+def test_the_leaves_import_nothing_from_ticketlib():
+    graph = import_graph()
+    assert {leaf: sorted(graph[leaf]) for leaf in LEAVES if graph[leaf]} == {}
 
 
 def test_imports_go_down_the_layers():
