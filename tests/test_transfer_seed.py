@@ -27,4 +27,5 @@ def test_results_without_mask_seed_still_read(tmp_path):
     path = tmp_path / "rows.csv"
     pd.DataFrame([dict.fromkeys(old, 0)]).to_csv(path, index=False)
     table = concat_rows([path])
-    assert list(table.columns) == old and len(table) == 1
+    assert list(table.columns) == ROW_COLUMNS and len(table) == 1  # the full schema, mask_seed empty
+    assert table["mask_seed"].isna().all() and table["seed"].tolist() == [0]
