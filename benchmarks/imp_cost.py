@@ -30,8 +30,8 @@ import time
 
 import torch
 
-from ticketlib.data import load_task_data
 from ticketlib.config import IMPConfig, PrunableSet, PruneConfig, TrainConfig
+from ticketlib.data import load_task_data
 from ticketlib.imp import run_imp
 from ticketlib.mask_io import save_mask
 from ticketlib.masker import Masker

@@ -33,14 +33,13 @@ import torch
 from torch import nn
 
 from ticketlib.batching import Batches
+from ticketlib.config import PrunableSet
 from ticketlib.data import load_task_data
 from ticketlib.imp import imp_mask, one_shot_magnitude_mask
 from ticketlib.masker import Masker
 from ticketlib.masks import sparsity
 from ticketlib.models import OFFLINE_MODEL, load_model
-from ticketlib.config import PrunableSet
 from ticketlib.prunable import base_model, prunable_parameters
-from ticketlib.atomic import read_json
 
 SPEC = PrunableSet(include_pooler=False)
 
@@ -111,7 +110,8 @@ def fully_pruned_rows(mask) -> dict:
     rows = sum(int((~m).all(dim=1).sum()) for m in mask.values())
     cols = sum(int((~m).all(dim=0).sum()) for m in mask.values())
     return {"fully_pruned_rows": rows, "fully_pruned_columns": cols,
-            "rows_total": sum(m.shape[0] for m in mask.values()), "columns_total": sum(m.shape[1] for m in mask.values())}
+            "rows_total": sum(m.shape[0] for m in mask.values()),
+            "columns_total": sum(m.shape[1] for m in mask.values())}
 
 
 def masks_for(args, model) -> dict[float, tuple]:

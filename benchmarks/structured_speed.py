@@ -29,14 +29,14 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import save_model
-
 from sparse_inference import median_latencies  # run as a script: benchmarks/ is on the path
+
 from ticketlib.batching import Batches
+from ticketlib.config import PrunableSet
 from ticketlib.data import load_task_data
 from ticketlib.masker import Masker
 from ticketlib.masks import magnitude_prune, sparsity
 from ticketlib.models import OFFLINE_MODEL, load_model
-from ticketlib.config import PrunableSet
 from ticketlib.prunable import prunable_state
 from ticketlib.shrink import save_shrunk, shrink
 from ticketlib.structured import coverage, structured_prune, units_from_mask

@@ -45,11 +45,11 @@ import torch
 from torch.nn.utils import prune
 
 from ticketlib.batching import Batches
-from ticketlib.data import load_task_data
-from ticketlib.masks import magnitude_prune
-from ticketlib.masker import Masker
-from ticketlib.models import OFFLINE_MODEL, load_model
 from ticketlib.config import PrunableSet, TrainConfig
+from ticketlib.data import load_task_data
+from ticketlib.masker import Masker
+from ticketlib.masks import magnitude_prune
+from ticketlib.models import OFFLINE_MODEL, load_model
 from ticketlib.prunable import prunable_state
 from ticketlib.train import fine_tune
 
@@ -218,7 +218,8 @@ class TrainerVariant:
             output_dir=self.tmp, per_device_train_batch_size=self.args.batch_size,
             max_steps=-1 if epoch else self.args.steps + 1, num_train_epochs=1,
             learning_rate=2e-5, weight_decay=0.0, adam_epsilon=1e-8, max_grad_norm=1.0, lr_scheduler_type="linear",
-            warmup_steps=0, train_sampling_strategy="group_by_length", seed=seed, report_to=[], save_strategy="no", logging_strategy="no",
+            warmup_steps=0, train_sampling_strategy="group_by_length", seed=seed, report_to=[], save_strategy="no",
+            logging_strategy="no",
             disable_tqdm=True, use_cpu=True, dataloader_num_workers=0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -320,12 +321,14 @@ def main(argv=None) -> None:
     result = {
         "benchmark": "training_speed", "model": OFFLINE_MODEL, "num_layers": info["num_layers"],
         "task": "rt-sentiment", "train_examples": len(data.train_features), "sparsity": args.sparsity,
-        "batch_size": args.batch_size, "max_length": args.max_length, "steps_per_variant": {k: len(v) for k, v in times.items()},
+        "batch_size": args.batch_size, "max_length": args.max_length,
+        "steps_per_variant": {k: len(v) for k, v in times.items()},
         "epoch_examples": args.epoch_examples, "separate_models": args.separate_models,
         "unit": "seconds per whole epoch (training call)" if args.epoch_examples else "seconds per step",
         "padded_tokens_per_epoch": {k: v.tokens for k, v in variants.items()} if args.epoch_examples else None,
         "seconds_per_step_median": {k: round(v, 4) for k, v in median.items()},
-        "seconds_per_step_quartiles": {k: [round(q, 4) for q in statistics.quantiles(v, n=4)] for k, v in times.items()},
+        "seconds_per_step_quartiles": {k: [round(q, 4) for q in statistics.quantiles(v, n=4)]
+                                       for k, v in times.items()},
         "ratios": {k: round(v, 3) for k, v in ratios.items()},
         "paired_ratios_per_round": paired or None,
         "masking_ops_ms_per_step_profiled": ops,

@@ -17,6 +17,8 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip --disable-pip-version-check -q install -c constraints.txt -e ".[browser]"
   echo "$want" > "$stamp"
 fi
+# Lint first (pyproject.toml [tool.ruff]): a style error fails in seconds, not after the suite.
+.venv/bin/ruff check .
 export TICKETLIB_GLUE_DIR="${TICKETLIB_GLUE_DIR:-$(cd .. && pwd)/shared/data/glue}"
 # Library tests, then the committed notebooks re-executed by nbval (smoke profile).
 .venv/bin/python -m pytest -q "$@"

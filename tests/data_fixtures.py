@@ -74,8 +74,8 @@ def write_small_glue(root: Path) -> Path:
 
 def tiny_checkpoint(folder: Path, seed: int) -> Path:
     """A local BertModel checkpoint with a pooler and no head (like the offline MiniLM), and a tokenizer."""
-    from transformers import BertConfig, BertModel
     import torch
+    from transformers import BertConfig, BertModel
 
     config = BertConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=64)

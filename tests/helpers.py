@@ -46,7 +46,8 @@ if fail:
 import pandas as pd
 pd.DataFrame([{"experiment": "produce", "method": "imp", "task": task, "source_task": task, "model": "toy",
                "seed": 0, "level": 0, "sparsity": 0.0, "rewind_step": 0, "metric": "accuracy",
-               "value": value, "steps": 1, "train_seconds": 0.0, "run_id": run_id}]).to_csv(out / "rows.csv", index=False)
+               "value": value, "steps": 1, "train_seconds": 0.0, "run_id": run_id}]
+                 ).to_csv(out / "rows.csv", index=False)
 """
 
 CONSUME = """\

@@ -8,11 +8,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 import torch  # noqa: E402
-
-import ticketlib.imp as imp  # noqa: E402
-import ticketlib.atomic as store  # noqa: E402
-import ticketlib.train as train  # noqa: E402
 from conftest import synthetic_features, tiny_model  # noqa: E402
+
+import ticketlib.atomic as store  # noqa: E402
+import ticketlib.imp as imp  # noqa: E402
+import ticketlib.train as train  # noqa: E402
 
 run_dir = sys.argv[1]
 phase, n = (sys.argv[2], int(sys.argv[3])) if len(sys.argv) > 3 else (None, 0)

@@ -3,14 +3,13 @@ written to the run store. Every case goes through the command line in-process.""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import tiny_model
 from safetensors.torch import save_file
 
-from conftest import tiny_model
 from ticketlib.cli import main
 from ticketlib.mask_io import save_mask
 from ticketlib.masks import magnitude_prune
@@ -91,7 +90,8 @@ CASES = [
     ("unknown source", lambda t: IMP + ["--source", "ftp"], "source"),
     ("model path missing", lambda t: IMP + ["--model", str(t / "no-such-model")], "no-such-model"),
     ("model neither path nor reachable", lambda t: IMP + ["--model", "someone/unknown-bert"], "unknown-bert"),
-    ("GLUE folder missing TSV", lambda t: IMP + ["--task", "sst2", "--source", "glue_dir", "--glue-dir", _glue(t, None)],
+    ("GLUE folder missing TSV",
+     lambda t: IMP + ["--task", "sst2", "--source", "glue_dir", "--glue-dir", _glue(t, None)],
      "train.tsv"),
     ("GLUE TSV malformed", lambda t: IMP + ["--task", "sst2", "--source", "glue_dir", "--glue-dir",
                                             _glue(t, "sentence\tlabel\nfine film\tmaybe\n")], "maybe"),
@@ -146,7 +146,8 @@ def test_bad_input_is_refused_early_in_one_line(case, tmp_path, capsys, monkeypa
         code = main(args)
     except SystemExit as exit_:  # argparse: wrong type or choice
         code = exit_.code
-    err = [line for line in capsys.readouterr().err.splitlines() if line.strip() and not line.startswith(("usage:", " "))]
+    err = [line for line in capsys.readouterr().err.splitlines()
+           if line.strip() and not line.startswith(("usage:", " "))]
     assert code not in (0, None), f"accepted: {args}"
     assert len(err) == 1, err
     assert expected.lower() in err[0].lower(), err[0]

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import tiny_model
+
+from ticketlib.config import PrunableSet
 from ticketlib.imp import one_shot_magnitude_mask
 from ticketlib.masker import Masker
-from ticketlib.config import PrunableSet
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 

@@ -7,11 +7,10 @@ import math
 
 import pandas as pd
 import pytest
+from report_fixtures import row, study_rows
 
 from ticketlib import stats as S
 from ticketlib.claims import Match, Rules, Verdict, judge
-
-from report_fixtures import row, study_rows
 
 FULL = (0.80, 0.81, 0.82)  # rt-sentiment's full model, 3 seeds; no-signal 0.5
 LEVEL = 3  # 48.8% sparsity (report_fixtures.SPARSITY): inside claim 1's range

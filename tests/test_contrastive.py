@@ -5,20 +5,20 @@ import math
 
 import pytest
 import torch
-
 from data_fixtures import tiny_checkpoint, tiny_tokenizer
+
 from ticketlib import metrics as M
 from ticketlib.batching import Batches, pad_collate
+from ticketlib.config import IMPConfig, PrunableSet, PruneConfig, TrainConfig
 from ticketlib.contrastive import SentenceEncoder, contrastive_loss
 from ticketlib.data import TaskData, load_task_data
 from ticketlib.data.encode import encode_retrieval
 from ticketlib.data.evaluation import retrieval_pool
 from ticketlib.data.offline import answer_sentences, retrieval_pairs
 from ticketlib.data.offline import retrieval_pool as build_pool
+from ticketlib.imp import run_imp
 from ticketlib.mask_io import check_fits, load_mask, save_mask
 from ticketlib.masker import Masker
-from ticketlib.config import IMPConfig, PrunableSet, PruneConfig, TrainConfig
-from ticketlib.imp import run_imp
 from ticketlib.masks import magnitude_prune
 from ticketlib.models import OFFLINE_MODEL, load_model
 from ticketlib.prunable import architecture_fingerprint, prunable_parameters, prunable_state

@@ -6,14 +6,13 @@ import time
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_model
+from data_fixtures import tiny_tokenizer, write_small_glue
 from torch import nn
 from transformers.modeling_outputs import QuestionAnsweringModelOutput, SequenceClassifierOutput
 
-from conftest import tiny_model
-from data_fixtures import tiny_tokenizer, write_small_glue
 from ticketlib.batching import Batches
-from ticketlib.data import DataUnavailableError, load_task_data, mask_tokens
-from ticketlib.data import encode
+from ticketlib.data import DataUnavailableError, encode, load_task_data, mask_tokens
 from ticketlib.data.loading import TaskData
 from ticketlib.data.squad_postprocess import best_spans
 from ticketlib.data.subsets import take_subset
@@ -144,7 +143,8 @@ def test_mlm_blocks_and_masking(tokenizer):
     assert all(b["input_ids"][0] == tokenizer.cls_token_id and b["input_ids"][-1] == tokenizer.sep_token_id
                for b in blocks)
     many = blocks * 200
-    first, again, other = mask_tokens(many, tokenizer, 0), mask_tokens(many, tokenizer, 0), mask_tokens(many, tokenizer, 1)
+    first, again = mask_tokens(many, tokenizer, 0), mask_tokens(many, tokenizer, 0)
+    other = mask_tokens(many, tokenizer, 1)
     assert first == again and first != other  # deterministic for a seed
     chosen = replaced = kept = total = 0
     for block, masked in zip(many, first):

@@ -9,8 +9,8 @@ import sys
 
 import pandas as pd
 import pytest
-
 from study_fixture import BASELINE_LEVEL, BASELINE_SEEDS, BASELINES, FULL, SEED_STEP, SPARSITY, TASKS, make_study
+
 from ticketlib import explore
 from ticketlib.experiments import ensure_ticket
 from ticketlib.last_study import select_runs, tickets_listing

@@ -9,18 +9,18 @@ import logging
 import pytest
 import torch
 import yaml
-from transformers import BertForSequenceClassification, BertModel
-
 from conftest import synthetic_features, tiny_config
 from data_fixtures import tiny_tokenizer
+from transformers import BertForSequenceClassification, BertModel
+
 from ticketlib import export
-from ticketlib.cli import main
-from ticketlib.contrastive import SentenceEncoder
-from ticketlib.config import IMPConfig, PruneConfig, TrainConfig
-from ticketlib.imp import run_imp
-from ticketlib.pooling import MeanPooledClassifier
 from ticketlib.atomic import write_json
+from ticketlib.cli import main
+from ticketlib.config import IMPConfig, PruneConfig, TrainConfig
+from ticketlib.contrastive import SentenceEncoder
+from ticketlib.imp import run_imp
 from ticketlib.paths import RUN_FILE
+from ticketlib.pooling import MeanPooledClassifier
 
 TEXTS = ["a good film", "bad", "the film was not good at all"]
 LOADERS = ("transformers", "sentence_transformers")
@@ -240,8 +240,8 @@ def minilm_run(tmp_path, task, granularity):
     from ticketlib.mask_io import save_mask
     from ticketlib.models import load_model
     from ticketlib.params import Recipe
-    from ticketlib.structured import prune
     from ticketlib.paths import level_dir
+    from ticketlib.structured import prune
 
     recipe = Recipe(task=task, pooling="mean", include_pooler=False, granularity=granularity)
     spec = recipe.prune_config().spec()

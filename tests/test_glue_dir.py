@@ -4,8 +4,8 @@ import os
 from pathlib import Path
 
 import pytest
-
 from data_fixtures import write_small_glue, write_tsv
+
 from ticketlib.data import DataFormatError, DataUnavailableError, load_raw
 from ticketlib.tasks import get_task
 

@@ -88,7 +88,8 @@ def test_pooling_defaults_to_the_models_own():
     assert Recipe.field("pooling").default is None
     assert Recipe().pooling == "mean" and Recipe().model == "offline-minilm"
     assert Recipe(model="bert-base-uncased").pooling == "cls"
-    assert Recipe(pooling="cls").pooling == "cls" and Recipe(model="bert-base-uncased", pooling="mean").pooling == "mean"
+    assert Recipe(pooling="cls").pooling == "cls"
+    assert Recipe(model="bert-base-uncased", pooling="mean").pooling == "mean"
     args = build_parser().parse_args(["imp"])
     assert recipe_from_args(args).pooling == "mean"
 

@@ -8,16 +8,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from helpers import PRODUCE_PARAMS, make_notebook
+
 from ticketlib import experiments as ex
 from ticketlib import identity, sweep
+from ticketlib.atomic import read_json
 from ticketlib.params import Recipe
 from ticketlib.paths import partial_dir
 from ticketlib.profiles import load_profile
-from ticketlib.atomic import read_json
 
-OWN = {"baselines": ("at_levels", "methods", "seeds"), "transfer": ("source_task", "source_params", "at_levels", "seeds"),
+OWN = {"baselines": ("at_levels", "methods", "seeds"),
+       "transfer": ("source_task", "source_params", "at_levels", "seeds"),
        "rewinding": ("rewind_steps",)}  # each experiment function's own parameters, as its notebook names them
 
 

@@ -2,12 +2,11 @@ import dataclasses
 
 import pytest
 import torch
-
 from conftest import synthetic_features, tiny_model
 from helpers import accuracy
+
 from ticketlib.config import IMPConfig, PruneConfig, TrainConfig
-from ticketlib.imp import (evaluate_ticket, imp_mask, one_shot_magnitude_mask, random_mask, run_imp,
-                           standard_pruning)
+from ticketlib.imp import evaluate_ticket, imp_mask, one_shot_magnitude_mask, random_mask, run_imp, standard_pruning
 from ticketlib.mask_io import load_mask
 from ticketlib.masks import sparsity
 from ticketlib.prunable import prunable_parameters
@@ -38,7 +37,8 @@ def test_imp_levels_are_exact_nested_and_resume_bit_identically(tmp_path, data):
     for before, after in zip(masks, masks[1:]):
         assert all(bool((after[k] <= before[k]).all()) for k in before)
     total = sum(m.numel() for m in masks[0].values())
-    assert [sum(int((~m).sum()) for m in mask.values()) for mask in masks] == [round(s * total) for s in (0, .2, .4, .6)]
+    pruned = [sum(int((~m).sum()) for m in mask.values()) for mask in masks]
+    assert pruned == [round(s * total) for s in (0, .2, .4, .6)]
     _, meta = imp_mask(tmp_path / "a", 2)
     assert meta["task"] == "synthetic" and meta["level"] == "2"
 
@@ -101,6 +101,7 @@ def test_baselines(data):
     omp = one_shot_magnitude_mask(model, 0.5)
     rnd, rnd2 = random_mask(model, 0.5, seed=0), random_mask(model, 0.5, seed=1)
     assert sparsity(omp) == pytest.approx(sparsity(rnd)) == pytest.approx(0.5, abs=1e-4)
+    assert any((rnd[name] != rnd2[name]).any() for name in rnd)  # the seed decides the random mask
     pretrained = evaluate_ticket(tiny_model(), omp, train, accuracy(dev), TRAIN)
     reinit = evaluate_ticket(tiny_model(), omp, train, accuracy(dev), TRAIN, init="random")
     assert pretrained["init"] == "pretrained" and reinit["init"] == "random"

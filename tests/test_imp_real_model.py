@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from ticketlib.data import load_task_data
 from ticketlib.config import IMPConfig, PruneConfig, TrainConfig
+from ticketlib.data import load_task_data
 from ticketlib.imp import run_imp
 from ticketlib.mask_io import load_mask
 from ticketlib.models import OFFLINE_MODEL, load_model

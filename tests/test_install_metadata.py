@@ -71,6 +71,7 @@ def test_what_the_benchmarks_import_is_declared():
                 imported.add(node.module.split(".")[0])
     local = {p.stem for p in (ROOT / "benchmarks").glob("*.py")} | {"ticketlib"}
     third_party = {m for m in imported if m not in sys.stdlib_module_names and m not in local}
-    assert "psutil" in third_party and "psutil" in {Requirement(r).name for r in PROJECT["optional-dependencies"]["bench"]}
+    bench = {Requirement(r).name for r in PROJECT["optional-dependencies"]["bench"]}
+    assert "psutil" in third_party and "psutil" in bench
     missing = {m for m in third_party if m.lower() not in declared and m.replace("_", "-").lower() not in declared}
     assert missing == set(), missing

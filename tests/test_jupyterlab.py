@@ -24,7 +24,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from browser import open_browser
 from study_fixture import SPARSITY, make_study
 

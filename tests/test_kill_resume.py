@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ticketlib.mask_io import load_mask
 from ticketlib.atomic import read_json
+from ticketlib.mask_io import load_mask
 
 pytestmark = pytest.mark.slow  # subprocesses killed and restarted: 4-20 s each (issue 13)
 
@@ -88,7 +88,8 @@ out = pathlib.Path(run_dir)
 import pandas as pd
 pd.DataFrame([{"experiment": "produce", "method": "imp", "task": task, "source_task": task, "model": "toy",
                "seed": 0, "level": 0, "sparsity": 0.0, "rewind_step": 0, "metric": "accuracy",
-               "value": value, "steps": 1, "train_seconds": 0.0, "run_id": run_id}]).to_csv(out / "rows.csv", index=False)
+               "value": value, "steps": 1, "train_seconds": 0.0, "run_id": run_id}]
+                 ).to_csv(out / "rows.csv", index=False)
 """
 TOY_CONSUME = """\
 import json, os, pathlib

@@ -1,8 +1,8 @@
 import pytest
 import torch
+from conftest import tiny_model
 from safetensors.torch import save_file
 
-from conftest import tiny_model
 from ticketlib.mask_io import check_fits, load_mask, save_mask
 from ticketlib.masks import magnitude_prune
 from ticketlib.prunable import architecture_fingerprint, prunable_state
@@ -31,7 +31,8 @@ def test_a_mask_fits_a_model_with_another_head(mask):
 
 
 def test_mask_for_another_shape_is_refused_naming_the_first_mismatch(mask):
-    with pytest.raises(ValueError, match=r"encoder\.layer\.0\.attention\.self\.query\.weight' has shape \(32, 32\).*\(48, 48\)"):
+    expected = r"encoder\.layer\.0\.attention\.self\.query\.weight' has shape \(32, 32\).*\(48, 48\)"
+    with pytest.raises(ValueError, match=expected):
         check_fits(mask, tiny_model(hidden=48))
     with pytest.raises(ValueError, match="lacks"):
         check_fits(mask, tiny_model(layers=1))

@@ -1,8 +1,8 @@
 import pytest
 import torch
+from conftest import synthetic_features, tiny_model
 from torch.nn.utils import prune
 
-from conftest import synthetic_features, tiny_model
 from ticketlib.batching import pad_collate
 from ticketlib.masker import Masker
 from ticketlib.masks import magnitude_prune

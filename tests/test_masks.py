@@ -1,10 +1,17 @@
 import pytest
 import torch
-
 from conftest import tiny_model
+
 from ticketlib.config import Schedule
-from ticketlib.masks import (check_sparsity, full_mask, magnitude_prune, masks_overlap, random_prune, sparsity,
-                             sparsity_report)
+from ticketlib.masks import (
+    check_sparsity,
+    full_mask,
+    magnitude_prune,
+    masks_overlap,
+    random_prune,
+    sparsity,
+    sparsity_report,
+)
 from ticketlib.prunable import prunable_parameters, prunable_state
 
 

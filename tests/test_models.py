@@ -4,9 +4,9 @@ import time
 
 import pytest
 import torch
+from data_fixtures import tiny_tokenizer
 from transformers import BertConfig, BertModel
 
-from data_fixtures import tiny_tokenizer
 from ticketlib.models import ModelUnavailableError, load_model
 
 

@@ -247,7 +247,8 @@ def first_error(nb) -> tuple[int, str]:
 @pytest.mark.parametrize("name, args, message", [
     ("01_find_tickets.ipynb", ["-p", "seeed", "1"],
      "UnknownParameterError: unknown parameter 'seeed'. Did you mean 'seed'?"),
-    ("05_summary.ipynb", ["-p", "levle", "1"], "UnknownParameterError: unknown parameter 'levle'. Did you mean 'level'?"),
+    ("05_summary.ipynb", ["-p", "levle", "1"],
+     "UnknownParameterError: unknown parameter 'levle'. Did you mean 'level'?"),
 ])
 def test_papermill_with_a_misspelt_parameter_stops_in_the_first_cell_writing_nothing(tmp_path, name, args, message):
     store = tmp_path / "store"
@@ -300,9 +301,9 @@ def test_the_cell_after_the_parameters_checks_them_first(name):
 
 
 def test_check_parameters_ignores_what_a_notebook_binds_later():
-    from ticketlib.notebook_params import check_parameters
-
     import pandas as pd
+
+    from ticketlib.notebook_params import check_parameters
 
     check_parameters({"seed": 0, "run_dir": "", "rows": pd.DataFrame(), "pd": pd, "_": 3, "In": [""],
                       "fig": object(), "tickets": {"a": Path("x")}}, ["run_dir"], recipe=True)

@@ -4,10 +4,10 @@ fine-tune of the offline model on the offline sentiment task. Slow."""
 import pytest
 import torch
 
+from ticketlib.config import TrainConfig
 from ticketlib.data import load_raw, load_task_data
 from ticketlib.models import load_model
 from ticketlib.tasks import get_task
-from ticketlib.config import TrainConfig
 from ticketlib.train import fine_tune
 
 pytestmark = pytest.mark.slow
@@ -54,7 +54,8 @@ def test_offline_model_loads_with_its_info():
     assert mlm_info["warnings"]
 
 
-# Measured here (2 cores, seed 0): dense dev accuracy 0.757 after this budget (docs/measurements/README.md); chance ~0.50.
+# Measured here (2 cores, seed 0): dense dev accuracy 0.757 after this budget
+# (docs/measurements/README.md); chance ~0.50.
 SENTIMENT_THRESHOLD = 0.68
 
 

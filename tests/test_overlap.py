@@ -5,14 +5,13 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import torch
+from report_fixtures import study_rows
 
 from ticketlib import cells as C
 from ticketlib import tables as T
 from ticketlib.overlap import METRIC, OVERLAP_METHOD, THETA0, overlap_rows
 from ticketlib.results import ROW_COLUMNS
 from ticketlib.tickets import Ticket
-
-from report_fixtures import study_rows
 
 
 def mask(*kept):

@@ -3,21 +3,20 @@ attention-mask-weighted mean of the last hidden states, ignores padding and has 
 
 import pytest
 import torch
+from conftest import synthetic_features
+from data_fixtures import tiny_checkpoint
 from transformers import BertForSequenceClassification
 
-from data_fixtures import tiny_checkpoint
+from ticketlib.config import PrunableSet, TrainConfig
 from ticketlib.mask_io import check_fits
 from ticketlib.masker import Masker
 from ticketlib.masks import full_mask, magnitude_prune
 from ticketlib.models import OFFLINE_MODEL, load_model
 from ticketlib.params import Recipe
 from ticketlib.pooling import MeanPooledClassifier, mean_pool
-from ticketlib.config import PrunableSet, TrainConfig
 from ticketlib.prunable import architecture_fingerprint, prunable_parameters, prunable_state
 from ticketlib.run_inputs import fresh_model
 from ticketlib.train import fine_tune
-
-from conftest import synthetic_features
 
 IDS = [[2, 10, 11, 12, 13, 3], [2, 20, 21, 3, 0, 0]]
 MASK = [[1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]]

@@ -1,8 +1,8 @@
 import pytest
 import torch
+from conftest import tiny_model
 from transformers import BertConfig, BertForSequenceClassification
 
-from conftest import tiny_model
 from ticketlib.config import PrunableSet
 from ticketlib.prunable import architecture_fingerprint, layer_of, prunable_parameters
 

@@ -18,14 +18,14 @@ import pytest
 
 matplotlib.use("Agg")
 
+from browser import open_browser, visit  # noqa: E402
+from report_fixtures import MATRICES, RT_IMP, SPARSITY, make_study, study_rows  # noqa: E402
+
 from ticketlib import cells as C  # noqa: E402
 from ticketlib import figures, report, summary  # noqa: E402
 from ticketlib import tables as T  # noqa: E402
 from ticketlib.claims import Verdict  # noqa: E402
 from ticketlib.masks import masks_overlap  # noqa: E402
-
-from browser import open_browser, visit  # noqa: E402
-from report_fixtures import MATRICES, RT_IMP, SPARSITY, make_study, study_rows  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -131,8 +131,8 @@ def test_a_missing_no_signal_score_is_measured_on_the_tasks_eval_data(tmp_path):
     (rt-sentiment, offline assets fetched by scripts/setup.sh): the majority class's share."""
     import collections
 
-    from ticketlib.run_inputs import load_data
     from ticketlib.params import Recipe
+    from ticketlib.run_inputs import load_data
 
     params = {"task": "rt-sentiment", "model": "offline-minilm", "source": "offline", "max_train_examples": 32,
               "max_eval_examples": 120}
@@ -203,6 +203,7 @@ def test_transfer_heatmap_shows_the_differences_from_the_own_ticket():
 
 def test_layer_and_overlap_heatmaps_show_the_masks(tmp_path):
     from report_fixtures import make_ticket_run
+
     from ticketlib.tickets import load_ticket
 
     runs = {task: make_ticket_run(tmp_path / task, task, seed=i) for i, task in enumerate(("a-task", "b-task"))}

@@ -1,7 +1,7 @@
 import pytest
 import torch
-
 from conftest import tiny_model
+
 from ticketlib.masker import Masker
 from ticketlib.masks import magnitude_prune
 from ticketlib.prunable import prunable_parameters, prunable_state

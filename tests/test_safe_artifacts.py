@@ -57,12 +57,12 @@ def test_every_artifact_writer_follows_the_umask(tmp_path, umask):
     and the report (index.html, its figures and tables) get 0666 less the umask (0644 under
     022), like any file a program writes: on a shared run store colleagues can read them."""
     import torch
-
     from report_fixtures import make_study
+
+    from ticketlib.atomic import write_bytes, write_json
     from ticketlib.mask_io import save_mask
     from ticketlib.report import build_report
     from ticketlib.results import write_rows, write_table
-    from ticketlib.atomic import write_bytes, write_json
     from ticketlib.sweep.status import RunStatus
     from ticketlib.ticket_folder import facts, save_folder
 
@@ -93,6 +93,7 @@ def test_follow_umask_fixes_what_transformers_writes_owner_only(tmp_path, umask)
     """transformers' save_pretrained writes model.safetensors through safetensors, which makes it
     owner-only (0600) whatever the umask; store.follow_umask gives the folder the umask's modes."""
     from conftest import tiny_model
+
     from ticketlib.atomic import follow_umask
 
     tiny_model().save_pretrained(str(tmp_path / "checkpoint"))

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import shutil
 import tarfile
-import textwrap
 from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from helpers import make_toy_repo
+
 from ticketlib import sweep
 from ticketlib.cli import main
 from ticketlib.profiles import load_profile

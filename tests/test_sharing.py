@@ -5,20 +5,19 @@ import json
 import pytest
 import torch
 import yaml
+from conftest import synthetic_features, tiny_model
 from transformers import AutoModelForSequenceClassification
 
-from conftest import synthetic_features, tiny_model
-from ticketlib import export
+from ticketlib import export, ticket_folder
+from ticketlib.atomic import write_json
 from ticketlib.config import IMPConfig, PruneConfig, TrainConfig
 from ticketlib.imp import run_imp
 from ticketlib.mask_io import load_mask
 from ticketlib.paths import MASK_FILE, RUN_FILE
 from ticketlib.prunable import prunable_parameters
 from ticketlib.shrink import load_shrunk
-from ticketlib.atomic import write_json
 from ticketlib.structured import prune
 from ticketlib.tickets import Ticket, load_ticket
-from ticketlib import ticket_folder
 
 
 def front_matter(text):
@@ -116,10 +115,10 @@ def test_cli_export_of_a_minilm_run_loads_in_plain_transformers(tmp_path):
     """`ticketlib export` builds theta_0 from the run's recipe (offline MiniLM), applies the
     level's mask and writes a folder AutoModelForSequenceClassification loads."""
     from ticketlib.cli import main
+    from ticketlib.config import PrunableSet
     from ticketlib.mask_io import save_mask
     from ticketlib.models import load_model
     from ticketlib.params import Recipe
-    from ticketlib.config import PrunableSet
     from ticketlib.paths import level_dir
 
     recipe = Recipe(pooling="cls")  # [CLS] through the pooler: Hugging Face's own classifier
@@ -146,8 +145,8 @@ def test_cli_export_of_a_minilm_run_loads_in_plain_transformers(tmp_path):
 
 @pytest.mark.slow
 def test_cli_export_fine_tune_trains_the_ticket_and_keeps_its_zeros(tmp_path):
-    from ticketlib.config import PrunableSet
     from ticketlib.cli import main
+    from ticketlib.config import PrunableSet
     from ticketlib.mask_io import save_mask
     from ticketlib.models import load_model
     from ticketlib.params import Recipe

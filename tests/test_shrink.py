@@ -5,9 +5,9 @@ import warnings
 
 import pytest
 import torch
+from conftest import synthetic_features, tiny_model
 from safetensors.torch import load_file
 
-from conftest import synthetic_features, tiny_model
 from ticketlib.config import PrunableSet
 from ticketlib.prunable import prunable_parameters
 from ticketlib.shrink import WEIGHTS_FILE, load_shrunk, save_shrunk, shrink, shrink_record
@@ -98,9 +98,8 @@ def test_save_and_load_round_trip_bit_for_bit(tmp_path):
 def test_a_base_model_without_pooler_shrinks_and_round_trips(tmp_path):
     """The encoder of a mean-pooled model (ticketlib.pooling): a BertModel built without pooler
     takes the task model's mask (keys are base-relative) and loads back without a pooler."""
-    from transformers import BertModel
-
     from conftest import tiny_config
+    from transformers import BertModel
 
     torch.manual_seed(0)
     encoder = random_biases(BertModel(tiny_config(), add_pooling_layer=False).eval())

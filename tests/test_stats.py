@@ -7,13 +7,11 @@ import math
 
 import pandas as pd
 import pytest
+from report_fixtures import row, study_rows
 
 from ticketlib import cells as C
 from ticketlib import stats as S
 from ticketlib import tables as T
-
-from report_fixtures import row, study_rows
-
 
 # --- intervals: t quantiles from the tables (t_0.975: 12.7062 at 1 df, 4.3027 at 2, 2.7764 at 4)
 

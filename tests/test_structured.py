@@ -4,14 +4,25 @@ import warnings
 
 import pytest
 import torch
-
 from conftest import tiny_model
-from ticketlib.mask_io import load_mask, save_mask
+
 from ticketlib.config import PrunableSet, Schedule
+from ticketlib.mask_io import load_mask, save_mask
 from ticketlib.masks import sparsity
 from ticketlib.prunable import prunable_parameters
-from ticketlib.structured import (Units, coverage, expand, is_structured, layout, level_target, prune,
-                                  structured_prune, unit_metadata, units_from_mask, units_from_metadata)
+from ticketlib.structured import (
+    Units,
+    coverage,
+    expand,
+    is_structured,
+    layout,
+    level_target,
+    prune,
+    structured_prune,
+    unit_metadata,
+    units_from_mask,
+    units_from_metadata,
+)
 
 SPEC = PrunableSet()
 

@@ -14,12 +14,12 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 import pytest
-
 from helpers import run_toy
+
 from ticketlib import sweep
+from ticketlib.atomic import read_json
 from ticketlib.params import Recipe
 from ticketlib.profiles import ProfileError, load_profile
-from ticketlib.atomic import read_json
 
 ROOT = Path(__file__).resolve().parent.parent
 

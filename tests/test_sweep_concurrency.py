@@ -6,8 +6,8 @@ import threading
 import pandas as pd
 import pytest
 from filelock import FileLock
-
 from helpers import PRODUCE, PRODUCE_PARAMS, make_notebook, run_toy
+
 from ticketlib import sweep
 from ticketlib.profiles import load_profile
 
@@ -15,7 +15,8 @@ from ticketlib.profiles import load_profile
 def logging_produce(toy, sleep_s: float = 0.0):
     """Make the toy's produce notebook log each execution (then sleep, to overlap sweeps)."""
     log = toy / "executions.log"
-    body = PRODUCE + f"\nimport time\nwith open({str(log)!r}, 'a') as f:\n    f.write(task + '\\n')\ntime.sleep({sleep_s})\n"
+    body = PRODUCE + (f"\nimport time\nwith open({str(log)!r}, 'a') as f:\n    f.write(task + '\\n')\n"
+                      f"time.sleep({sleep_s})\n")
     make_notebook(toy / "notebooks" / "produce.ipynb", PRODUCE_PARAMS, body)
     return log
 

@@ -1,8 +1,8 @@
 import pytest
 import torch
-
 from conftest import synthetic_features, tiny_model
 from helpers import accuracy
+
 from ticketlib.batching import Batches, batch_indices, pad_collate
 from ticketlib.config import TrainConfig
 from ticketlib.train import fine_tune, linear_schedule

@@ -4,12 +4,18 @@ import math
 
 import pytest
 import torch
+from conftest import synthetic_features, tiny_model
 from torch import nn
 
-from conftest import synthetic_features, tiny_model
 from ticketlib.prunable import prunable_parameters
-from ticketlib.wanda import (calibration_batches, collect_input_norms, input_norms, prune_per_row, wanda_mask,
-                             wanda_scores)
+from ticketlib.wanda import (
+    calibration_batches,
+    collect_input_norms,
+    input_norms,
+    prune_per_row,
+    wanda_mask,
+    wanda_scores,
+)
 
 
 def hand_linear():

@@ -24,8 +24,8 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from .settings import cache_root, wheelhouse
 from .atomic import write_bytes
+from .settings import cache_root, wheelhouse
 
 
 class AssetError(RuntimeError):

@@ -30,11 +30,11 @@ import pandas as pd
 import torch
 from torch import nn
 
+from .atomic import atomic_path
+from .config import PrunableSet, TrainConfig
 from .masks import full_mask, magnitude_prune, masks_overlap
 from .params import Recipe
-from .config import PrunableSet, TrainConfig
 from .prunable import prunable_state
-from .atomic import atomic_path
 
 SPARSITY = 0.5  # the mask compared with theta_0's: the paper's 50% global magnitude mask
 CSV_COLUMNS = ["task", "model", "pooling", "steps", "batch_size", "learning_rate", "seed", "train_examples",

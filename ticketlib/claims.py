@@ -112,7 +112,8 @@ class Cell:
     why_not_counted: str = ""
 
 
-def _tested(a: Mapping[int, float], b: Mapping[int, float], threshold: float, rules: Rules) -> tuple[S.Tested | None, int]:
+def _tested(a: Mapping[int, float], b: Mapping[int, float], threshold: float,
+            rules: Rules) -> tuple[S.Tested | None, int]:
     shared = sorted(set(a) & set(b))
     if len(shared) < max(2, rules.min_pairs):
         return None, len(shared)

@@ -103,12 +103,12 @@ def _imp(args) -> None:
 
 
 def _check_mask(args) -> None:
+    from transformers.utils import logging
+
+    from .config import PrunableSet
     from .mask_io import check_fits, load_mask
     from .models import load_model
     from .params import model_pooling
-    from .config import PrunableSet
-
-    from transformers.utils import logging
 
     logging.disable_progress_bar()
     path = _mask_path(args.mask)
@@ -213,9 +213,9 @@ def _sweep_list(args) -> None:
 def _sweep_params(args) -> None:
     import yaml
 
+    from .atomic import to_jsonable
     from .profiles import ProfileError, load_profile
     from .settings import store_root
-    from .atomic import to_jsonable
     from .sweep import expand
 
     every = expand(load_profile(args.profile), store_root())

@@ -12,7 +12,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
-
 GRANULARITIES = ("weights", "heads", "neurons", "heads+neurons")
 HEAD_POLICIES = ("reinit", "keep", "rewind")
 

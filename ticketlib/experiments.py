@@ -26,6 +26,8 @@ from typing import Iterable, Sequence
 import pandas as pd
 
 from . import __version__
+from .atomic import read_json, write_json
+from .identity import describe, folder_id, run_folder, run_identity
 from .last_study import tickets_listing
 from .params import Recipe
 from .paths import IMP_DIR, MANIFEST_FILE, PARAMS_FILE, ROWS_FILE, RUN_FILE, cell_path
@@ -33,10 +35,15 @@ from .results import METHOD_TITLES, NO_SIGNAL, collect_rows, metric_rows, write_
 from .results import METHODS as RESULT_METHODS
 from .run_inputs import Loaded, evaluator, fresh_model, load_data
 from .settings import store_root
-from .identity import describe, folder_id, run_folder, run_identity
-from .atomic import read_json, write_json
-from .tickets import (Ticket, available_levels, imp_folder, imp_levels_table,  # noqa: F401
-                      load_ticket, read_level, ticket_runs)
+from .tickets import (  # noqa: F401
+    Ticket,
+    available_levels,
+    imp_folder,
+    imp_levels_table,
+    load_ticket,
+    read_level,
+    ticket_runs,
+)
 
 # tqdm.auto warns in a notebook without ipywidgets; progress bars are off in notebooks anyway.
 warnings.filterwarnings("ignore", message="IProgress not found")
@@ -327,7 +334,8 @@ def mask_seed(ticket: Ticket) -> int | None:
 # --- 4. rewinding ---------------------------------------------------------------------------
 
 def rewinding(recipe: Recipe, rewind_steps: Iterable[int] = (0, 10), ticket: str | os.PathLike | None = "",
-              run_dir: str | os.PathLike | None = None, run_id: str = "", experiment: str = "rewinding") -> pd.DataFrame:
+              run_dir: str | os.PathLike | None = None, run_id: str = "",
+              experiment: str = "rewinding") -> pd.DataFrame:
     """IMP with rewinding to theta_i for each i in `rewind_steps` (0 = theta_0, the paper).
     With `ticket` (a find_tickets run of the same recipe), its levels serve as i = 0."""
     rewind_steps = list(rewind_steps)

@@ -17,12 +17,12 @@ from typing import Sequence
 
 import pandas as pd
 
+from .atomic import read_json
+from .cells import SPARSITY_TOLERANCE
 from .last_study import select_runs
 from .masks import random_prune
 from .paths import RUN_FILE
 from .results import NO_SIGNAL
-from .cells import SPARSITY_TOLERANCE
-from .atomic import read_json
 from .tickets import Ticket, available_levels, find_ticket_runs, load_ticket
 
 RANDOM = "a random mask of the same sparsity"

@@ -35,10 +35,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .paths import CARD_FILE, HEAD_FILE, IMP_DIR, ROWS_FILE, RUN_FILE, level_dir
-from .config import PrunableSet
-from .sentence_folder import is_sentence_folder, write_sentence_folder
 from .atomic import follow_umask, read_json
+from .config import PrunableSet
+from .paths import CARD_FILE, HEAD_FILE, IMP_DIR, ROWS_FILE, RUN_FILE, level_dir
+from .sentence_folder import is_sentence_folder, write_sentence_folder
 from .structured import units_from_mask
 from .ticket_folder import apply_mask, push_to_hub, save_folder  # noqa: F401  (push_to_hub: part of the API)
 from .tickets import imp_folder, load_ticket, ticket_facts
@@ -60,8 +60,8 @@ def export(run: str | os.PathLike, level: int, out: str | os.PathLike, model: nn
     if model is None:
         if recipe is None:
             raise ValueError(f"{run}: no {RUN_FILE} with a recipe, so the model cannot be built")
-        from .run_inputs import fresh_model
         from .models import load_tokenizer
+        from .run_inputs import fresh_model
 
         model, _ = fresh_model(recipe, seed=recipe.seed)
         tokenizer = tokenizer or load_tokenizer(recipe.model)
@@ -157,8 +157,8 @@ def _fine_tune(model, ticket, recipe, spec, facts: dict, level: int) -> tuple[st
     """Fine-tune the masked model in place with the run's recipe and seed; the card's note and head."""
     if recipe is None:
         raise ValueError("fine_tune needs the run's recipe (run.json)")
-    from .run_inputs import evaluator, load_data
     from .imp import evaluate_ticket, head_seed
+    from .run_inputs import evaluator, load_data
 
     loaded = load_data(recipe)
     result = evaluate_ticket(model, ticket.mask, loaded.data.train_features, evaluator(loaded),

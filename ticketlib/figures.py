@@ -112,7 +112,7 @@ def curves_figure(rows: pd.DataFrame, tasks: Sequence[str] | None = None,
             band = True
             low, high = item.full.mean - item.full.std, item.full.mean + item.full.std
             ax.axhspan(low, high, color="0.85", zorder=0,
-                       label=f"full model ± 1 std (matching band)")
+                       label="full model ± 1 std (matching band)")
             ax.axhline(item.full.mean, color="0.45", lw=0.8, zorder=1)
         if item and item.no_signal is not None:
             ax.axhline(item.no_signal, color="0.3", ls="--", lw=1, label="no-signal score")

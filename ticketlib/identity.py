@@ -37,9 +37,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from . import __version__
+from .atomic import params_hash, read_json, to_jsonable, write_json
 from .params import identity_params
 from .paths import PARAMS_FILE, experiment_dir
-from .atomic import params_hash, read_json, to_jsonable, write_json
 
 CONTROL = ("run_dir", "run_id", "train_ticket")  # where and how a run runs, not what it computes
 

@@ -25,15 +25,14 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from . import __version__
+from .atomic import atomic_path, canonical, read_json, write_json
 from .config import IMPConfig, PrunableSet, TrainConfig
 from .mask_io import load_mask, save_mask
 from .masker import Masker
 from .masks import Mask, full_mask, sparsity, sparsity_report
 from .paths import HEAD_FILE, LEVEL_FILE, MANIFEST_FILE, MASK_FILE, SPARSITY_FILE, THETA_I_FILE, level_dir
 from .prunable import architecture_fingerprint, base_model, prunable_parameters
-from .rewind import (base_snapshot, head_parameters, head_snapshot, init_like_bert, load_snapshot,
-                     reinit_head, rewind)
-from .atomic import atomic_path, canonical, read_json, write_json
+from .rewind import base_snapshot, head_parameters, head_snapshot, init_like_bert, load_snapshot, reinit_head, rewind
 from .structured import level_target, prune, unit_metadata
 from .train import fine_tune
 

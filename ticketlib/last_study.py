@@ -25,10 +25,10 @@ from typing import Sequence
 
 import pandas as pd
 
+from .atomic import read_json
 from .paths import ROWS_FILE, RUN_FILE, RUNS_JSON
 from .results import concat_rows
 from .settings import reports_root, store_root
-from .atomic import read_json
 from .tickets import available_levels, find_ticket_runs, run_folders_below, ticket_runs
 
 HOW_TO_RUN = ("run the study (`bash scripts/study.sh`), or a notebook by hand "

@@ -19,10 +19,10 @@ from safetensors.torch import save_file
 from torch import nn
 
 from . import __version__
-from .masks import Mask, sparsity
-from .config import PrunableSet
-from .prunable import architecture_fingerprint, is_optional, prunable_parameters
 from .atomic import atomic_path
+from .config import PrunableSet
+from .masks import Mask, sparsity
+from .prunable import architecture_fingerprint, is_optional, prunable_parameters
 
 
 def mask_checksum(mask: Mapping[str, torch.Tensor]) -> str:

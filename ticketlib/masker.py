@@ -22,10 +22,9 @@ from typing import Literal, Mapping
 import torch
 from torch import nn
 
-from .mask_io import check_fits
 from .config import PrunableSet
+from .mask_io import check_fits
 from .prunable import prunable_parameters
-
 
 # Optimizers whose update of a weight with zero value, zero gradient and zero state is exactly
 # zero (decoupled or L2 weight decay of 0 is 0; Adam's 0 / (sqrt(0) + eps) is 0). Subclasses

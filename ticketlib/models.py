@@ -21,10 +21,15 @@ import warnings
 from pathlib import Path
 
 import torch
-from transformers.utils import logging as transformers_logging
-from transformers import (AutoConfig, AutoModelForMaskedLM, AutoModelForQuestionAnswering,
-                          AutoModelForSequenceClassification, AutoTokenizer)
+from transformers import (
+    AutoConfig,
+    AutoModelForMaskedLM,
+    AutoModelForQuestionAnswering,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+)
 from transformers.models.auto.modeling_auto import MODEL_MAPPING
+from transformers.utils import logging as transformers_logging
 
 from . import assets
 from .contrastive import SentenceEncoder

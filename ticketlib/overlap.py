@@ -50,10 +50,10 @@ def overlap_rows(tickets: Mapping[str, Ticket], references: Mapping[str, Mapping
 def theta0_magnitude_mask(ticket: Ticket, run_folder: str | Path) -> dict:
     """The one-shot magnitude mask of theta_0 (OMP's) at the ticket's sparsity, over the prunable set
     and scope of the ticket's own run (its run.json recipe)."""
-    from .run_inputs import fresh_model
+    from .atomic import read_json
     from .imp import one_shot_magnitude_mask
     from .params import Recipe
-    from .atomic import read_json
+    from .run_inputs import fresh_model
 
     recipe = Recipe(**read_json(Path(run_folder) / RUN_FILE)["recipe"])
     model, _ = fresh_model(recipe, seed=0)

@@ -12,10 +12,10 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-
 from .config import IMPConfig, PruneConfig, TrainConfig
 from .pooling import POOLINGS
 from .tasks import SOURCES, get_task
+
 
 def suggest(name: str, known) -> str:
     close = difflib.get_close_matches(str(name), list(known), n=1, cutoff=0.6)

@@ -30,12 +30,12 @@ import pandas as pd
 from . import stats as S
 from . import tables as T
 from . import wording
+from .atomic import atomic_path
 from .claims import Judgement, Rules, judge
 from .figures import curves_figure, layer_figure, overlap_figure, save_figure, transfer_figure
 from .overlap import OVERLAP_METHOD
 from .paths import FIGURES_DIR, INDEX_HTML, NOTEBOOK_HTML, PARTIAL_SUFFIX, RESULTS_CSV, RUNS_DIR, RUNS_JSON
 from .results import ROW_COLUMNS
-from .atomic import atomic_path
 from .summary import budget_note
 
 TEMPLATE = "report.html.j2"
@@ -265,8 +265,8 @@ def no_signal_from_runs(meta: dict, rows: pd.DataFrame) -> tuple[dict[str, float
     import dataclasses
 
     from .data.errors import DataUnavailableError
-    from .run_inputs import load_data
     from .params import Recipe
+    from .run_inputs import load_data
     from .tasks import get_task
 
     have = T.no_signal_scores(rows)
@@ -279,7 +279,8 @@ def no_signal_from_runs(meta: dict, rows: pd.DataFrame) -> tuple[dict[str, float
         if run["status"] != "ok" or task not in tasks or task in have or task in scores:
             continue
         try:
-            recipe = Recipe(**{**{k: v for k, v in params.items() if k in fields}, **(params.get("recipe_extra") or {})})
+            own = {k: v for k, v in params.items() if k in fields}
+            recipe = Recipe(**{**own, **(params.get("recipe_extra") or {})})
             measured = load_data(recipe).data.no_signal()
         except (DataUnavailableError, OSError, ValueError, KeyError) as error:
             failures[task] = f"{type(error).__name__}: {error}"

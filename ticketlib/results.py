@@ -12,10 +12,10 @@ from typing import Sequence
 
 import pandas as pd
 
-from .settings import store_root
-from .paths import PARTIAL_SUFFIX, ROWS_FILE
-from .methods import METHOD_NAMES, METHOD_TITLES, REGISTRY  # noqa: F401  (the rows' method names)
 from .atomic import atomic_path
+from .methods import METHOD_NAMES, METHOD_TITLES, REGISTRY  # noqa: F401  (the rows' method names)
+from .paths import PARTIAL_SUFFIX, ROWS_FILE
+from .settings import store_root
 
 # mask_seed: the seed of the IMP run whose mask a transfer trained (empty elsewhere; absent from
 # results written before it, which still read)

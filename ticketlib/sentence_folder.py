@@ -49,10 +49,8 @@ class ShrunkTransformer(Transformer):
     `AutoModel.from_pretrained`, which cannot build layers of different sizes."""
 
     def _load_model(self, model_name_or_path, transformer_task, config, backend, is_peft_model, **model_kwargs):
-        from .shrink import load_shrunk
-
-        from .shrink import SHRINK_FILE
         from .atomic import read_json
+        from .shrink import SHRINK_FILE, load_shrunk
 
         if backend != "torch" or not os.path.isdir(model_name_or_path):
             raise ValueError(f"{model_name_or_path}: a shrunk ticket loads from a local folder with the torch backend")

@@ -42,9 +42,9 @@ import torch
 from safetensors.torch import load_model, save_model
 from torch import nn
 
+from .atomic import atomic_path, read_json, write_json
 from .config import PrunableSet
 from .prunable import base_model, prunable_parameters
-from .atomic import atomic_path, read_json, write_json
 from .structured import Units, layout, units_from_mask
 
 SHRINK_FILE = "shrink.json"
@@ -126,8 +126,8 @@ def shrink_record(model: nn.Module, null_units: dict | None = None) -> dict:
     """Per-layer head counts and intermediate sizes of a (shrunk) model."""
     layers = base_model(model).encoder.layer
     return {"format": FORMAT, "model_class": type(model).__name__,
-            "num_attention_heads": [int(l.attention.self.num_attention_heads) for l in layers],
-            "intermediate_sizes": [int(l.intermediate.dense.out_features) for l in layers],
+            "num_attention_heads": [int(layer.attention.self.num_attention_heads) for layer in layers],
+            "intermediate_sizes": [int(layer.intermediate.dense.out_features) for layer in layers],
             "null_units": null_units or {"heads": [], "neurons": []}}
 
 

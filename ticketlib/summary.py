@@ -16,11 +16,11 @@ from typing import Mapping
 
 import pandas as pd
 
+from .atomic import atomic_path, write_json
 from .cells import NO_SIGNAL_METHOD
 from .figures import save_figure, tickets_at
 from .overlap import OVERLAP_METHOD
 from .paths import NOTE_FILE, ORDER_FILE, SUMMARY_DIR
-from .atomic import atomic_path, write_json
 
 
 def layer_table(ticket_runs: Mapping[str, str | Path], level: int | None = None) -> pd.DataFrame:

@@ -25,13 +25,13 @@ from typing import Mapping
 import torch
 from torch import nn
 
+from .atomic import atomic_path, write_bytes
+from .config import PrunableSet
 from .hub import hub_unavailable_reason
 from .mask_io import check_fits, load_mask, save_mask
 from .masks import sparsity
 from .paths import CARD_FILE, MASK_FILE
-from .config import PrunableSet
 from .prunable import prunable_parameters
-from .atomic import atomic_path, write_bytes
 
 # The pinned offline model's upstream name on the hub (ticketlib.assets, "minilm-l6").
 HUB_NAMES = {"offline-minilm": "sentence-transformers/all-MiniLM-L6-v2"}

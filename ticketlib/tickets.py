@@ -12,12 +12,21 @@ from typing import Sequence
 
 import pandas as pd
 
+from .atomic import read_json
 from .mask_io import load_mask
 from .masks import masks_overlap, sparsity, sparsity_report
-from .paths import (IMP_DIR, LEVEL_FILE, LEVEL_GLOB, MASK_FILE, PARTIAL_SUFFIX, RUN_FILE, experiment_dir, level_dir,
-                    level_of)
+from .paths import (
+    IMP_DIR,
+    LEVEL_FILE,
+    LEVEL_GLOB,
+    MASK_FILE,
+    PARTIAL_SUFFIX,
+    RUN_FILE,
+    experiment_dir,
+    level_dir,
+    level_of,
+)
 from .settings import store_root
-from .atomic import read_json
 
 
 def run_folders_below(folder: str | os.PathLike) -> list[Path]:

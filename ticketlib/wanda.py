@@ -22,8 +22,8 @@ import torch
 from torch import nn
 
 from .batching import pad_collate
-from .masks import Mask, check_sparsity
 from .config import PrunableSet
+from .masks import Mask, check_sparsity
 from .prunable import base_model, prunable_parameters
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")

@@ -29,7 +29,8 @@ def cell_text(cell: Cell) -> str:
     gap = cell.tested.gap
     text = f"{pct(cell.sparsity)}: {gap.mean:+.3f} [{gap.low:+.3f}, {gap.high:+.3f}] {MARK[cell.result]}"
     if not cell.counted:
-        return f"{pct(cell.sparsity)}: {gap.mean:+.3f} [{gap.low:+.3f}, {gap.high:+.3f}], not counted: {cell.why_not_counted}"
+        return (f"{pct(cell.sparsity)}: {gap.mean:+.3f} [{gap.low:+.3f}, {gap.high:+.3f}], "
+                f"not counted: {cell.why_not_counted}")
     if cell.result == Match.UNDECIDED.value:
         text += f" (needs {cell.seeds_needed} seeds)" if cell.seeds_needed else " (needs over 200 seeds)"
     return text

@@ -16,7 +16,6 @@ from .. import metrics as M
 from ..batching import Batches
 from .squad_postprocess import best_spans
 
-
 MLM_MAX_BATCH = 16  # MLM logits are batch x length x vocab floats: cap the memory
 
 
@@ -128,7 +127,7 @@ def _evaluate_retrieval(data, model, features, batch_size, device) -> dict[str, 
     return M.retrieval_metrics(similarities.numpy(), gold)
 
 
-def no_signal_scores(data: "TaskData") -> dict[str, float]:
+def no_signal_scores(data: "TaskData") -> dict[str, float]:  # noqa: F821 (data.loading imports this module)
     """Each metric's score for a model that ignores its input (see metrics.no_signal_score), on
     every eval split of `data`, named as `evaluate` names the scores; metrics without such a
     bar (perplexity, SQuAD's) are left out. Classification uses the eval labels (majority

@@ -17,8 +17,8 @@ from typing import Callable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..settings import cache_root as cache_dir
 from ..atomic import atomic_path
+from ..settings import cache_root as cache_dir
 
 FORMAT_VERSION = 1  # bump when the encoding changes
 

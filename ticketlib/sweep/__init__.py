@@ -24,7 +24,13 @@ command line is `ticketlib sweep run|list|params` (ticketlib.cli).
 from .driver import Driver, Sweep, main_sweep, plan_sweep, run_sweep, write_tables  # noqa: F401
 from .engines import LocalEngine, SubmititEngine, make_engine  # noqa: F401
 from .execute import execute_run, run_spec  # noqa: F401
-from .notebooks import (_read_notebook, code_hash, notebook_parameters, notebook_to_html,  # noqa: F401
-                        read_notebook, strip_remote_scripts)
+from .notebooks import (  # noqa: F401
+                        _read_notebook,
+                        code_hash,
+                        notebook_parameters,
+                        notebook_to_html,
+                        read_notebook,
+                        strip_remote_scripts,
+)
 from .plan import SWEEP_PARAMS, Run, expand  # noqa: F401
 from .status import RunStatus, is_finished, run_state, stored_status  # noqa: F401

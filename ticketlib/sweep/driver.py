@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..profiles import Profile, load_profile
+from ..atomic import write_json
 from ..paths import RESULTS_CSV, ROWS_FILE, RUNS_JSON, TABLES_LOCK, partial_dir
+from ..profiles import Profile, load_profile
 from ..results import concat_rows, write_table
 from ..settings import repo_root, store_root
-from ..atomic import write_json
 from .engines import make_engine
 from .execute import new_status, run_spec, short
 from .plan import Run, expand

@@ -10,10 +10,10 @@ import time
 import traceback
 from pathlib import Path
 
+from ..atomic import to_jsonable
 from ..identity import describe
 from ..paths import NOTEBOOK_FILE, NOTEBOOK_HTML, lock_path, partial_dir
 from ..settings import set_threads_env
-from ..atomic import to_jsonable
 from .notebooks import code_hash, execute_notebook, notebook_to_html
 from .plan import Run
 from .status import RunStatus, is_finished, stored_status

@@ -13,8 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..profiles import ProfileError
 from ..atomic import atomic_path
+from ..profiles import ProfileError
 
 INJECTED_TAG = "injected-parameters"
 

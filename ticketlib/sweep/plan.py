@@ -7,11 +7,11 @@ import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..atomic import to_jsonable
 from ..identity import notebook_experiment, run_folder, run_id, run_identity
 from ..params import Recipe, suggest
 from ..profiles import Profile, ProfileError, unknown_key_error
 from ..settings import repo_root
-from ..atomic import to_jsonable
 from .notebooks import notebook_parameters
 
 SWEEP_PARAMS = ("run_dir", "run_id")  # set by the sweep for every run, never by a profile

@@ -36,9 +36,10 @@ from pathlib import Path
 import yaml
 
 from .. import __version__
-from ..identity import run_folder, run_id
 from ..atomic import atomic_path, read_json
-from ..paths import PARAMS_FILE, SHARD_MANIFEST as MANIFEST, STATUS_FILE, lock_path
+from ..identity import run_folder, run_id
+from ..paths import PARAMS_FILE, STATUS_FILE, lock_path
+from ..paths import SHARD_MANIFEST as MANIFEST
 from .plan import Run
 from .status import is_finished
 
