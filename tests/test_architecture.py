@@ -115,7 +115,7 @@ LAYERS = {
               "data.glue_tsv", "data.hub_source", "data.loading", "data.offline"],
     "tickets": ["tickets", "ticket_folder", "sentence_folder", "results", "export"],
     "study": ["experiments", "identity", "profiles", "last_study", "cells", "tables", "claims", "wording", "figures",
-              "summary", "report", "explore", "overlap", "budget", "notebook_params"],
+              "summary", "report", "explore", "overlap", "budget", "curve", "notebook_params"],
     "interface": ["sweep", "sweep.driver", "sweep.engines", "sweep.execute", "sweep.notebooks", "sweep.plan",
                   "sweep.shards", "sweep.shards_cli", "sweep.status", "sweep.__main__", "cli", "budget_cli",
                   "__main__"],

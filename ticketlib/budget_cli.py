@@ -1,8 +1,10 @@
-"""`ticketlib budget`: the command line of ticketlib.budget."""
+"""`ticketlib budget` and `ticketlib curve`: the command lines of ticketlib.budget and ticketlib.curve."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from .paths import RESULTS_CSV, RUNS_JSON
 
 
 def _budget(args) -> None:
@@ -55,3 +57,30 @@ def add_budget_command(commands) -> None:
     budget.add_argument("--out", default=None, help="JSONL file (default: docs/measurements/budget_<task>.jsonl)")
     budget.add_argument("--table", metavar="FILE", help="print the markdown table of a JSONL file and exit")
     budget.set_defaults(run=_budget)
+
+
+def _curve(args) -> None:
+    import pandas as pd
+
+    from .curve import markdown, write_curve
+
+    for reports in args.reports:
+        if not (Path(reports) / RESULTS_CSV).is_file() or not (Path(reports) / RUNS_JSON).is_file():
+            raise FileNotFoundError(f"{reports}: no {RESULTS_CSV} and {RUNS_JSON}: not a study's reports folder "
+                                    f"(ticketlib study --profile curve... --reports {reports})")
+    paths = write_curve(args.reports, args.out)
+    for name in ("highest", "curve"):
+        print(markdown(pd.read_csv(paths[name])) + "\n")
+    print("written: " + ", ".join(str(p) for p in paths.values()))
+
+
+def add_curve_command(commands) -> None:
+    curve = commands.add_parser(
+        "curve", help="the budget curve: claim 1 against the fine-tuning budget, over several studies",
+        description="Each reports folder is one study at one budget (params/curve*.yaml). Per task and IMP level: "
+                    "IMP - full and IMP - OMP paired by seed, with the declared equivalence verdict; per budget "
+                    "and task: the highest matching sparsity by that rule and by the paper's two criteria "
+                    "(ticketlib.curve). Writes curve.csv, highest.csv and curve.png/.svg to --out.")
+    curve.add_argument("reports", nargs="+", help="the studies' reports folders, one per budget")
+    curve.add_argument("--out", default="docs/budget_curve", help="output folder (default: docs/budget_curve)")
+    curve.set_defaults(run=_curve)

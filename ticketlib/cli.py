@@ -18,7 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-from .budget_cli import add_budget_command
+from .budget_cli import add_budget_command, add_curve_command
 from .params import Recipe, suggest
 from .paths import IMP_DIR, LEVEL_GLOB, MASK_FILE, RESULTS_CSV
 from .sweep.shards_cli import add_shard_commands
@@ -329,6 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     flat.set_defaults(run=_sweep_params)
     add_shard_commands(commands, _add_shard_option)
     add_budget_command(commands)
+    add_curve_command(commands)
     return parser
 
 

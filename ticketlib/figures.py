@@ -23,6 +23,7 @@ import pandas as pd
 from . import cells as C
 from . import tables as T
 from .methods import METHOD_NAMES
+from .paper import paper_row
 from .results import METHODS
 from .tickets import Ticket, available_levels, load_ticket
 
@@ -262,6 +263,55 @@ def overlap_figure(ticket_runs: Mapping[str, str | Path], level: int | None = No
                 ax=ax, cbar_kws={"label": "Jaccard overlap of pruned weights"})
     ax.tick_params(axis="x", rotation=0)
     ax.tick_params(axis="y", rotation=0)
+    fig.tight_layout()
+    return fig
+
+
+def _steps_ticks(ax, steps) -> None:
+    """Log x axis ticked at the budgets' own step counts, written as plain numbers."""
+    ticks = sorted({int(s) for s in steps})
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.minorticks_off()
+
+
+def budget_curve_figure(curve: pd.DataFrame, highest: pd.DataFrame, margin: float,
+                        paper_steps: Mapping[str, int]):
+    """The budget curve (ticketlib.curve): first the highest matching sparsity against steps per
+    level, by each criterion, with the paper's (SST-2 and its stand-in) at the paper's budget;
+    then one panel per task: IMP - full at each sparsity against steps per level, with its
+    interval and the matching margin."""
+    plt = _plt()
+    tasks = sorted(curve["task"].unique())
+    fig, axes = _panels(plt, 1 + len(tasks), 4.2, 3.2)
+    ax = axes[0]
+    styles = {"highest matching (equivalence)": "-", "highest matching (within 1 std)": "--",
+              "highest matching (>= full)": ":"}
+    for index, task in enumerate(tasks):
+        color = f"C{index}"
+        points = highest[highest["task"] == task]
+        for column, style in styles.items():
+            ax.plot(points["steps"], points[column].fillna(0.0), style, marker="o", color=color,
+                    label=f"{task}: {column.split('(')[1].rstrip(')')}")
+        found = paper_row(task)
+        if found and found[0].task in paper_steps:
+            ax.plot([paper_steps[found[0].task]], [found[0].table2], "*", markersize=12, color=color,
+                    label=f"paper, {found[0].task} (within 1 std)")
+    ax.set(xscale="log", xlabel="training steps per IMP level", ylabel="highest matching sparsity (0: none)",
+           title="Matching against the budget", ylim=(-0.05, 1.0))
+    _steps_ticks(ax, list(highest["steps"]) + [paper_steps[k] for k in paper_steps])
+    ax.legend(fontsize=6)
+    for ax, task in zip(axes[1:], tasks):
+        points = curve[curve["task"] == task]
+        for index, (sparsity, group) in enumerate(points.groupby("sparsity")):
+            ax.errorbar(group["steps"], group["IMP - full"],
+                        yerr=[group["IMP - full"] - group["CI low"], group["CI high"] - group["IMP - full"]],
+                        marker="o", capsize=3, color=f"C{index}", label=f"{sparsity:.0%}")
+        ax.axhline(0.0, color="black", linewidth=0.8)
+        ax.axhline(-margin, color="grey", linestyle="--", linewidth=0.8, label=f"-margin ({margin:g})")
+        ax.set(xscale="log", xlabel="training steps per IMP level", ylabel="IMP - full (paired by seed)",
+               title=task)
+        _steps_ticks(ax, points["steps"])
+        ax.legend(fontsize=7, title="sparsity", title_fontsize=7)
     fig.tight_layout()
     return fig
 
