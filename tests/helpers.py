@@ -37,18 +37,22 @@ def make_notebook(path: Path, params: str, body: str) -> Path:
     return path
 
 
-PRODUCE = """\
-import json, pathlib
-out = pathlib.Path(run_dir or ".")
-if fail:
-    raise RuntimeError(f"boom for {task}")
-(out / "value.json").write_text(json.dumps({"task": task, "value": value}))
+# A toy produce notebook's last lines: its one row of the results table, in `out`.
+WRITE_ROW = """\
 import pandas as pd
 pd.DataFrame([{"experiment": "produce", "method": "imp", "task": task, "source_task": task, "model": "toy",
                "seed": 0, "level": 0, "sparsity": 0.0, "rewind_step": 0, "metric": "accuracy",
                "value": value, "steps": 1, "train_seconds": 0.0, "run_id": run_id}]
                  ).to_csv(out / "rows.csv", index=False)
 """
+
+PRODUCE = """\
+import json, pathlib
+out = pathlib.Path(run_dir or ".")
+if fail:
+    raise RuntimeError(f"boom for {task}")
+(out / "value.json").write_text(json.dumps({"task": task, "value": value}))
+""" + WRITE_ROW
 
 CONSUME = """\
 import json, pathlib

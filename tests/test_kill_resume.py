@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import WRITE_ROW
 
 from ticketlib.atomic import read_json
 from ticketlib.mask_io import load_mask
@@ -77,6 +78,7 @@ def test_two_fresh_processes_give_bit_identical_masks_and_metrics(tmp_path, refe
 # (the driver, its workers and their kernels, which papermill starts in sessions of their own),
 # as a node failure or a cancelled job would.
 
+
 SWEEP_CHILD = [sys.executable, str(Path(__file__).with_name("sweep_child.py"))]
 
 TOY_PRODUCE = """\
@@ -85,12 +87,7 @@ open(os.environ["TOY_LOG"], "a").write(f"{run_id}\\n")
 time.sleep(0.3)
 out = pathlib.Path(run_dir)
 (out / "value.json").write_text(json.dumps({"task": task, "value": value}))
-import pandas as pd
-pd.DataFrame([{"experiment": "produce", "method": "imp", "task": task, "source_task": task, "model": "toy",
-               "seed": 0, "level": 0, "sparsity": 0.0, "rewind_step": 0, "metric": "accuracy",
-               "value": value, "steps": 1, "train_seconds": 0.0, "run_id": run_id}]
-                 ).to_csv(out / "rows.csv", index=False)
-"""
+""" + WRITE_ROW
 TOY_CONSUME = """\
 import json, os, pathlib
 open(os.environ["TOY_LOG"], "a").write(f"{run_id}\\n")
