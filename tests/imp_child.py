@@ -13,6 +13,7 @@ from conftest import synthetic_features, tiny_model  # noqa: E402
 import ticketlib.atomic as store  # noqa: E402
 import ticketlib.imp as imp  # noqa: E402
 import ticketlib.train as train  # noqa: E402
+from ticketlib.config import IMPConfig, PruneConfig, TrainConfig  # noqa: E402
 
 run_dir = sys.argv[1]
 phase, n = (sys.argv[2], int(sys.argv[3])) if len(sys.argv) > 3 else (None, 0)
@@ -51,8 +52,8 @@ imp.prune = prune_then_kill
 store.os.replace = replace_then_kill
 torch.set_num_threads(1)
 
-config = imp.IMPConfig(prune=imp.PruneConfig(levels=3, rate=0.2),
-                       train=train.TrainConfig(learning_rate=1e-3, max_steps=6, batch_size=16, progress=False))
+config = IMPConfig(prune=PruneConfig(levels=3, rate=0.2),
+                   train=TrainConfig(learning_rate=1e-3, max_steps=6, batch_size=16, progress=False))
 dev = synthetic_features(32, seed=1)
 
 
