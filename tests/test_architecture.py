@@ -1,6 +1,7 @@
 """The house rules that code review alone would miss: no import circles in ticketlib, at module
 or function level (lazy imports count); imports go down the layers of LAYERS, never up; and
-every TICKETLIB_* variable read in one place; no module over MAX_LINES lines; the LEAVES (file
+every TICKETLIB_* variable read in one place; no module over MAX_LINES lines; no module-global
+mutable state (a `global`, or a module-level empty container); the LEAVES (file
 names, run configs, atomic I/O, statistics, the method registry) import nothing from ticketlib.
 
 The layers of ticketlib, bottom to top (a module imports its own layer and those below):
@@ -184,3 +185,34 @@ def test_environment_variables_are_read_in_one_place():
         if re.search(r"""["']TICKETLIB_[A-Z_]+["']""", path.read_text()):
             readers.append(path.name)
     assert readers == [], f"TICKETLIB_* read outside ticketlib/settings.py: {readers}"
+
+
+def module_state(source: str) -> list[str]:
+    """Signs of module-global mutable state in a module's source: a `global` statement, or a
+    module-level name bound to an empty dict, list or set (a cache or registry filled at run time)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Global):
+            found += [f"global {name}" for name in node.names]
+    for node in ast.parse(source).body:
+        value = node.value if isinstance(node, (ast.Assign, ast.AnnAssign)) else None
+        literal = isinstance(value, (ast.Dict, ast.List, ast.Set)) \
+            and not (value.keys if isinstance(value, ast.Dict) else value.elts)
+        call = isinstance(value, ast.Call) and isinstance(value.func, ast.Name) \
+            and value.func.id in ("dict", "list", "set") and not value.args
+        empty = literal or call
+        if empty:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            found += [ast.unparse(t) for t in targets]
+    return found
+
+
+def test_the_state_check_finds_state():
+    assert module_state("_CACHE: dict[str, int] = {}\nSEEN = set()\nNAMES = ['a']\n") == ["_CACHE", "SEEN"]
+    assert module_state("def f():\n    global _pid\n    _pid = 1\n") == ["global _pid"]
+
+
+def test_no_module_global_mutable_state():
+    state = {str(p.relative_to(ROOT)): found for p in sorted(PACKAGE.rglob("*.py"))
+             if (found := module_state(p.read_text()))}
+    assert state == {}, f"module-global mutable state (pass it, or keep it on an object): {state}"

@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-import warnings
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -45,9 +44,6 @@ from .tickets import (  # noqa: F401
     ticket_runs,
 )
 
-# tqdm.auto warns in a notebook without ipywidgets; progress bars are off in notebooks anyway.
-warnings.filterwarnings("ignore", message="IProgress not found")
-
 # the methods evaluate_subnetworks trains (ticketlib.results.METHODS: names and titles)
 METHODS = tuple(m for m in RESULT_METHODS if m != "transfer")
 
@@ -59,16 +55,18 @@ def resolve_run_dir(run_dir: str | os.PathLike | None, experiment: str, recipe: 
     """The given run folder, else the run's folder in the store (ticketlib.identity.run_folder):
     the one a sweep with the same parameters uses. `params`: the experiment's own parameters,
     named as in its notebook; `needs`: parameter -> the run folder (or mask file) it takes."""
+    return _resolve(run_dir, experiment, recipe, params, needs)[0]
+
+
+def _resolve(run_dir, experiment: str, recipe: Recipe, params: dict | None = None,
+             needs: dict | None = None) -> tuple[Path, dict | None]:
+    """resolve_run_dir, with the store's identity of the run (None for a given folder): written
+    to params.json by _describe, once the run's inputs are checked."""
     if run_dir:
-        return Path(run_dir)
+        return Path(run_dir), None
     identity = run_identity(experiment, {**recipe.as_dict(), **(params or {})},
                             {k: folder_id(v) for k, v in (needs or {}).items()})
-    folder = run_folder(store_root(), identity)
-    _PENDING[folder] = identity  # params.json is written with run.json, once the inputs are checked
-    return folder
-
-
-_PENDING: dict[Path, dict] = {}
+    return run_folder(store_root(), identity), identity
 
 
 def _run_label(run_dir: Path) -> str:
@@ -79,10 +77,10 @@ def _run_label(run_dir: Path) -> str:
 
 # --- rows -----------------------------------------------------------------------------------
 
-def _describe(run_dir: Path, experiment: str, recipe: Recipe, **extra) -> None:
+def _describe(run_dir: Path, identity: dict | None, experiment: str, recipe: Recipe, **extra) -> None:
     print(f"run folder: {run_dir} ({folder_state(run_dir)})", flush=True)
-    if run_dir in _PENDING and not (run_dir / PARAMS_FILE).is_file():
-        describe(run_dir, _PENDING.pop(run_dir))
+    if identity is not None and not (run_dir / PARAMS_FILE).is_file():
+        describe(run_dir, identity)
     write_json(run_dir / RUN_FILE, {"experiment": experiment, "recipe": recipe.as_dict(),
                                       "ticketlib_version": __version__, **extra})
 
@@ -113,10 +111,10 @@ def find_tickets(recipe: Recipe, run_dir: str | os.PathLike | None = None, run_i
                  rewind_step: int = 0, experiment: str = "find_tickets") -> pd.DataFrame:
     """IMP on the recipe's task (resumable): one row per level and metric. The ticket of level k
     is `<run_dir>/imp/level_0k/mask.safetensors` (layout: ticketlib.tickets)."""
-    run_dir = resolve_run_dir(run_dir, experiment, recipe, {"rewind_step": rewind_step} if rewind_step else {})
+    run_dir, identity = _resolve(run_dir, experiment, recipe, {"rewind_step": rewind_step} if rewind_step else {})
     loaded = load_data(recipe)  # bad data or model fails here, before anything is written
-    model, info = fresh_model(recipe, seed=recipe.seed)
-    _describe(run_dir, experiment, recipe, rewind_step=rewind_step)
+    model, info = fresh_model(recipe, seed=recipe.seed, shown=loaded.shown_warnings)
+    _describe(run_dir, identity, experiment, recipe, rewind_step=rewind_step)
     levels = _imp_levels(recipe, run_dir / IMP_DIR, rewind_step, loaded, (model, info))
     run_id = run_id or _run_label(run_dir)
     return write_rows(run_dir, imp_rows(levels, recipe, experiment, run_id, rewind_step)
@@ -152,7 +150,7 @@ def _imp_levels(recipe: Recipe, imp_dir: Path, rewind_step: int, loaded: Loaded 
     from .imp import run_imp
 
     loaded = loaded or load_data(recipe)
-    model, info = model_info or fresh_model(recipe, seed=recipe.seed)
+    model, info = model_info or fresh_model(recipe, seed=recipe.seed, shown=loaded.shown_warnings)
     metadata = {"task": recipe.task, "model": recipe.model, "num_layers": info["num_layers"],
                 "source": recipe.source, "data": loaded.data.info.get("subset")}
     return run_imp(model, loaded.data.train_features, evaluator(loaded), recipe.imp_config(rewind_step),
@@ -189,7 +187,7 @@ def ensure_ticket(recipe: Recipe, ticket: str | os.PathLike | None = "", train_i
             f"{tickets_listing()}\nSet `ticket` to one of them (a find_tickets run folder or a mask file), run "
             f"01_find_tickets with this recipe first, or set `train_ticket = True` to find it now "
             f"(IMP, {recipe.levels} level(s)).")
-    find_tickets(recipe, run_dir)
+    find_tickets(recipe)  # into run_dir, the store's folder of this recipe's find_tickets
     return run_dir
 
 
@@ -209,10 +207,10 @@ def evaluate_subnetworks(recipe: Recipe, ticket: str | os.PathLike | None = "", 
     given = None if seeds is None else list(seeds)  # as the run's identity has it
     seeds = [recipe.seed] if given is None else given
     ticket_dir = ensure_ticket(recipe, ticket, train_if_missing=train_ticket)
-    run_dir = resolve_run_dir(run_dir, experiment, recipe, {"at_levels": list(at_levels), "methods": list(methods),
-                                                    "seeds": given}, {"ticket": ticket_dir})
-    _describe(run_dir, experiment, recipe, ticket=str(ticket_dir), at_levels=list(at_levels), methods=list(methods),
-              seeds=list(seeds))
+    run_dir, identity = _resolve(run_dir, experiment, recipe, {"at_levels": list(at_levels), "methods": list(methods),
+                                                               "seeds": given}, {"ticket": ticket_dir})
+    _describe(run_dir, identity, experiment, recipe, ticket=str(ticket_dir), at_levels=list(at_levels),
+              methods=list(methods), seeds=list(seeds))
     loaded = load_data(recipe)
     rows = []
     for seed in seeds:
@@ -247,7 +245,7 @@ def _train_mask(loaded: Loaded, mask: dict | None, seed: int, init: str = "pretr
 
     recipe = loaded.recipe
     spec = recipe.prune_config().spec()
-    model, _ = fresh_model(recipe, seed=seed)
+    model, _ = fresh_model(recipe, seed=seed, shown=loaded.shown_warnings)
     if mask is None:
         mask = full_mask(prunable_parameters(model, spec))
     result = evaluate_ticket(model, mask, loaded.data.train_features, evaluator(loaded), recipe.train_config(seed),
@@ -266,7 +264,7 @@ def _baseline(loaded: Loaded, method: str, ticket_mask: dict, level: int, seed: 
         return _train_mask(loaded, ticket_mask, seed)
     if method == "random_reinit":
         return _train_mask(loaded, ticket_mask, seed, init="random")
-    model, _ = fresh_model(recipe, seed=seed)
+    model, _ = fresh_model(recipe, seed=seed, shown=loaded.shown_warnings)
     granularity = recipe.prune_config().granularity  # whole units for structured tickets (ticketlib.structured)
     if method == "random_pruning":
         return _train_mask(loaded, random_mask(model, target, seed=seed + 104_729, spec=spec, scope=recipe.scope,
@@ -306,12 +304,12 @@ def transfer(recipe: Recipe, source_task: str, ticket: str | os.PathLike | None 
     seeds = [recipe.seed] if given is None else given
     source_recipe = recipe.replace(task=source_task, **(source_params or {}))
     ticket_dir = ensure_ticket(source_recipe, ticket, train_if_missing=train_ticket)
-    run_dir = resolve_run_dir(run_dir, experiment, recipe, {"source_task": source_task,
-                                                            "source_params": dict(source_params or {}),
-                                                            "at_levels": list(at_levels), "seeds": given},
-                              {"ticket": ticket_dir})
-    _describe(run_dir, experiment, recipe, ticket=str(ticket_dir), source_task=source_task, at_levels=list(at_levels),
-              seeds=seeds)
+    run_dir, identity = _resolve(run_dir, experiment, recipe, {"source_task": source_task,
+                                                               "source_params": dict(source_params or {}),
+                                                               "at_levels": list(at_levels), "seeds": given},
+                                 {"ticket": ticket_dir})
+    _describe(run_dir, identity, experiment, recipe, ticket=str(ticket_dir), source_task=source_task,
+              at_levels=list(at_levels), seeds=seeds)
     loaded = load_data(recipe)
     rows = []
     for seed in seeds:
@@ -339,9 +337,9 @@ def rewinding(recipe: Recipe, rewind_steps: Iterable[int] = (0, 10), ticket: str
     """IMP with rewinding to theta_i for each i in `rewind_steps` (0 = theta_0, the paper).
     With `ticket` (a find_tickets run of the same recipe), its levels serve as i = 0."""
     rewind_steps = list(rewind_steps)
-    run_dir = resolve_run_dir(run_dir, experiment, recipe, {"rewind_steps": rewind_steps},
-                              {"ticket": ticket} if ticket else {})
-    _describe(run_dir, experiment, recipe, rewind_steps=rewind_steps, ticket=str(ticket or ""))
+    run_dir, identity = _resolve(run_dir, experiment, recipe, {"rewind_steps": rewind_steps},
+                                 {"ticket": ticket} if ticket else {})
+    _describe(run_dir, identity, experiment, recipe, rewind_steps=rewind_steps, ticket=str(ticket or ""))
     rows = []
     for step in rewind_steps:
         reused = _reusable_levels(recipe, ticket) if step == 0 and ticket else None

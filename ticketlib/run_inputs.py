@@ -6,7 +6,7 @@ experiments, so that export, overlap and the report build them without importing
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .params import Recipe
 from .settings import threads as env_threads
@@ -28,6 +28,7 @@ class Loaded:
     data: object  # ticketlib.data.TaskData
     tokenizer: object
     info: dict
+    shown_warnings: set[str] = field(default_factory=set)  # model-loading warnings printed for this run
 
 
 def load_data(recipe: Recipe) -> Loaded:
@@ -43,8 +44,9 @@ def load_data(recipe: Recipe) -> Loaded:
     return Loaded(recipe, data, tokenizer, data.info)
 
 
-def fresh_model(recipe: Recipe, seed: int = 0):
-    """theta_0 with a new head for the recipe's task (seeded)."""
+def fresh_model(recipe: Recipe, seed: int = 0, shown: set[str] | None = None):
+    """theta_0 with a new head for the recipe's task (seeded). Loading warnings are printed,
+    except those already in `shown` (a run's set, e.g. Loaded.shown_warnings; updated)."""
     from transformers.utils import logging as transformers_logging
 
     from .models import load_model
@@ -54,14 +56,12 @@ def fresh_model(recipe: Recipe, seed: int = 0):
         warnings.simplefilter("always")
         model, _, info = load_model(recipe.model, recipe.task, num_layers=recipe.num_layers, seed=seed,
                                     pooling=recipe.pooling)
+    shown = set() if shown is None else shown
     for warning in caught:  # once per message, without this machine's file paths
-        if str(warning.message) not in _SHOWN:
-            _SHOWN.add(str(warning.message))
+        if str(warning.message) not in shown:
+            shown.add(str(warning.message))
             print(f"warning: {warning.message}")
     return model, info
-
-
-_SHOWN: set[str] = set()
 
 
 def evaluator(loaded: Loaded):

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import inspect
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+
+with warnings.catch_warnings():  # tqdm.auto warns at import in a kernel without ipywidgets; bars are off there
+    warnings.filterwarnings("ignore", message="IProgress not found")
+    from tqdm.auto import tqdm
 
 from .batching import Batches
 from .config import TrainConfig

@@ -14,15 +14,11 @@ from pathlib import Path
 from .execute import execute_run
 
 _executing = threading.Lock()  # held by a pool worker while it executes a run
-_driver_pid = None
 
 
 def _watch_driver(driver_pid: int) -> None:
     """Pool-worker initializer: once the driver is gone (killed), finish the run in progress,
     which publishes itself, and exit, instead of idling forever on the task queue."""
-    global _driver_pid
-    _driver_pid = driver_pid
-
     def watch():
         while os.getppid() == driver_pid:
             time.sleep(1.0)
@@ -31,9 +27,9 @@ def _watch_driver(driver_pid: int) -> None:
     threading.Thread(target=watch, daemon=True, name="watch-driver").start()
 
 
-def _execute_in_pool(spec: dict) -> dict:
+def _execute_in_pool(spec: dict, driver_pid: int) -> dict:
     with _executing:
-        if os.getppid() != _driver_pid:  # a queued run, taken after the driver died: leave it
+        if os.getppid() != driver_pid:  # a queued run, taken after the driver died: leave it
             os._exit(0)
         return execute_run(spec)
 
@@ -49,7 +45,7 @@ class LocalEngine:
                                                            initializer=_watch_driver, initargs=(os.getpid(),))
 
     def submit(self, spec: dict):
-        return self.pool.submit(_execute_in_pool, spec)
+        return self.pool.submit(_execute_in_pool, spec, os.getpid())
 
     def close(self):
         self.pool.shutdown(wait=True)
