@@ -69,9 +69,17 @@ def _umask() -> int:
     return mask
 
 
+def recorded(obj: Any, field: dataclasses.Field) -> bool:
+    """Whether a dataclass field is part of `obj`'s record (JSON, manifests, run identities). A field
+    whose metadata names `record_if` (another field) is recorded only while that field is true: an
+    option added later and left off keeps the record, so old runs' manifests and ids, as they were."""
+    flag = field.metadata.get("record_if")
+    return flag is None or bool(getattr(obj, flag))
+
+
 def to_jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value) if recorded(value, f)}
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -1,7 +1,7 @@
 """The configurations below the code they configure: what is pruned (PrunableSet), the IMP
-schedule (Schedule), a fine-tuning run (TrainConfig), pruning (PruneConfig) and an IMP run
-(IMPConfig), defaults the paper's. ticketlib.train and ticketlib.imp run them,
-ticketlib.params builds them from a Recipe. Each field's help text is in its metadata
+schedule (Schedule), a fine-tuning run (TrainConfig), pruning (PruneConfig), the early-bird
+stopping rule (EarlyBird) and an IMP run (IMPConfig), defaults the paper's. ticketlib.train and
+ticketlib.imp run them, ticketlib.params builds them from a Recipe. Each field's help text is in its metadata
 (`metadata["help"]`); the Recipe and the command line reuse it. A leaf: it imports nothing
 from ticketlib, so every layer can name a config.
 """
@@ -173,9 +173,45 @@ class PruneConfig:
         return PrunableSet(include_pooler=self.include_pooler, exclude=self.exclude)
 
 
+@dataclass(frozen=True)
+class EarlyBird:
+    """Early-bird tickets (You et al. 2020, "Drawing early-bird tickets"): when a level below the
+    last stops training. Every `every` steps the next level's mask is drawn from the current
+    weights, exactly as the level's end would prune; the level stops once `patience` consecutive
+    draws differ by less than `epsilon` (ticketlib.early_bird). Defaults: the paper's (a draw per
+    epoch, epsilon 0.1, 5 distances below it in a row). Help text in each field's metadata.
+    """
+
+    every: int | None = field(default=None, metadata={
+        "help": "optimizer steps between two draws of the next level's mask (None: once per epoch, the paper)"})
+    epsilon: float = field(default=0.1, metadata={
+        "help": "two consecutive draws count as settled when the fraction of prunable weights kept in one and "
+                "pruned in the other (normalised Hamming distance) is below this (paper: 0.1)"})
+    patience: int = field(default=5, metadata={
+        "help": "consecutive settled draws that stop a level's training (paper: 5, its queue of mask distances)"})
+    evaluate_levels: bool = field(default=False, metadata={
+        "help": "evaluate the levels that stop early too, at their stopping point (default: only the final "
+                "level, trained to its full budget, is evaluated)"})
+
+    def __post_init__(self):
+        def integer(value) -> bool:
+            return isinstance(value, int) and not isinstance(value, bool)
+
+        if self.every is not None and not (integer(self.every) and self.every >= 1):
+            raise ValueError(f"early-bird every (early_bird_every) must be an integer >= 1 or None, got {self.every!r}")
+        if isinstance(self.epsilon, bool) or not isinstance(self.epsilon, (int, float)) or not 0 <= self.epsilon < 1:
+            raise ValueError(f"early-bird epsilon (early_bird_epsilon) must be a number in [0, 1), "
+                             f"got {self.epsilon!r}")
+        if not (integer(self.patience) and self.patience >= 1):
+            raise ValueError(f"early-bird patience (early_bird_patience) must be an integer >= 1, "
+                             f"got {self.patience!r}")
+
+
 @dataclass
 class IMPConfig:
-    """One IMP run (defaults: the paper's; help text in each field's metadata)."""
+    """One IMP run (defaults: the paper's; help text in each field's metadata). The early-bird
+    fields are recorded (manifest, JSON) only when `early_bird` is on, so a run without it keeps
+    the manifest it had before the option existed."""
 
     prune: PruneConfig = field(default_factory=PruneConfig, metadata={"help": "what is pruned, how, and when"})
     train: TrainConfig = field(default_factory=TrainConfig, metadata={"help": "each level's fine-tuning"})
@@ -184,9 +220,18 @@ class IMPConfig:
                 "as the reference code) or 'rewind' (the level-0 initial head)"})
     rewind_step: int = field(default=0, metadata={"help": "0 rewinds to the pre-trained theta_0 (the paper); "
                                                           "i > 0 to theta_i, the weights after i fine-tuning steps"})
+    early_bird: bool = field(default=False, metadata={
+        "help": "early-bird tickets (You et al. 2020): stop each level below the last once its next mask has "
+                "settled, then prune and rewind as usual; off: every level trains its full budget (the paper)",
+        "record_if": "early_bird"})
+    early_bird_options: EarlyBird = field(default_factory=EarlyBird, metadata={
+        "help": "the early-bird stopping rule (config.EarlyBird), used when early_bird is on",
+        "record_if": "early_bird"})
 
     def __post_init__(self):
         if self.head_policy not in HEAD_POLICIES:
             raise ValueError(f"unknown head_policy {self.head_policy!r}; expected one of {HEAD_POLICIES}")
         if self.rewind_step < 0:
             raise ValueError(f"rewind_step must be >= 0, got {self.rewind_step!r}")
+        if not isinstance(self.early_bird_options, EarlyBird):
+            raise ValueError(f"early_bird_options must be a config.EarlyBird, got {self.early_bird_options!r}")

@@ -3,7 +3,9 @@
 IMP (the paper): level 0 fine-tunes the dense model; each later level rewinds the base
 model to theta_0 (the pre-trained weights; or theta_i, the weights after i fine-tuning
 steps, for the rewinding ablation), applies the mask, fine-tunes, evaluates, and prunes the
-trained weights to the next level's sparsity. Every level is written to its own folder
+trained weights to the next level's sparsity. With `early_bird` on (You et al. 2020), a level
+below the last stops training once the next level's mask has settled (ticketlib.early_bird)
+and only the final level trains its full budget. Every level is written to its own folder
 (mask, sparsity report, trained head, metrics) and is complete once its `level.json` exists
 (written last), so a killed run resumes at the first unfinished level and finishes with
 the same masks, bit for bit.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 from pathlib import Path
 from typing import Callable, Literal, Sequence
 
@@ -27,6 +30,7 @@ from torch import nn
 from . import __version__
 from .atomic import atomic_path, canonical, read_json, write_json
 from .config import IMPConfig, PrunableSet, TrainConfig
+from .early_bird import MaskWatch
 from .mask_io import load_mask, save_mask
 from .masker import Masker
 from .masks import Mask, full_mask, sparsity, sparsity_report
@@ -93,6 +97,8 @@ def run_imp(model: nn.Module, train_features: Sequence[dict], evaluate: Evaluate
     theta_i_path = run_dir / THETA_I_FILE
     reinit_head(model, head_seed(config.train.seed, 0))
     initial_head = head_snapshot(model)
+    early_bird = config.early_bird_options if config.early_bird else None
+    draw_every = (early_bird.every or math.ceil(len(train_features) / config.train.batch_size)) if early_bird else 0
     rows = []
     for level in range(levels + 1):
         here = level_dir(run_dir, level)
@@ -117,12 +123,24 @@ def run_imp(model: nn.Module, train_features: Sequence[dict], evaluate: Evaluate
         masker = Masker(model, mask, spec)
         masker.apply()
 
-        def save_theta_i(step: int, m: nn.Module, level=level) -> None:
-            if level == 0 and step == config.rewind_step:
-                _save_tensors(theta_i_path, base_snapshot(m))
+        next_target = level_target(model, granularity, schedule.sparsity(level + 1), spec) if level < levels else 0.0
 
-        result = fine_tune(model, train_features, config.train, masker=masker, evaluate=evaluate,
-                           on_step=save_theta_i if config.rewind_step else None,
+        def draw_next(m: nn.Module, mask=mask, next_target=next_target) -> Mask:
+            return prune(m, next_target, granularity, spec, current=mask, scope=config.prune.scope)
+
+        # Early-bird: a level below the last draws the next mask every k steps and may stop early
+        # (level 0 not before theta_i is saved); the final level trains its full budget.
+        watch = MaskWatch(draw_next, early_bird, draw_every, min_steps=config.rewind_step if level == 0 else 0) \
+            if early_bird and level < levels else None
+
+        def on_step(step: int, m: nn.Module, level=level, watch=watch) -> bool:
+            if level == 0 and config.rewind_step and step == config.rewind_step:
+                _save_tensors(theta_i_path, base_snapshot(m))
+            return watch(step, m) if watch else False
+
+        evaluated = early_bird is None or level == levels or early_bird.evaluate_levels
+        result = fine_tune(model, train_features, config.train, masker=masker, evaluate=evaluate if evaluated else None,
+                           on_step=on_step if config.rewind_step or watch else None,
                            horizon=(level * steps_per_level, (levels + 1) * steps_per_level),
                            pad_token_id=pad_token_id)
         if config.rewind_step > result.steps:
@@ -130,9 +148,8 @@ def run_imp(model: nn.Module, train_features: Sequence[dict], evaluate: Evaluate
         assert masker.pruned_are_zero(), "pruned weights drifted from zero"
         report = sparsity_report(mask)
         write_json(here / SPARSITY_FILE, report)
-        if level < levels:  # the next level's mask, from this level's trained weights
-            next_mask = prune(model, level_target(model, granularity, schedule.sparsity(level + 1), spec),
-                              granularity, spec, current=mask, scope=config.prune.scope)
+        if level < levels:  # the next level's mask, from this level's trained weights (at a stop: the last draw)
+            next_mask = draw_next(model)
             save_mask(level_dir(run_dir, level + 1) / MASK_FILE, next_mask, level=level + 1, **provenance,
                       **unit_metadata(next_mask, model, granularity, spec))
         head = head_snapshot(model)
@@ -146,6 +163,9 @@ def run_imp(model: nn.Module, train_features: Sequence[dict], evaluate: Evaluate
                "final_loss": result.losses[-1] if result.losses else None,
                "fully_pruned_matrices": [r["name"] for r in report if r["scope"] == "matrix" and r["fully_pruned"]],
                "metrics": result.metrics}
+        if early_bird:  # the cost: steps trained against the full budget, and why the level stopped
+            row.update(budget_steps=steps_per_level, stopped_early=bool(watch and watch.stopped),
+                       mask_distances=watch.distances if watch else [])
         write_json(here / LEVEL_FILE, row)  # last: marks the level complete
         rows.append(row)
     return rows

@@ -12,7 +12,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from .config import IMPConfig, PruneConfig, TrainConfig
+from .atomic import recorded
+from .config import EarlyBird, IMPConfig, PruneConfig, TrainConfig
 from .pooling import POOLINGS
 from .tasks import SOURCES, get_task
 
@@ -27,7 +28,9 @@ def suggest(name: str, known) -> str:
 # values are a closed set). A field that is a TrainConfig/PruneConfig/IMPConfig field reuses that
 # field's help and choices (`same`), with the paper's default; where the offline recipe deliberately
 # differs (`offline`), the help names both defaults and why. The command line (`ticketlib imp`) and
-# the notebooks' parameters cells are generated from these fields.
+# the notebooks' parameters cells are generated from these fields. The early-bird rule's fields
+# (config.EarlyBird) appear flat, as early_bird_<name>, and count in a run's identity only while
+# early_bird is on (`record_if`), so the runs made before the option existed keep their ids.
 
 RUNTIME = ("device", "threads")  # where a run runs, not what it computes: not part of its identity
 
@@ -40,6 +43,8 @@ def _choices(config: type, name: str) -> tuple | None:
 def _config_meta(config: type, name: str) -> tuple[dataclasses.Field, dict]:
     source = {f.name: f for f in dataclasses.fields(config)}[name]
     meta = {"help": source.metadata["help"], "from": f"{config.__name__}.{name}"}
+    if "record_if" in source.metadata:
+        meta["record_if"] = source.metadata["record_if"]
     choices = _choices(config, name)
     if choices:
         meta["choices"] = choices
@@ -60,6 +65,13 @@ def offline(config: type, name: str, default: Any, why: str):
     meta.update(help=f"{meta['help']}; offline default {default!r}, paper {source.default!r}: {why}",
                 paper_default=source.default)
     return field(default=default, metadata=meta)
+
+
+def early_bird_option(name: str):
+    """A Recipe field `early_bird_<name>` that is config.EarlyBird's field `name`: its default and
+    help; part of a run's identity only while early_bird is on."""
+    source, meta = _config_meta(EarlyBird, name)
+    return field(default=source.default, metadata={**meta, "record_if": "early_bird"})
 
 
 def own(default: Any, help: str, choices: tuple | None = None):
@@ -114,6 +126,11 @@ class Recipe:
                                     "mean-pooled, its pooler never trained), 'cls' for any other model (the paper)",
                               POOLINGS)
     head_policy: str = same(IMPConfig, "head_policy")
+    early_bird: bool = same(IMPConfig, "early_bird")
+    early_bird_every: int | None = early_bird_option("every")
+    early_bird_epsilon: float = early_bird_option("epsilon")
+    early_bird_patience: int = early_bird_option("patience")
+    early_bird_evaluate_levels: bool = early_bird_option("evaluate_levels")
     seed: int = same(TrainConfig, "seed", also=", and of the task head")
     device: str = same(TrainConfig, "device")
     precision: str = same(TrainConfig, "precision")
@@ -136,6 +153,7 @@ class Recipe:
             if not ok:
                 raise ValueError(f"parameter {name!r} must be {hint}, got {value!r}")
         self.learning_rate, self.epochs, self.rate = float(self.learning_rate), float(self.epochs), float(self.rate)
+        self.early_bird_epsilon = float(self.early_bird_epsilon)
         for f in dataclasses.fields(self):
             choices = f.metadata.get("choices")
             if choices and getattr(self, f.name) not in choices:
@@ -178,8 +196,10 @@ class Recipe:
         return dataclasses.asdict(self)
 
     def identity(self) -> dict:
-        """What decides the results: every field but the runtime ones (RUNTIME)."""
-        return {k: v for k, v in self.as_dict().items() if k not in RUNTIME}
+        """What decides the results: every field but the runtime ones (RUNTIME), the early-bird ones
+        only while early_bird is on (atomic.recorded)."""
+        fields = {f.name: f for f in dataclasses.fields(self)}
+        return {k: v for k, v in self.as_dict().items() if k not in RUNTIME and recorded(self, fields[k])}
 
     def prune_config(self):
         return PruneConfig(levels=self.levels, schedule=self.schedule, rate=self.rate, scope=self.scope,
@@ -192,9 +212,14 @@ class Recipe:
                            seed=self.seed if seed is None else seed, device=self.device,
                            precision=self.precision, adamw_impl=self.adamw_impl, progress=progress)
 
+    def early_bird_options(self) -> EarlyBird:
+        return EarlyBird(every=self.early_bird_every, epsilon=self.early_bird_epsilon,
+                         patience=self.early_bird_patience, evaluate_levels=self.early_bird_evaluate_levels)
+
     def imp_config(self, rewind_step: int = 0):
         return IMPConfig(prune=self.prune_config(), train=self.train_config(), head_policy=self.head_policy,
-                         rewind_step=rewind_step)
+                         rewind_step=rewind_step, early_bird=self.early_bird,
+                         early_bird_options=self.early_bird_options())
 
     def data_key(self) -> dict:
         """What decides the data (for manifests and run identity)."""

@@ -80,7 +80,7 @@ def _forward_keys(model: nn.Module) -> set[str]:
 def fine_tune(model: nn.Module, train_features: Sequence[dict], config: TrainConfig, *,
               masker: Masker | None = None,
               evaluate: Callable[[nn.Module], dict[str, float]] | None = None,
-              on_step: Callable[[int, nn.Module], None] | None = None,
+              on_step: Callable[[int, nn.Module], bool | None] | None = None,
               horizon: tuple[int, int] | None = None,
               pad_token_id: int = 0) -> TrainResult:
     """Fine-tune `model` in place; pruned weights (per `masker`) stay exactly zero throughout.
@@ -88,7 +88,8 @@ def fine_tune(model: nn.Module, train_features: Sequence[dict], config: TrainCon
     evaluate: called with the model at the end (and every `config.eval_every` steps); its dict
         becomes `TrainResult.metrics`.
     on_step: called after every optimizer step with (step, model), e.g. to snapshot theta_i
-        or prune during training.
+        or prune during training; a true return value stops training there (early-bird tickets),
+        `TrainResult.steps` then counts the steps taken and `evaluate` still runs.
     horizon: (offset, total) steps of a whole-run learning-rate schedule (schedule_horizon="run").
     """
     device = resolve_device(config.device)
@@ -110,8 +111,9 @@ def fine_tune(model: nn.Module, train_features: Sequence[dict], config: TrainCon
     start = time.perf_counter()
     bar = tqdm(total=total, desc="fine-tune", disable=not config.progress, leave=False)
     model.train()
+    stop = False
     try:
-        while result.steps < total:
+        while result.steps < total and not stop:
             for _, batch in batches:
                 batch = {k: v.to(device, non_blocking=True) for k, v in batch.items() if k in accepted}
                 with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
@@ -126,13 +128,12 @@ def fine_tune(model: nn.Module, train_features: Sequence[dict], config: TrainCon
                 result.losses.append(loss.item())
                 bar.update(1)
                 bar.set_postfix(loss=f"{result.losses[-1]:.4f}", refresh=False)
-                if on_step is not None:
-                    on_step(result.steps, model)
-                if evaluate and config.eval_every and result.steps % config.eval_every == 0 and result.steps < total:
+                stop = bool(on_step(result.steps, model)) if on_step is not None else False
+                if stop or result.steps >= total:
+                    break
+                if evaluate and config.eval_every and result.steps % config.eval_every == 0:
                     result.history.append({"step": result.steps, **evaluate(model)})
                     model.train()
-                if result.steps >= total:
-                    break
             batches.epoch += 1
     finally:
         bar.close()
