@@ -67,6 +67,8 @@ class SubmititEngine:
         self.executor.update_parameters(**options)
 
     def submit(self, spec: dict):
+        # The job's name is its run's (`squeue` shows which run a job is: the one to `scancel`).
+        self.executor.update_parameters(name=spec["name"])
         return self.executor.submit(execute_run, spec)
 
     def close(self):
