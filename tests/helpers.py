@@ -103,3 +103,12 @@ def make_toy_repo(root: Path, produce: str = PRODUCE, consume: str = CONSUME, ga
 
 def run_toy(toy, profile="toy", **kwargs):
     return sweep.run_sweep(profile, store=toy / "store", reports=toy / "reports", root=toy, html=False, **kwargs)
+
+
+def results_without_clock(path: Path) -> str:
+    """A results.csv without its one wall-clock column (train_seconds), rows sorted: equal for two
+    stores that ran the same runs, however they were scheduled or resumed."""
+    import pandas as pd
+
+    frame = pd.read_csv(path).drop(columns=["train_seconds"])
+    return frame.sort_values(list(frame.columns)).to_csv(index=False)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import make_toy_repo
+from helpers import make_toy_repo, results_without_clock
 
 from ticketlib import sweep
 from ticketlib.cli import main
@@ -185,12 +185,6 @@ experiments:
 """
 
 
-def _sorted_csv(path: Path) -> str:
-    """results.csv without its one wall-clock column (train_seconds), rows sorted."""
-    frame = pd.read_csv(path).drop(columns=["train_seconds"])
-    return frame.sort_values(list(frame.columns)).to_csv(index=False)
-
-
 def _verdicts(path: Path) -> list[tuple]:
     """Each claim's verdict and each task's, and the paper's matching table."""
     from ticketlib.claims import judge
@@ -223,7 +217,7 @@ def test_real_seed_shards_merged_equal_one_store(tmp_path):
     assert sweep.main_sweep(str(profile), store=tmp_path / "one", reports=tmp_path / "r1", jobs=2,
                             build_report=False) == 0
     merged, one = tmp_path / "rm" / "results.csv", tmp_path / "r1" / "results.csv"
-    assert _sorted_csv(merged) == _sorted_csv(one)
+    assert results_without_clock(merged) == results_without_clock(one)
     assert _verdicts(merged) == _verdicts(one)
     transfer = pd.read_csv(merged).query("method == 'transfer'")
     assert (transfer["mask_seed"] == transfer["seed"]).all() and set(transfer["seed"]) == {0, 1}
