@@ -85,6 +85,26 @@ def test_no_machine_path_and_files_readable_by_others(built):
         assert (built.parent / name).stat().st_mode & 0o044 == 0o044, name  # under umask 022: 0644
 
 
+def test_a_run_page_names_the_store_not_its_path(tmp_path):
+    store = tmp_path / "store"
+    page = f"<pre>run folder: {store}/find_tickets/sst2-abc.partial (new)</pre>"
+    expected = "<pre>run folder: &lt;store&gt;/find_tickets/sst2-abc.partial (new)</pre>"
+    assert report.without_store(page, str(store)) == expected
+    assert report.without_store(page, "") == page
+
+
+MACHINE_PATHS = ("/work/", "/home/", "/tmp/", "/root/", "/Users/", "file://")
+
+
+def test_no_committed_report_page_holds_a_machine_path():
+    """Every page of every committed study (index and run notebooks), read as files: the browser
+    test opens the CPU study's first screen and three run pages; this reads them all."""
+    pages = sorted((ROOT / "reports").rglob("*.html"))
+    assert len(pages) > 10, pages  # the committed studies are there
+    found = {str(p.relative_to(ROOT)): m for p in pages for m in MACHINE_PATHS if m in p.read_text(encoding="utf-8")}
+    assert found == {}, found
+
+
 def test_nothing_from_the_network_and_values_escaped(built):
     text = built.read_text()
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text)
@@ -313,7 +333,7 @@ def test_the_committed_cpu_report_renders_in_a_real_browser(browser):
     assert all(claim and claim["verdict"] in {v.value for v in Verdict} for claim in claims), claims
     tasks = sorted(pd.read_csv(index.parent / "results.csv")["task"].unique())
     assert claims[0]["tasks"] == claims[1]["tasks"] == tasks, claims  # a row per task of the study
-    for machine_path in ("/work/", "/home/", "/tmp/", "/root/", "/Users/", "file://"):
+    for machine_path in MACHINE_PATHS:
         assert machine_path not in first["html"], machine_path
 
 

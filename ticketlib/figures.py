@@ -284,17 +284,20 @@ def budget_curve_figure(curve: pd.DataFrame, highest: pd.DataFrame, margin: floa
     tasks = sorted(curve["task"].unique())
     fig, axes = _panels(plt, 1 + len(tasks), 4.2, 3.2)
     ax = axes[0]
-    styles = {"highest matching (equivalence)": "-", "highest matching (within 1 std)": "--",
-              "highest matching (>= full)": ":"}
+    # one marker per criterion, nudged apart on the log axis so that equal values stay visible
+    styles = {"highest matching (equivalence)": ("-", "o", 0.93), "highest matching (within 1 std)": ("--", "s", 1.0),
+              "highest matching (>= full)": (":", "^", 1.07)}
+    drawn = set()
     for index, task in enumerate(tasks):
         color = f"C{index}"
         points = highest[highest["task"] == task]
-        for column, style in styles.items():
-            ax.plot(points["steps"], points[column].fillna(0.0), style, marker="o", color=color,
+        for column, (style, marker, nudge) in styles.items():
+            ax.plot(points["steps"] * nudge, points[column].fillna(0.0), style, marker=marker, color=color,
                     label=f"{task}: {column.split('(')[1].rstrip(')')}")
         found = paper_row(task)
-        if found and found[0].task in paper_steps:
-            ax.plot([paper_steps[found[0].task]], [found[0].table2], "*", markersize=12, color=color,
+        if found and found[0].task in paper_steps and found[0].task not in drawn:  # a stand-in shares its task's
+            drawn.add(found[0].task)
+            ax.plot([paper_steps[found[0].task]], [found[0].table2], "*", markersize=12, color="black",
                     label=f"paper, {found[0].task} (within 1 std)")
     ax.set(xscale="log", xlabel="training steps per IMP level", ylabel="highest matching sparsity (0: none)",
            title="Matching against the budget", ylim=(-0.05, 1.0))

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -163,6 +162,16 @@ def store_text(store: str, reports: Path) -> str:
         return f"{path.name}/ (outside this folder)"
 
 
+def without_store(html: str, store: str | None) -> str:
+    """A run's page with the run store's path (printed by its notebook: "run folder: ...")
+    written as &lt;store&gt;, so that a committed report names no folder of the machine it ran on."""
+    if not store:
+        return html
+    for path in {str(store), str(Path(store).resolve())}:
+        html = html.replace(path, "&lt;store&gt;")
+    return html
+
+
 def run_rows(meta: dict, reports: Path) -> tuple[list[dict], str]:
     """Each run for the folded table; its notebook HTML copied to `<reports>/runs/`."""
     defaults, task_params, origin = _defaults(meta)
@@ -176,7 +185,8 @@ def run_rows(meta: dict, reports: Path) -> tuple[list[dict], str]:
         if page.is_file():
             if not target.is_file() or target.stat().st_mtime < page.stat().st_mtime:
                 with atomic_path(target) as tmp:
-                    shutil.copyfile(page, tmp)
+                    tmp.write_text(without_store(page.read_text(encoding="utf-8"), meta.get("store")),
+                                   encoding="utf-8")
             link = f"{RUNS_DIR}/{target.name}"
         elif target.is_file():  # a committed study: the notebook was kept, the run store was not
             link = f"{RUNS_DIR}/{target.name}"
