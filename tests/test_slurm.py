@@ -116,9 +116,6 @@ def level_files(folder: Path) -> dict[str, tuple[int, bytes]]:
     return {p.parent.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in folder.glob("imp/level_*/level.json")}
 
 
-@pytest.mark.xfail(strict=True, reason="known bug (measured 2026-12-03): the summary, whose needs are soft, ran "
-                   "while the cancelled IMP run had failed, and the resumed sweep reuses that partial summary "
-                   "(same run id), so results.csv lacks rt-sentiment's mask overlaps")
 def test_smoke_sweep_on_slurm_with_a_cancelled_job_resumes_to_the_same_results(slurm, tmp_path):
     (tmp_path / "smoke-slurm.yaml").write_text(PROFILE.format(root=ROOT))
 

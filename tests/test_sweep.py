@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 import pytest
-from helpers import run_toy
+from helpers import PRODUCE, make_toy_repo, run_toy
 
 from ticketlib import sweep
 from ticketlib.atomic import read_json
@@ -178,6 +178,25 @@ def test_sweep_runs_skips_and_isolates_failures(toy):
     _edit_produce(toy, cosmetic=False)
     assert sweep.run_state(runs["produce[task=a]"].folder, runs["produce[task=a]"].notebook) == "done*"
     assert run_toy(toy, "toy_fail", jobs=2)[0]["skipped"]
+
+
+@pytest.mark.slow  # three toy sweeps (about 15 s)
+def test_a_summary_made_while_a_run_failed_is_made_again_once_it_finishes(tmp_path):
+    """A gathering run (`after`) runs once its experiments ended, ok or not; it records which of
+    its runs were ok, and a later sweep reuses it only while that set is the same."""
+    flag = tmp_path / "fixed"
+    flaky = f"if task == 'c' and not pathlib.Path({str(flag)!r}).exists():\n    raise RuntimeError('not yet')\n"
+    toy = make_toy_repo(tmp_path / "repo", produce=PRODUCE.replace("if fail:", flaky + "if fail:"))
+    first = {s["name"]: s for s in run_toy(toy)}
+    assert first["produce[task=c]"]["status"] == "failed" and first["gather"]["status"] == "ok"
+    assert len(first["gather"]["inputs"]) == 4  # produce and consume of a and b
+    flag.touch()  # the failed run can finish now
+    second = {s["name"]: s for s in run_toy(toy)}
+    assert second["produce[task=c]"]["status"] == "ok" and not second["produce[task=c]"]["skipped"]
+    assert not second["gather"]["skipped"] and len(second["gather"]["inputs"]) == 6  # made again
+    third = {s["name"]: s for s in run_toy(toy)}
+    assert all(s["skipped"] for s in third.values())  # nothing changed: every run reused, the summary too
+    assert third["gather"]["inputs"] == second["gather"]["inputs"]
 
 
 @pytest.mark.slow  # two whole toy sweeps (about 11 s)

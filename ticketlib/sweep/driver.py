@@ -17,7 +17,7 @@ from ..profiles import Profile, load_profile
 from ..results import concat_rows, write_table
 from ..settings import repo_root, store_root
 from .engines import make_engine
-from .execute import new_status, run_spec, short
+from .execute import new_status, reusable, run_spec, short
 from .plan import Run, expand
 from .status import RunStatus, is_finished, stored_status
 
@@ -87,7 +87,7 @@ def run_sweep(profile: str | Path | Profile, store: Path | None = None, reports:
     (RunStatus.to_dict())."""
     sweep = plan_sweep(profile, store, reports, engine, jobs, threads, cluster, html, root, shard)
     for run in sweep.runs:
-        if is_finished(run.folder):
+        if is_finished(run.folder) and not run.gathers:  # a gathering run: once its inputs are known
             sweep.statuses[run.run_id] = stored_status(run.folder)
             log(f"reused {run.name}: finished before, in {run.folder}")
     todo = [r for r in sweep.runs if r.run_id not in sweep.statuses]
@@ -139,9 +139,16 @@ class Driver:
                                    f"needs {', '.join(failed)}, which did not finish")
                 self.finish(run, status)
                 continue
+            inputs = sorted(d.run_id for d, w in zip(run.waits, waits) if w.ok) if run.gathers else None
+            if is_finished(run.folder) and reusable(stored_status(run.folder), inputs):
+                log(f"reused {run.name}: finished before, with the same inputs, in {run.folder}")
+                self.sweep.statuses[run.run_id] = stored_status(run.folder)
+                self.bar.update(1)
+                continue
             resumed = partial_dir(run.folder).exists() or run.folder.exists()  # a failed try, or a run by hand
             log(f"start {run.name} ({run.run_id}, {'resumed' if resumed else 'new'}) in {partial_dir(run.folder)}")
-            self.running[run.run_id] = (run, self.engine.submit(run_spec(run, self.sweep.threads, self.sweep.html)))
+            spec = run_spec(run, self.sweep.threads, self.sweep.html, inputs)
+            self.running[run.run_id] = (run, self.engine.submit(spec))
 
     def collect_done(self) -> None:
         for run_id, (run, future) in list(self.running.items()):

@@ -19,11 +19,13 @@ from .plan import Run
 from .status import RunStatus, is_finished, stored_status
 
 
-def run_spec(run: Run, threads: int | None, html: bool = True) -> dict:
-    """Everything a worker needs, as plain JSON-able data."""
+def run_spec(run: Run, threads: int | None, html: bool = True, inputs: list[str] | None = None) -> dict:
+    """Everything a worker needs, as plain JSON-able data. `inputs`: a gathering run's needed
+    runs that finished ok (RunStatus.inputs)."""
     return to_jsonable({"run_id": run.run_id, "experiment": run.experiment, "name": run.name,
                         "notebook": str(run.notebook), "params": run.notebook_params(),
-                        "identity": run.identity(), "folder": str(run.folder), "threads": threads, "html": html})
+                        "identity": run.identity(), "folder": str(run.folder), "threads": threads, "html": html,
+                        "inputs": inputs})
 
 
 def new_status(spec: dict, status: str = "pending", error: str | None = None) -> RunStatus:
@@ -52,9 +54,9 @@ def execute_run(spec: dict) -> dict:
     except Timeout:
         return new_status(spec, "failed", f"already running elsewhere ({lock.lock_file} is held)").to_dict()
     try:
-        if is_finished(final):  # another sweep finished it between our check and our lock
-            return stored_status(final).to_dict()
-        if final.is_dir() and not work.exists():  # a run by hand: resume it
+        if is_finished(final) and reusable(stored_status(final), spec.get("inputs")):
+            return stored_status(final).to_dict()  # another sweep finished it between our check and our lock
+        if final.is_dir() and not work.exists():  # a run by hand (or a summary of other inputs): redo it there
             os.replace(final, work)
         work.mkdir(exist_ok=True)
         status = _execute(spec, work)
@@ -75,6 +77,7 @@ def _execute(spec: dict, work: Path) -> RunStatus:
     status = new_status(spec)
     status.started, status.host = time.time(), os.uname().nodename
     status.notebook_code = code_hash(Path(spec["notebook"]))
+    status.inputs = spec.get("inputs")
     output = work / NOTEBOOK_FILE
     try:
         execute_notebook(spec["notebook"], output, {**spec["params"], "run_dir": str(work), "run_id": spec["run_id"]},
@@ -92,6 +95,11 @@ def _execute(spec: dict, work: Path) -> RunStatus:
             status.html_error = f"{type(error).__name__}: {error}"
     status.write(work)
     return status
+
+
+def reusable(status: RunStatus, inputs: list[str] | None) -> bool:
+    """A finished run serves again: any run but a gathering one, which must have had these inputs."""
+    return inputs is None or status.inputs == inputs
 
 
 def short(error: Exception) -> str:

@@ -29,6 +29,11 @@ class Run:
     folder: Path = Path()
 
     @property
+    def gathers(self) -> bool:
+        """Needs whole experiments (`after`: a summary): it runs once they ended, ok or not."""
+        return any(isinstance(d, list) for d in self.needs.values())
+
+    @property
     def name(self) -> str:
         return f"{self.experiment}[{self.label}]" if self.label else self.experiment
 

@@ -87,7 +87,7 @@ def _hard_needs(run: Run) -> list[Run]:
 
 def _gathers(run: Run) -> bool:
     """A run that needs whole experiments (`after`): the merge's, never a shard's."""
-    return any(isinstance(d, list) for d in run.needs.values())
+    return run.gathers
 
 
 @dataclass

@@ -17,7 +17,9 @@ STATES = ("ok", "failed", "skipped", "pending")
 class RunStatus:
     """ok: finished; failed: its notebook raised, or it could not start; skipped: a run it needs
     did not finish; pending: not run yet. `found` marks a finished run this sweep did not execute
-    (done before, or by another sweep on the store): stored in JSON as `skipped: true`."""
+    (done before, or by another sweep on the store): stored in JSON as `skipped: true`. A
+    gathering run (`after`) records its `inputs`: it is reused only while they are the same,
+    so a summary made while a run had failed is made again once that run finishes."""
 
     run_id: str
     experiment: str
@@ -33,6 +35,7 @@ class RunStatus:
     notebook_code: str | None = None  # hash of the notebook's code cells it ran with
     traceback: str | None = None
     html_error: str | None = None
+    inputs: list[str] | None = None  # a gathering run: the run ids it needed that were ok when it ran
 
     def __post_init__(self):
         if self.status not in STATES:
