@@ -17,9 +17,9 @@ from ..profiles import Profile, load_profile
 from ..results import concat_rows, write_table
 from ..settings import repo_root, store_root
 from .engines import make_engine
-from .execute import new_status, reusable, run_spec, short
+from .execute import new_status, run_spec, short
 from .plan import Run, expand
-from .status import RunStatus, is_finished, stored_status
+from .status import RunStatus, is_finished, reusable_status, stored_status
 
 
 def log(message: str) -> None:
@@ -140,9 +140,10 @@ class Driver:
                 self.finish(run, status)
                 continue
             inputs = sorted(d.run_id for d, w in zip(run.waits, waits) if w.ok) if run.gathers else None
-            if is_finished(run.folder) and reusable(stored_status(run.folder), inputs):
+            reused = reusable_status(run.folder, inputs)
+            if reused is not None:
                 log(f"reused {run.name}: finished before, with the same inputs, in {run.folder}")
-                self.sweep.statuses[run.run_id] = stored_status(run.folder)
+                self.sweep.statuses[run.run_id] = reused
                 self.bar.update(1)
                 continue
             resumed = partial_dir(run.folder).exists() or run.folder.exists()  # a failed try, or a run by hand

@@ -16,7 +16,7 @@ from ..paths import NOTEBOOK_FILE, NOTEBOOK_HTML, lock_path, partial_dir
 from ..settings import set_threads_env
 from .notebooks import code_hash, execute_notebook, notebook_to_html
 from .plan import Run
-from .status import RunStatus, is_finished, stored_status
+from .status import RunStatus, reusable_status
 
 
 def run_spec(run: Run, threads: int | None, html: bool = True, inputs: list[str] | None = None) -> dict:
@@ -54,8 +54,9 @@ def execute_run(spec: dict) -> dict:
     except Timeout:
         return new_status(spec, "failed", f"already running elsewhere ({lock.lock_file} is held)").to_dict()
     try:
-        if is_finished(final) and reusable(stored_status(final), spec.get("inputs")):
-            return stored_status(final).to_dict()  # another sweep finished it between our check and our lock
+        reused = reusable_status(final, spec.get("inputs"))
+        if reused is not None:  # another sweep finished it between our check and our lock
+            return reused.to_dict()
         if final.is_dir() and not work.exists():  # a run by hand (or a summary of other inputs): redo it there
             os.replace(final, work)
         work.mkdir(exist_ok=True)
@@ -95,11 +96,6 @@ def _execute(spec: dict, work: Path) -> RunStatus:
             status.html_error = f"{type(error).__name__}: {error}"
     status.write(work)
     return status
-
-
-def reusable(status: RunStatus, inputs: list[str] | None) -> bool:
-    """A finished run serves again: any run but a gathering one, which must have had these inputs."""
-    return inputs is None or status.inputs == inputs
 
 
 def short(error: Exception) -> str:

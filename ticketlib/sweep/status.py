@@ -70,6 +70,19 @@ def is_finished(folder: Path) -> bool:
     return status.is_file() and read_json(status).get("status") == "ok"
 
 
+def reusable_status(folder: Path, inputs: list[str] | None) -> RunStatus | None:
+    """A finished run's stored status if it serves again (one read of its status.json), else None:
+    any finished run, but a gathering one only if it ran with these `inputs` (RunStatus.inputs)."""
+    path = folder / STATUS_FILE
+    if not path.is_file():
+        return None
+    status = RunStatus.from_dict(read_json(path))
+    if not status.ok or (inputs is not None and status.inputs != inputs):
+        return None
+    status.found = True
+    return status
+
+
 def stored_status(folder: Path) -> RunStatus:
     """The status of a run found finished in the store (by this sweep before, or another)."""
     status = RunStatus.read(folder)
