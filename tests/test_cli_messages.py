@@ -90,7 +90,8 @@ def test_imp_says_where_its_run_is_and_whether_it_is_new_resumed_or_reused(tmp_p
         line = next(line for line in out.splitlines() if line.startswith("run folder: "))
         assert "no signal" in out  # the table ends with the task's no-signal score
         folder, state = line[len("run folder: "):].rsplit(" (", 1)
-        return Path(folder), state
+        assert folder.startswith("<store>/")  # within the store: no machine path in a notebook's output
+        return tmp_path / "store" / folder[len("<store>/"):], state
 
     folder, state = run_folder_line()
     assert state == "new)" and folder.parent == tmp_path / "store" / "find_tickets" and (folder / "rows.csv").is_file()

@@ -78,11 +78,18 @@ def _run_label(run_dir: Path) -> str:
 # --- rows -----------------------------------------------------------------------------------
 
 def _describe(run_dir: Path, identity: dict | None, experiment: str, recipe: Recipe, **extra) -> None:
-    print(f"run folder: {run_dir} ({folder_state(run_dir)})", flush=True)
+    print(f"run folder: {shown_folder(run_dir)} ({folder_state(run_dir)})", flush=True)
     if identity is not None and not (run_dir / PARAMS_FILE).is_file():
         describe(run_dir, identity)
     write_json(run_dir / RUN_FILE, {"experiment": experiment, "recipe": recipe.as_dict(),
                                       "ticketlib_version": __version__, **extra})
+
+
+def shown_folder(run_dir: Path) -> str:
+    """A run folder as a notebook prints it: within the run store as `<store>/...`, so an
+    executed notebook (committed, or shared in a shard) names no folder of the machine it ran on."""
+    store, folder = store_root(), Path(run_dir).resolve()
+    return f"<store>/{folder.relative_to(store).as_posix()}" if folder.is_relative_to(store) else str(run_dir)
 
 
 def folder_state(run_dir: Path) -> str:

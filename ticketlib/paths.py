@@ -101,6 +101,11 @@ def partial_dir(folder: Path) -> Path:
     return folder.with_name(folder.name + PARTIAL_SUFFIX)
 
 
+def store_of(folder: Path) -> Path:
+    """The run store a run folder (or its `.partial`) lies in: `<store>/<experiment>/<task>-<id>`."""
+    return folder.parent.parent
+
+
 def lock_path(folder: Path) -> Path:
     """A run folder's lock: a hidden file beside it, never deleted."""
     return folder.with_name(f".{folder.name}.lock")

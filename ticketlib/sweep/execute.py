@@ -12,8 +12,8 @@ from pathlib import Path
 
 from ..atomic import to_jsonable
 from ..identity import describe
-from ..paths import NOTEBOOK_FILE, NOTEBOOK_HTML, lock_path, partial_dir
-from ..settings import set_threads_env
+from ..paths import NOTEBOOK_FILE, NOTEBOOK_HTML, lock_path, partial_dir, store_of
+from ..settings import RUNS, set_threads_env
 from .notebooks import code_hash, execute_notebook, notebook_to_html
 from .plan import Run
 from .status import RunStatus, reusable_status
@@ -75,6 +75,7 @@ def _execute(spec: dict, work: Path) -> RunStatus:
     if spec.get("threads"):
         set_threads_env(spec["threads"])
     os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ[RUNS] = str(store_of(work))  # the kernel's store is the sweep's (it prints paths within it)
     status = new_status(spec)
     status.started, status.host = time.time(), os.uname().nodename
     status.notebook_code = code_hash(Path(spec["notebook"]))
