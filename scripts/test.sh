@@ -20,8 +20,9 @@ fi
 # Lint first (pyproject.toml [tool.ruff]): a style error fails in seconds, not after the suite.
 .venv/bin/ruff check .
 export TICKETLIB_GLUE_DIR="${TICKETLIB_GLUE_DIR:-$(cd .. && pwd)/shared/data/glue}"
-# Library tests, then the committed notebooks re-executed by nbval (smoke profile).
-.venv/bin/python -m pytest -q "$@"
+# Library tests (the 25 slowest listed at the end: where the suite's time goes), then the
+# committed notebooks re-executed by nbval (smoke profile).
+.venv/bin/python -m pytest -q --durations=25 "$@"
 # nbval: copies of the committed notebooks with the smoke parameters injected by papermill
 # (the procedure that made their outputs: scripts/refresh_notebooks.py), run on a fresh store;
 # the cells marked NBVAL_CHECK_OUTPUT must reproduce the committed outputs (docs/notebooks.md).
