@@ -10,8 +10,8 @@ The layers of ticketlib, bottom to top (a module imports its own layer and those
                atomic file I/O, the hub check, the method registry, the paper's numbers,
                statistics, metrics, batching, and the data helpers that know no task
   core         pruning and training: the prunable set, masks and their files, the Masker, the
-               run configs, rewinding, structured pruning, fine-tuning, the early-bird rule, IMP,
-               shrink, Wanda, pooling heads
+               run configs, rewinding, structured pruning and its unit scores, fine-tuning, the
+               early-bird rule, IMP, shrink, Wanda, pooling heads
   tasks        tasks and their data, models and pinned assets, the Recipe (a run's
                parameters: task, model and the core configs) and a run's inputs built from it
   tickets      a ticket and its folder, a run's result rows, and exporting a ticket
@@ -110,16 +110,16 @@ def test_no_import_circles_in_ticketlib():
 LAYERS = {
     "foundations": ["ticketlib", "settings", "paths", "atomic", "hub", "methods", "paper", "stats", "metrics",
                     "batching", "data.errors", "data.encode", "data.subsets", "data.squad_postprocess"],
-    "core": ["prunable", "masks", "mask_io", "masker", "config", "rewind", "structured", "train", "early_bird", "imp",
-             "shrink", "wanda", "pooling", "contrastive"],
+    "core": ["prunable", "masks", "mask_io", "masker", "config", "rewind", "structured", "unit_scores", "train",
+             "early_bird", "imp", "shrink", "wanda", "pooling", "contrastive"],
     "tasks": ["tasks", "assets", "models", "params", "run_inputs", "data", "data.evaluation", "data.feature_cache",
               "data.glue_tsv", "data.hub_source", "data.loading", "data.offline"],
     "tickets": ["tickets", "ticket_folder", "sentence_folder", "results", "export"],
     "study": ["experiments", "identity", "profiles", "last_study", "cells", "tables", "claims", "wording", "figures",
-              "summary", "report", "explore", "overlap", "budget", "curve", "notebook_params"],
+              "summary", "report", "explore", "overlap", "budget", "curve", "early_bird_compare", "notebook_params"],
     "interface": ["sweep", "sweep.driver", "sweep.engines", "sweep.execute", "sweep.notebooks", "sweep.plan",
                   "sweep.shards", "sweep.shards_cli", "sweep.status", "sweep.__main__", "cli", "budget_cli",
-                  "__main__"],
+                  "early_bird_cli", "__main__"],
 }
 KNOWN_UPWARD: set[tuple[str, str]] = set()  # (module, what it imports), each with a comment saying why
 

@@ -71,7 +71,7 @@ def _umask() -> int:
 
 def recorded(obj: Any, field: dataclasses.Field) -> bool:
     """Whether a dataclass field is part of `obj`'s record (JSON, manifests, run identities). A field
-    whose metadata names `record_if` (another field) is recorded only while that field is true: an
+    whose metadata names `record_if` (another field, or a property) is recorded only while that is true: an
     option added later and left off keeps the record, so old runs' manifests and ids, as they were."""
     flag = field.metadata.get("record_if")
     return flag is None or bool(getattr(obj, flag))

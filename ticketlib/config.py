@@ -14,6 +14,9 @@ from typing import Literal
 
 GRANULARITIES = ("weights", "heads", "neurons", "heads+neurons")
 HEAD_POLICIES = ("reinit", "keep", "rewind")
+UNIT_ALLOCATIONS = ("joint", "equal", "ratio")
+UNIT_SCORES = ("magnitude", "taylor")
+TAYLOR_BATCHES = 4  # the default of structured_score_batches (Wanda's calibration batches, ticketlib.wanda)
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,37 @@ def check_granularity(granularity: str) -> str:
     if granularity not in GRANULARITIES:
         raise ValueError(f"unknown granularity {granularity!r}; expected one of {', '.join(GRANULARITIES)}")
     return granularity
+
+
+def structured_options_on(allocation: str, score: str) -> bool:
+    """Whether the structured options change the masks (and so are part of a run's record)."""
+    return allocation != "joint" or score != "magnitude"
+
+
+def check_structured_options(granularity: str, allocation: str, head_ratio: float, score: str,
+                             score_batches: int) -> None:
+    """Clear errors for the structured options, before anything runs; an option that would be
+    ignored is an error too (it would give a second run id to the same masks)."""
+    if allocation not in UNIT_ALLOCATIONS:
+        raise ValueError(f"unknown structured_allocation {allocation!r}; expected one of {', '.join(UNIT_ALLOCATIONS)}")
+    if score not in UNIT_SCORES:
+        raise ValueError(f"unknown structured_score {score!r}; expected one of {', '.join(UNIT_SCORES)}")
+    if isinstance(head_ratio, bool) or not isinstance(head_ratio, (int, float)) or not 0 < head_ratio < math.inf:
+        raise ValueError(f"structured_head_ratio must be a number > 0, got {head_ratio!r}")
+    if isinstance(score_batches, bool) or not isinstance(score_batches, int) or score_batches < 1:
+        raise ValueError(f"structured_score_batches must be an integer >= 1, got {score_batches!r}")
+    if head_ratio != 1.0 and allocation != "ratio":
+        raise ValueError(f"structured_head_ratio {head_ratio!r} is used only with structured_allocation 'ratio' "
+                         f"(got {allocation!r})")
+    if score_batches != TAYLOR_BATCHES and score != "taylor":
+        raise ValueError(f"structured_score_batches {score_batches!r} is used only with structured_score 'taylor' "
+                         f"(got {score!r})")
+    if granularity == "weights" and structured_options_on(allocation, score):
+        raise ValueError("structured_allocation and structured_score rank whole units: they need granularity "
+                         "'heads', 'neurons' or 'heads+neurons', not 'weights'")
+    if allocation != "joint" and granularity != "heads+neurons":
+        raise ValueError(f"structured_allocation {allocation!r} splits the target between heads and neurons: it "
+                         f"needs granularity 'heads+neurons', not {granularity!r}")
 
 
 @dataclass
@@ -155,9 +189,34 @@ class PruneConfig:
         "help": "what is pruned: 'weights' (the paper), or whole 'heads', 'neurons' (FFN units) or "
                 "'heads+neurons', ranked by mean |w|; the schedule then counts the weights the units "
                 "cover (see ticketlib.structured)"})
+    # Structured options: recorded (manifest, run identity) only when one of them changes the masks,
+    # so the structured runs made before they existed keep their manifests and ids.
+    structured_allocation: Literal["joint", "equal", "ratio"] = field(default="joint", metadata={
+        "help": "heads+neurons: 'joint' ranks heads and neurons together by their score; 'equal' prunes each "
+                "kind to the same fraction of its own weights; 'ratio' prunes heads at structured_head_ratio "
+                "times the neurons' fraction",
+        "record_if": "structured_options_on"})
+    structured_head_ratio: float = field(default=1.0, metadata={
+        "help": "with structured_allocation 'ratio': the heads' pruned fraction of their weights divided by "
+                "the neurons' (0.5: heads at half the neurons' rate)",
+        "record_if": "structured_options_on"})
+    structured_score: Literal["magnitude", "taylor"] = field(default="magnitude", metadata={
+        "help": "unit score: 'magnitude' (mean |w| over the unit's weights) or 'taylor' (mean |w| x the "
+                "|gradient| summed over structured_score_batches training batches, a first-order estimate "
+                "of the loss change)",
+        "record_if": "structured_options_on"})
+    structured_score_batches: int = field(default=TAYLOR_BATCHES, metadata={
+        "help": "with structured_score 'taylor': training batches the gradients are summed over",
+        "record_if": "structured_options_on"})
+
+    @property
+    def structured_options_on(self) -> bool:
+        return structured_options_on(self.structured_allocation, self.structured_score)
 
     def __post_init__(self):
         check_granularity(self.granularity)
+        check_structured_options(self.granularity, self.structured_allocation, self.structured_head_ratio,
+                                 self.structured_score, self.structured_score_batches)
         if self.levels < 1:
             raise ValueError(f"levels must be >= 1, got {self.levels!r}")
         if self.scope not in ("global", "layerwise"):

@@ -272,13 +272,15 @@ def _baseline(loaded: Loaded, method: str, ticket_mask: dict, level: int, seed: 
     if method == "random_reinit":
         return _train_mask(loaded, ticket_mask, seed, init="random")
     model, _ = fresh_model(recipe, seed=seed, shown=loaded.shown_warnings)
-    granularity = recipe.prune_config().granularity  # whole units for structured tickets (ticketlib.structured)
+    # whole units for structured tickets (ticketlib.structured), split between heads and neurons as the ticket's
+    units = {"granularity": recipe.granularity, "allocation": recipe.structured_allocation,
+             "head_ratio": recipe.structured_head_ratio}
     if method == "random_pruning":
         return _train_mask(loaded, random_mask(model, target, seed=seed + 104_729, spec=spec, scope=recipe.scope,
-                                               granularity=granularity), seed)
+                                               **units), seed)
     if method == "omp":
-        return _train_mask(loaded, one_shot_magnitude_mask(model, target, spec=spec, scope=recipe.scope,
-                                                           granularity=granularity), seed)
+        return _train_mask(loaded, one_shot_magnitude_mask(model, target, spec=spec, scope=recipe.scope, **units),
+                           seed)
     if method == "wanda":  # calibration: the first batches of the training features, in order
         from .wanda import calibration_batches, wanda_mask
 

@@ -38,7 +38,7 @@ from .paths import HEAD_FILE, LEVEL_FILE, MANIFEST_FILE, MASK_FILE, SPARSITY_FIL
 from .prunable import architecture_fingerprint, base_model, prunable_parameters
 from .rewind import base_snapshot, head_parameters, head_snapshot, init_like_bert, load_snapshot, reinit_head, rewind
 from .structured import level_target, prune, unit_metadata
-from .train import fine_tune
+from .train import fine_tune, gradient_totals
 
 Evaluate = Callable[[nn.Module], dict[str, float]]
 
@@ -77,6 +77,25 @@ def _start_manifest(run_dir: Path, config: IMPConfig, model: nn.Module, theta0: 
     return manifest
 
 
+def trained_pruner(config: IMPConfig, train_features: Sequence[dict], pad_token_id: int = 0
+                   ) -> Callable[[nn.Module, float, Mask], Mask]:
+    """How IMP and standard pruning prune trained weights: `draw(model, target, current)` with the
+    config's granularity, scope, unit allocation and unit score; the Taylor score first sums
+    |gradient| over a few training batches of the model as it is (train.gradient_totals)."""
+    prune_config, spec = config.prune, config.prune.spec()
+
+    def draw(model: nn.Module, target: float, current: Mask) -> Mask:
+        gradients = None
+        if prune_config.structured_score == "taylor":
+            gradients = gradient_totals(model, train_features, config.train, prunable_parameters(model, spec),
+                                        prune_config.structured_score_batches, pad_token_id)
+        return prune(model, target, prune_config.granularity, spec, current=current, scope=prune_config.scope,
+                     criterion=prune_config.structured_score, allocation=prune_config.structured_allocation,
+                     head_ratio=prune_config.structured_head_ratio, gradients=gradients)
+
+    return draw
+
+
 def run_imp(model: nn.Module, train_features: Sequence[dict], evaluate: Evaluate | None,
             config: IMPConfig, run_dir: str | Path, metadata: dict | None = None,
             pad_token_id: int = 0) -> list[dict]:
@@ -98,6 +117,7 @@ def run_imp(model: nn.Module, train_features: Sequence[dict], evaluate: Evaluate
     reinit_head(model, head_seed(config.train.seed, 0))
     initial_head = head_snapshot(model)
     early_bird = config.early_bird_options if config.early_bird else None
+    pruner = trained_pruner(config, train_features, pad_token_id)
     draw_every = (early_bird.every or math.ceil(len(train_features) / config.train.batch_size)) if early_bird else 0
     rows = []
     for level in range(levels + 1):
@@ -126,7 +146,7 @@ def run_imp(model: nn.Module, train_features: Sequence[dict], evaluate: Evaluate
         next_target = level_target(model, granularity, schedule.sparsity(level + 1), spec) if level < levels else 0.0
 
         def draw_next(m: nn.Module, mask=mask, next_target=next_target) -> Mask:
-            return prune(m, next_target, granularity, spec, current=mask, scope=config.prune.scope)
+            return pruner(m, next_target, mask)
 
         # Early-bird: a level below the last draws the next mask every k steps and may stop early
         # (level 0 not before theta_i is saved); the final level trains its full budget.
@@ -184,15 +204,20 @@ def random_init_base(model: nn.Module, seed: int) -> None:
 
 
 def one_shot_magnitude_mask(model: nn.Module, target: float, spec: PrunableSet = PrunableSet(),
-                            scope: str = "global", granularity: str = "weights") -> Mask:
-    """OMP: prune theta_0 itself by magnitude, in one shot (weights or whole units)."""
-    return prune(model, target, granularity, spec, scope=scope)
+                            scope: str = "global", granularity: str = "weights", allocation: str = "joint",
+                            head_ratio: float = 1.0) -> Mask:
+    """OMP: prune theta_0 itself by magnitude, in one shot (weights or whole units; units split
+    between heads and neurons as the ticket's `allocation` splits them)."""
+    return prune(model, target, granularity, spec, scope=scope, allocation=allocation, head_ratio=head_ratio)
 
 
 def random_mask(model: nn.Module, target: float, seed: int, spec: PrunableSet = PrunableSet(),
-                scope: str = "global", granularity: str = "weights") -> Mask:
-    """Random pruning baseline: same counts as the ticket, positions (or units) drawn at random (seeded)."""
-    return prune(model, target, granularity, spec, scope=scope, criterion="random", seed=seed)
+                scope: str = "global", granularity: str = "weights", allocation: str = "joint",
+                head_ratio: float = 1.0) -> Mask:
+    """Random pruning baseline: same counts as the ticket, positions (or units) drawn at random (seeded;
+    units split between heads and neurons as the ticket's `allocation` splits them)."""
+    return prune(model, target, granularity, spec, scope=scope, criterion="random", seed=seed,
+                 allocation=allocation, head_ratio=head_ratio)
 
 
 def evaluate_ticket(model: nn.Module, mask: Mask, train_features: Sequence[dict], evaluate: Evaluate | None,
@@ -222,6 +247,7 @@ def standard_pruning(model: nn.Module, train_features: Sequence[dict], evaluate:
     train = dataclasses.replace(config.train, max_steps=segment * (levels + 1))
     reinit_head(model, head_seed(train.seed, 0))
     masker = Masker(model, full_mask(prunable_parameters(model, spec)), spec)
+    pruner = trained_pruner(config, train_features, pad_token_id)
     rows: list[dict] = []
 
     def prune_at_save_point(step: int, m: nn.Module) -> None:
@@ -239,8 +265,7 @@ def standard_pruning(model: nn.Module, train_features: Sequence[dict], evaluate:
         rows.append(row)
         if level < levels:
             granularity = config.prune.granularity
-            masker.set_mask(prune(m, level_target(m, granularity, schedule.sparsity(level + 1), spec),
-                                  granularity, spec, current=masker.mask, scope=config.prune.scope))
+            masker.set_mask(pruner(m, level_target(m, granularity, schedule.sparsity(level + 1), spec), masker.mask))
 
     fine_tune(model, train_features, train, masker=masker, on_step=prune_at_save_point, pad_token_id=pad_token_id)
     return rows

@@ -59,7 +59,8 @@ def theta0_magnitude_mask(ticket: Ticket, run_folder: str | Path) -> dict:
     model, _ = fresh_model(recipe, seed=0)
     config = recipe.prune_config()
     return one_shot_magnitude_mask(model, sparsity(ticket.mask), spec=config.spec(), scope=recipe.scope,
-                                   granularity=config.granularity)
+                                   granularity=config.granularity, allocation=config.structured_allocation,
+                                   head_ratio=config.structured_head_ratio)
 
 
 def study_overlap_rows(ticket_runs: Mapping[str, str | Path], tickets: Mapping[str, Ticket]) -> pd.DataFrame:

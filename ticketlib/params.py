@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .atomic import recorded
-from .config import EarlyBird, IMPConfig, PruneConfig, TrainConfig
+from .config import EarlyBird, IMPConfig, PruneConfig, TrainConfig, structured_options_on
 from .pooling import POOLINGS
 from .tasks import SOURCES, get_task
 
@@ -30,7 +30,8 @@ def suggest(name: str, known) -> str:
 # differs (`offline`), the help names both defaults and why. The command line (`ticketlib imp`) and
 # the notebooks' parameters cells are generated from these fields. The early-bird rule's fields
 # (config.EarlyBird) appear flat, as early_bird_<name>, and count in a run's identity only while
-# early_bird is on (`record_if`), so the runs made before the option existed keep their ids.
+# early_bird is on (`record_if`), so the runs made before the option existed keep their ids; so do
+# the structured options (structured_*), while they leave the masks as before (joint, magnitude).
 
 RUNTIME = ("device", "threads")  # where a run runs, not what it computes: not part of its identity
 
@@ -120,6 +121,10 @@ class Recipe:
                                    "MiniLM-L6's pooler was never trained, so pruning it collapses the classifier "
                                    "(docs/method.md)")
     granularity: str = same(PruneConfig, "granularity")
+    structured_allocation: str = same(PruneConfig, "structured_allocation")
+    structured_head_ratio: float = same(PruneConfig, "structured_head_ratio")
+    structured_score: str = same(PruneConfig, "structured_score")
+    structured_score_batches: int = same(PruneConfig, "structured_score_batches")
     pooling: str | None = own(None, "the classification/regression head's pooling: 'cls' (the paper's [CLS] "
                                     "through the pooler) or 'mean' (mean over non-padding tokens, no pooler; "
                                     "ticketlib.pooling); None: the model's own, 'mean' for offline-minilm (pre-trained "
@@ -153,7 +158,8 @@ class Recipe:
             if not ok:
                 raise ValueError(f"parameter {name!r} must be {hint}, got {value!r}")
         self.learning_rate, self.epochs, self.rate = float(self.learning_rate), float(self.epochs), float(self.rate)
-        self.early_bird_epsilon = float(self.early_bird_epsilon)
+        self.early_bird_epsilon, self.structured_head_ratio = float(self.early_bird_epsilon), \
+            float(self.structured_head_ratio)
         for f in dataclasses.fields(self):
             choices = f.metadata.get("choices")
             if choices and getattr(self, f.name) not in choices:
@@ -165,6 +171,11 @@ class Recipe:
         except KeyError as error:
             raise ValueError(str(error)) from None
         self.imp_config()
+
+    @property
+    def structured_options_on(self) -> bool:
+        """Whether the structured options are part of the run's identity (`record_if`)."""
+        return structured_options_on(self.structured_allocation, self.structured_score)
 
     @classmethod
     def names(cls) -> list[str]:
@@ -203,7 +214,10 @@ class Recipe:
 
     def prune_config(self):
         return PruneConfig(levels=self.levels, schedule=self.schedule, rate=self.rate, scope=self.scope,
-                           include_pooler=self.include_pooler, granularity=self.granularity)
+                           include_pooler=self.include_pooler, granularity=self.granularity,
+                           structured_allocation=self.structured_allocation,
+                           structured_head_ratio=self.structured_head_ratio, structured_score=self.structured_score,
+                           structured_score_batches=self.structured_score_batches)
 
     def train_config(self, seed: int | None = None, progress: bool = False):
         return TrainConfig(learning_rate=self.learning_rate, epochs=self.epochs, max_steps=self.max_steps,

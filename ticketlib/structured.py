@@ -30,15 +30,23 @@ weights (`level_target`: for equal-size units, the fraction of units): level k o
 paper's schedule prunes k * rate of the heads (or neurons), i.e. a weight sparsity of
 k * rate * coverage. Baselines at "the same sparsity" pass the ticket's weight sparsity.
 
-Ranking (`criterion`): "magnitude" (default, the structured analogue of IMP) scores a unit
-by the mean |w| over the weights it owns, i.e. its L1 norm divided by its weight count; for
-one kind of unit that orders units exactly as the L1 norm does, and with heads+neurons the
-per-weight normalisation makes a head (4*d*hidden weights) and a neuron (2*hidden weights)
-comparable. "random" draws a seeded uniform score per unit (the random-pruning baseline).
-Ties break by position (layer, then heads before neurons, then index). Scope "global" ranks
-all units of all layers together (the paper's global scope); "layerwise" prunes each layer
-to the same fraction of its covered weights. Pruning is nested: units already pruned in
-`current` stay pruned.
+Ranking (`criterion`, scores in ticketlib.unit_scores): "magnitude" (default, the structured
+analogue of IMP) scores a unit by the mean |w| over the weights it owns, i.e. its L1 norm divided
+by its weight count; for one kind of unit that orders units exactly as the L1 norm does, and with
+heads+neurons the per-weight normalisation makes a head (4*d*hidden weights) and a neuron
+(2*hidden weights) comparable. "taylor" scores it by the mean of |w| times |gradient| summed over
+a few training batches (`gradients`, from ticketlib.train.gradient_totals). "random" draws a
+seeded uniform score per unit (the random-pruning baseline). Ties break by position (layer, then
+heads before neurons, then index). Scope "global" ranks all units of all layers together (the
+paper's global scope); "layerwise" prunes each layer to the same fraction of its covered weights.
+Pruning is nested: units already pruned in `current` stay pruned.
+
+Allocation (heads+neurons only): "joint" (default) ranks heads and neurons together, so the
+scores' scales decide the split (with mean |w|, almost only neurons go: 67 of 72 heads kept at
+60%); "equal" prunes each kind to the same fraction of its own weights, target * N / covered;
+"ratio" prunes heads at `head_ratio` times the neurons' fraction (`kind_fractions`). Each kind
+(per layer, with scope "layerwise") then counts on its own, so the total can differ from
+round(target * N) by up to one unit of each kind.
 
 Layer collapse: when every head (or every neuron) of a layer is pruned, a warning says so
 (the layer's attention or FFN then passes only its biases on).
@@ -54,16 +62,23 @@ from typing import Literal, Mapping
 import torch
 from torch import nn
 
-from .config import PrunableSet, check_granularity
+from .config import TAYLOR_BATCHES, PrunableSet, check_granularity, check_structured_options
 from .masks import Mask, check_sparsity, full_mask, magnitude_prune, random_prune
-from .prunable import base_model, prunable_parameters, prunable_state
+from .prunable import prunable_parameters, prunable_state
+from .unit_scores import (
+    ATTENTION,
+    ATTENTION_OUT,
+    FFN_IN,
+    FFN_OUT,
+    LayerShape,
+    check_gradients,
+    layout,
+    magnitude_scores,
+    taylor_scores,
+)
 
-CRITERIA = ("magnitude", "random")
+CRITERIA = ("magnitude", "taylor", "random")
 Granularity = Literal["weights", "heads", "neurons", "heads+neurons"]
-
-ATTENTION = ("attention.self.query.weight", "attention.self.key.weight", "attention.self.value.weight")
-ATTENTION_OUT = "attention.output.dense.weight"
-FFN_IN, FFN_OUT = "intermediate.dense.weight", "output.dense.weight"
 
 
 def kinds(granularity: str) -> tuple[str, ...]:
@@ -71,42 +86,6 @@ def kinds(granularity: str) -> tuple[str, ...]:
     check_granularity(granularity)
     return {"weights": (), "heads": ("heads",), "neurons": ("neurons",),
             "heads+neurons": ("heads", "neurons")}[granularity]
-
-
-@dataclass(frozen=True)
-class LayerShape:
-    """One encoder layer's units: heads of `head_size` rows each, `neurons` FFN units."""
-
-    index: int
-    heads: int
-    head_size: int
-    neurons: int
-    hidden: int
-
-    def key(self, suffix: str) -> str:
-        return f"encoder.layer.{self.index}.{suffix}"
-
-    def unit_weights(self, kind: str) -> int:
-        """Prunable weights one unit owns: 4*d*hidden for a head, 2*hidden for a neuron."""
-        return 4 * self.head_size * self.hidden if kind == "heads" else 2 * self.hidden
-
-
-def layout(model: nn.Module, spec: PrunableSet = PrunableSet()) -> list[LayerShape]:
-    """Per encoder layer, its head count, head size and neuron count (read from the modules,
-    so a shrunk model with fewer heads in some layers is described correctly). Every matrix a
-    unit owns must be in the prunable set."""
-    params = prunable_parameters(model, spec)
-    shapes = []
-    for index, layer in enumerate(base_model(model).encoder.layer):
-        attention = layer.attention.self
-        shape = LayerShape(index, int(attention.num_attention_heads), int(attention.attention_head_size),
-                           int(layer.intermediate.dense.out_features), int(layer.output.dense.out_features))
-        for suffix in ATTENTION + (ATTENTION_OUT, FFN_IN, FFN_OUT):
-            if shape.key(suffix) not in params:
-                raise ValueError(f"structured pruning needs '{shape.key(suffix)}' in the prunable set "
-                                 "(PrunableSet.exclude removed it)")
-        shapes.append(shape)
-    return shapes
 
 
 @dataclass
@@ -189,22 +168,6 @@ def is_structured(mask: Mapping[str, torch.Tensor], model: nn.Module, spec: Prun
     return all(torch.equal(expanded[k], mask[k].to(torch.bool)) for k in expanded if k in mask)
 
 
-@torch.no_grad()
-def unit_scores(model: nn.Module, shape: LayerShape, kind: str) -> torch.Tensor:
-    """Mean |w| over each unit's weights (its L1 norm / its weight count)."""
-    base = dict(base_model(model).named_parameters())
-
-    def weight(suffix):
-        return base[shape.key(suffix)].detach().abs().float().cpu()
-
-    if kind == "heads":
-        total = sum(weight(s).reshape(shape.heads, -1).sum(dim=1) for s in ATTENTION)
-        total = total + weight(ATTENTION_OUT).reshape(shape.hidden, shape.heads, -1).sum(dim=(0, 2))
-    else:
-        total = weight(FFN_IN).sum(dim=1) + weight(FFN_OUT).sum(dim=0)
-    return total / shape.unit_weights(kind)
-
-
 def coverage(model: nn.Module, granularity: str, spec: PrunableSet = PrunableSet()) -> float:
     """The fraction of the prunable weights owned by the granularity's units (1 for weights)."""
     if granularity == "weights":
@@ -241,12 +204,35 @@ def _choose(scores: torch.Tensor, sizes: torch.Tensor, pruned_before: torch.Tens
     return keep
 
 
-def structured_prune(model: nn.Module, target: float, granularity: str, spec: PrunableSet = PrunableSet(),
-                     current: Mask | None = None, scope: str = "global", criterion: str = "magnitude",
-                     seed: int | None = None) -> Mask:
-    """Prune whole units of `granularity` to a weight sparsity of `target` over the prunable
-    set (see the module docstring for the count, the ranking and the scope)."""
-    check_sparsity(target)
+def kind_fractions(shapes: list[LayerShape], allocation: str, head_ratio: float, n_target: float
+                   ) -> dict[str, float] | None:
+    """Per kind, the fraction of its own covered weights to prune so that the two together prune
+    `n_target` weights, heads at `head_ratio` times the neurons' fraction ('equal': the same
+    fraction); None for 'joint' (one ranking decides the split)."""
+    if allocation == "joint":
+        return None
+    covered = {kind: sum(s.unit_weights(kind) * s.count(kind) for s in shapes) for kind in ("heads", "neurons")}
+    ratio = 1.0 if allocation == "equal" else float(head_ratio)
+    neurons = n_target / (ratio * covered["heads"] + covered["neurons"])
+    fractions = {"heads": ratio * neurons, "neurons": neurons}
+    over = [kind for kind, fraction in fractions.items() if round(fraction * covered[kind]) > covered[kind]]
+    if over:
+        raise ValueError(f"structured_allocation {allocation!r} (head ratio {ratio}) would prune "
+                         f"{fractions[over[0]]:.4f} of the {over[0]}' weights for this target: more than all of them")
+    return fractions
+
+
+def _unit_scores(model: nn.Module, shape: LayerShape, kind: str, criterion: str,
+                 generator: torch.Generator | None, gradients: Mapping[str, torch.Tensor] | None) -> torch.Tensor:
+    if criterion == "magnitude":
+        return magnitude_scores(model, shape, kind)
+    if criterion == "taylor":
+        return taylor_scores(model, shape, kind, gradients)
+    return torch.rand(shape.count(kind), generator=generator)
+
+
+def _check_request(granularity: str, scope: str, criterion: str, seed: int | None, allocation: str,
+                   head_ratio: float, gradients) -> tuple[str, ...]:
     unit_kinds = kinds(granularity)
     if not unit_kinds:
         raise ValueError("structured_prune needs a unit granularity, not 'weights'")
@@ -254,41 +240,67 @@ def structured_prune(model: nn.Module, target: float, granularity: str, spec: Pr
         raise ValueError(f"unknown ranking criterion {criterion!r}; expected one of {', '.join(CRITERIA)}")
     if criterion == "random" and seed is None:
         raise ValueError("random unit pruning needs a seed")
+    if gradients is not None and criterion != "taylor":
+        raise ValueError(f"gradient totals are used by the 'taylor' criterion only, not {criterion!r}")
     if scope not in ("global", "layerwise"):
         raise ValueError(f"unknown pruning scope {scope!r}; expected 'global' or 'layerwise'")
+    check_structured_options(granularity, allocation, head_ratio, "magnitude", TAYLOR_BATCHES)
+    return unit_kinds
+
+
+def _current_units(model: nn.Module, current: Mask | None, shapes: list[LayerShape], granularity: str,
+                   spec: PrunableSet) -> Units:
+    if current is None:
+        return Units.full(shapes)
+    before = units_from_mask(current, model, spec)
+    if not is_structured(current, model, spec):
+        raise ValueError("the current mask prunes weights outside whole units: it is not a structured mask")
+    stray = [k for k in unit_kinds_other(granularity) if any(not bool(t.all()) for t in before.get(k))]
+    if stray:
+        raise ValueError(f"the current mask prunes {stray[0]}, which granularity {granularity!r} does not")
+    return before
+
+
+def structured_prune(model: nn.Module, target: float, granularity: str, spec: PrunableSet = PrunableSet(),
+                     current: Mask | None = None, scope: str = "global", criterion: str = "magnitude",
+                     seed: int | None = None, allocation: str = "joint", head_ratio: float = 1.0,
+                     gradients: Mapping[str, torch.Tensor] | None = None) -> Mask:
+    """Prune whole units of `granularity` to a weight sparsity of `target` over the prunable
+    set (see the module docstring for the count, the ranking, the allocation and the scope).
+    `gradients`: per prunable matrix, the summed |gradient| the 'taylor' criterion needs."""
+    check_sparsity(target)
+    unit_kinds = _check_request(granularity, scope, criterion, seed, allocation, head_ratio, gradients)
     shapes = layout(model, spec)
+    if criterion == "taylor":
+        check_gradients(gradients, shapes, model)
     total = sum(p.numel() for p in prunable_parameters(model, spec).values())
-    before = Units.full(shapes)
-    if current is not None:
-        before = units_from_mask(current, model, spec)
-        if not is_structured(current, model, spec):
-            raise ValueError("the current mask prunes weights outside whole units: it is not a structured mask")
-        stray = [k for k in unit_kinds_other(granularity) if any(not bool(t.all()) for t in before.get(k))]
-        if stray:
-            raise ValueError(f"the current mask prunes {stray[0]}, which granularity {granularity!r} does not")
+    before = _current_units(model, current, shapes, granularity, spec)
     generator = torch.Generator().manual_seed(seed) if criterion == "random" else None
     # Flat unit list in tie-break order: layer, then heads before neurons, then index.
-    entries = []  # (layer, kind, scores, size)
-    for shape in shapes:
-        for kind in unit_kinds:
-            count = shape.heads if kind == "heads" else shape.neurons
-            scores = unit_scores(model, shape, kind) if criterion == "magnitude" else \
-                torch.rand(count, generator=generator)
-            entries.append((shape, kind, scores, shape.unit_weights(kind)))
-    groups = [entries] if scope == "global" else [[e for e in entries if e[0].index == s.index] for s in shapes]
+    entries = [(shape, kind, _unit_scores(model, shape, kind, criterion, generator, gradients),
+                shape.unit_weights(kind)) for shape in shapes for kind in unit_kinds]
     covered = sum(size * len(scores) for _, _, scores, size in entries)
     fraction = target * total / covered  # of the covered weights
     if round(target * total) > covered:
         raise ValueError(f"granularity {granularity!r} can prune at most {covered / total:.4f} of the prunable "
                          f"weights (its units' share); the target is {target}")
+    fractions = kind_fractions(shapes, allocation, head_ratio, target * total)
+    groups: dict[tuple, list] = {}  # ranked together: all units, or one layer's, or one kind's (of a layer)
+    for entry in entries:
+        key = ((entry[0].index,) if scope == "layerwise" else ()) + ((entry[1],) if fractions else ())
+        groups.setdefault(key, []).append(entry)
     after = Units([t.clone() for t in before.heads], [t.clone() for t in before.neurons])
-    for group in groups:
+    for group in groups.values():
         scores = torch.cat([e[2].float() for e in group])
         sizes = torch.cat([torch.full((len(e[2]),), e[3], dtype=torch.long) for e in group])
         previous = torch.cat([~before.get(e[1])[e[0].index] for e in group])
         group_covered = int(sizes.sum())
-        n_target = round(target * total) if scope == "global" else round(fraction * group_covered)
-        where = "global" if scope == "global" else f"layer {group[0][0].index}"
+        if scope == "global" and fractions is None:
+            n_target = round(target * total)
+        else:
+            n_target = round((fractions[group[0][1]] if fractions else fraction) * group_covered)
+        where = ("global" if scope == "global" else f"layer {group[0][0].index}") + \
+            (f" {group[0][1]}" if fractions else "")
         keep = _choose(scores, sizes, previous, min(n_target, group_covered), where)
         for (shape, kind, _, _), part in zip(group, keep.split([len(e[2]) for e in group])):
             after.get(kind)[shape.index] = part
@@ -317,12 +329,18 @@ def warn_collapse(units: Units, unit_kinds: tuple[str, ...] = ("heads", "neurons
 
 def prune(model: nn.Module, target: float, granularity: str = "weights", spec: PrunableSet = PrunableSet(),
           current: Mask | None = None, scope: str = "global", criterion: str = "magnitude",
-          seed: int | None = None) -> Mask:
+          seed: int | None = None, allocation: str = "joint", head_ratio: float = 1.0,
+          gradients: Mapping[str, torch.Tensor] | None = None) -> Mask:
     """The dispatcher the drivers call: weights -> masks.magnitude_prune / random_prune (the
     paper's unstructured pruning, unchanged); a unit granularity -> structured_prune."""
     check_granularity(granularity)
     if granularity != "weights":
-        return structured_prune(model, target, granularity, spec, current, scope, criterion, seed)
+        return structured_prune(model, target, granularity, spec, current, scope, criterion, seed,
+                                allocation, head_ratio, gradients)
+    check_structured_options(granularity, allocation, head_ratio, "magnitude", TAYLOR_BATCHES)
+    if criterion == "taylor" or gradients is not None:
+        raise ValueError("ranking criterion 'taylor' scores whole units: it needs granularity 'heads', 'neurons' "
+                         "or 'heads+neurons', not 'weights'")
     if criterion == "magnitude":
         return magnitude_prune(prunable_state(model, spec), target, current=current, scope=scope)
     if criterion == "random":

@@ -13,7 +13,7 @@ import inspect
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -145,3 +145,42 @@ def fine_tune(model: nn.Module, train_features: Sequence[dict], config: TrainCon
         result.metrics = evaluate(model)
         result.history.append({"step": result.steps, **result.metrics})
     return result
+
+
+def gradient_totals(model: nn.Module, train_features: Sequence[dict], config: TrainConfig,
+                    parameters: Mapping[str, nn.Parameter], batches: int, pad_token_id: int = 0
+                    ) -> dict[str, torch.Tensor]:
+    """Per entry of `parameters`, the sum over `batches` training batches (at most; fewer when the
+    data hold fewer) of |d loss / d weight|, as float32 on the CPU: what the Taylor unit score
+    needs (ticketlib.unit_scores). The batches are the first ones fine_tune draws with this config
+    (its seed, batch size and length grouping), the model runs in eval mode (no dropout, so no
+    random draws: a call during training leaves the run as it was) and its gradients are cleared
+    before and after; its weights are unchanged."""
+    if batches < 1:
+        raise ValueError(f"the gradients need at least one batch, got {batches!r}")
+    device = resolve_device(config.device)
+    model.to(device)
+    amp = autocast_dtype(device, config.precision)
+    accepted = _forward_keys(model)
+    totals = {key: torch.zeros(p.shape, dtype=torch.float32, device=p.device) for key, p in parameters.items()}
+    was_training = model.training
+    model.eval()
+    model.zero_grad(set_to_none=True)
+    data = Batches(train_features, config.batch_size, shuffle=True, seed=config.seed,
+                   group_by_length=config.group_by_length, pad_token_id=pad_token_id)
+    try:
+        for seen, (_, batch) in enumerate(data):
+            if seen == batches:
+                break
+            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items() if k in accepted}
+            with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+                loss = model(**batch).loss
+            loss.backward()
+            for key, p in parameters.items():
+                if p.grad is not None:
+                    totals[key] += p.grad.detach().abs().float()
+            model.zero_grad(set_to_none=True)
+    finally:
+        model.zero_grad(set_to_none=True)
+        model.train(was_training)
+    return {key: total.cpu() for key, total in totals.items()}
