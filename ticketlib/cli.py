@@ -8,6 +8,8 @@
   sweep          a profile's sweep: run it, list its runs, print one run's parameters
   shard          a shard's finished runs: export them from a run store, import them into another
   budget         what a fine-tuning budget buys: dense dev score, weight movement, mask overlap, time
+  curve          the budget curve: claim 1 against the fine-tuning budget, over several studies
+  early-bird     early-bird tickets against IMP: training steps, final accuracy, mask overlap
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import sys
 from pathlib import Path
 
 from .budget_cli import add_budget_command, add_curve_command
+from .early_bird_cli import add_early_bird_command
 from .params import Recipe, suggest
 from .paths import IMP_DIR, LEVEL_GLOB, MASK_FILE, RESULTS_CSV
 from .sweep.shards_cli import add_shard_commands
@@ -330,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_shard_commands(commands, _add_shard_option)
     add_budget_command(commands)
     add_curve_command(commands)
+    add_early_bird_command(commands)
     return parser
 
 
