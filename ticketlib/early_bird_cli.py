@@ -74,6 +74,6 @@ def add_early_bird_command(commands) -> None:
                          help="the run store of --against's runs, if not the same store")
     command.add_argument("--target-ratio", type=float, default=TARGET_RATIO,
                          help=f"the target: this many times fewer training steps than IMP, at a final ticket "
-                              f"that matches IMP's (default: {TARGET_RATIO:g}, issue 21)")
+                              f"that matches IMP's (default: {TARGET_RATIO:g})")
     command.add_argument("--out", default="docs/early_bird", help="output folder (default: docs/early_bird)")
     command.set_defaults(run=_early_bird)

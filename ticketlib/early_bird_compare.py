@@ -1,4 +1,4 @@
-"""Early-bird tickets against IMP (issue 21): what stopping the levels early saves, and what it
+"""Early-bird tickets against IMP: what stopping the levels early saves, and what it
 costs the final ticket. Each early-bird find_tickets run is paired with the plain IMP run of the
 same task and seed: the run whose identity is the early-bird run's with early_bird off
 (`plain_identity`), so every other recipe field is the same. Per pair: the training steps of all
@@ -27,7 +27,7 @@ from .params import Recipe
 from .tasks import get_task
 from .tickets import available_levels, load_ticket, read_level
 
-TARGET_RATIO = 2.0  # issue 21: at least 2x fewer training steps than IMP, at an accuracy that matches
+TARGET_RATIO = 2.0  # the aim: at least 2x fewer training steps than IMP, at an accuracy that matches
 
 SEED_COLUMNS = ["task", "seed", "early-bird run", "IMP run", "level", "sparsity", "EB steps", "IMP steps",
                 "steps ratio", "EB steps per level", "stopped early", "at first check", "largest distance",
