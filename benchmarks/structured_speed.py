@@ -1,13 +1,13 @@
 """CPU latency of structured tickets after shrinking vs the dense model vs an unstructured
-ticket at the same weight sparsity (issue 14).
+ticket at the same weight sparsity.
 
 Variants, per unit fraction f (default 0.5 and 0.7):
 - dense: theta_0 of the offline MiniLM (6 layers, 12 heads, 1536 FFN units per layer);
 - unstructured: global magnitude mask of theta_0 at the structured ticket's weight sparsity,
   zeros stored densely (what a weight-level ticket runs as today);
-- shrunk: a structured mask (mean-|w| ranking, ticketlib.structured: a fraction f of the
-  heads, then, nested, heads+neurons to f of the covered weights, which prunes FFN neurons)
-  physically removed by ticketlib.shrink; its logits are checked against the masked model's.
+- shrunk: a structured mask (ticketlib.structured, mean-|w| ranking, allocation 'equal': a
+  fraction f of the heads and f of the FFN neurons, each ranked within its kind) physically
+  removed by ticketlib.shrink; its logits are checked against the masked model's.
 Inputs are real dev sentences of rt-sentiment: batch 1 (a median-length sentence) and batch
 32 (a length-grouped batch). Variants are interleaved round by round in one process; medians
 and ratios to dense are reported, and each model's size on disk (safetensors).
@@ -45,11 +45,11 @@ SPEC = PrunableSet(include_pooler=False)
 
 
 def structured_mask(model, fraction: float):
+    """A fraction f of the heads' weights and f of the neurons' (structured_allocation 'equal')."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        heads = structured_prune(model, fraction * coverage(model, "heads", SPEC), "heads", SPEC)
         return structured_prune(model, fraction * coverage(model, "heads+neurons", SPEC), "heads+neurons", SPEC,
-                                current=heads)
+                                allocation="equal")
 
 
 def size_on_disk(model, folder: Path, shrunk_record=None) -> int:
