@@ -5,6 +5,7 @@ experiment; and a sweep takes over a folder a run by hand left, instead of start
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,19 @@ def test_a_sweep_takes_over_a_folder_a_hand_run_left(toy):
     assert status["status"] == "ok" and not status["skipped"], status.get("error")
     assert (run.folder / "by_hand.txt").is_file() and read_json(run.folder / "params.json")["run_id"] == run.run_id
     assert not partial_dir(run.folder).exists() and log.read_text().split() == [run.params["task"]]
+
+
+def test_a_run_in_the_callers_process_sets_its_kernels_environment_and_leaves_none(toy, monkeypatch):
+    """The kernel sees the sweep's store and thread count; the caller's environment is as before."""
+    seen = toy / "seen.txt"
+    make_notebook(toy / "notebooks" / "produce.ipynb", PRODUCE_PARAMS,
+                  "import os\nopen(" + repr(str(seen)) + ", 'w').write(os.environ['TICKETLIB_RUNS'] + ' ' + "
+                  "os.environ['OMP_NUM_THREADS'])\n")
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    monkeypatch.delenv("TICKETLIB_RUNS", raising=False)
+    run = next(r for r in sweep.expand(load_profile("toy", root=toy), toy / "store", root=toy)
+               if r.experiment == "produce")
+    status = sweep.execute_run(sweep.run_spec(run, threads=1, html=False))
+    assert status["status"] == "ok", status.get("error")
+    assert seen.read_text() == f"{toy / 'store'} 1"
+    assert os.environ["OMP_NUM_THREADS"] == "7" and "TICKETLIB_RUNS" not in os.environ

@@ -48,6 +48,6 @@ def threads() -> int:
     return int(os.environ.get(THREADS, "0") or 0)
 
 
-def set_threads_env(count: int) -> None:
-    """For a sweep worker: torch and OpenMP threads of everything it starts."""
-    os.environ["OMP_NUM_THREADS"] = os.environ[THREADS] = str(count)
+def threads_env(count: int) -> dict[str, str]:
+    """For a sweep run's kernel: torch and OpenMP threads of everything it starts."""
+    return {"OMP_NUM_THREADS": str(count), THREADS: str(count)}

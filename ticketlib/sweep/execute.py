@@ -8,12 +8,13 @@ import re
 import shutil
 import time
 import traceback
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..atomic import to_jsonable
 from ..identity import describe
 from ..paths import NOTEBOOK_FILE, NOTEBOOK_HTML, lock_path, partial_dir, store_of
-from ..settings import RUNS, set_threads_env
+from ..settings import RUNS, threads_env
 from .notebooks import code_hash, execute_notebook, notebook_to_html
 from .plan import Run
 from .status import RunStatus, reusable_status
@@ -72,18 +73,19 @@ def execute_run(spec: dict) -> dict:
 
 def _execute(spec: dict, work: Path) -> RunStatus:
     describe(work, spec["identity"], spec["params"])
-    if spec.get("threads"):
-        set_threads_env(spec["threads"])
-    os.environ.setdefault("TQDM_DISABLE", "1")
-    os.environ[RUNS] = str(store_of(work))  # the kernel's store is the sweep's (it prints paths within it)
+    kernel_env = {"TQDM_DISABLE": os.environ.get("TQDM_DISABLE", "1"),
+                  RUNS: str(store_of(work)),  # the kernel's store is the sweep's (it prints paths within it)
+                  **(threads_env(spec["threads"]) if spec.get("threads") else {})}
     status = new_status(spec)
     status.started, status.host = time.time(), os.uname().nodename
     status.notebook_code = code_hash(Path(spec["notebook"]))
     status.inputs = spec.get("inputs")
     output = work / NOTEBOOK_FILE
     try:
-        execute_notebook(spec["notebook"], output, {**spec["params"], "run_dir": str(work), "run_id": spec["run_id"]},
-                         cwd=work, progress_bar=False, log_output=False)
+        with environment(kernel_env):
+            execute_notebook(spec["notebook"], output,
+                             {**spec["params"], "run_dir": str(work), "run_id": spec["run_id"]},
+                             cwd=work, progress_bar=False, log_output=False)
         status.status = "ok"
     except Exception as error:  # the notebook failed (its error is in the executed notebook) or could not start
         status.status, status.error = "failed", f"{type(error).__name__}: {short(error)}"
@@ -97,6 +99,23 @@ def _execute(spec: dict, work: Path) -> RunStatus:
             status.html_error = f"{type(error).__name__}: {error}"
     status.write(work)
     return status
+
+
+@contextmanager
+def environment(changes: dict[str, str]):
+    """os.environ with `changes` while a kernel starts from it (it inherits the environment), then
+    as before: a run executed in the caller's own process (a test, a sweep without workers) leaves
+    no trace in it."""
+    before = {key: os.environ.get(key) for key in changes}
+    os.environ.update(changes)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def short(error: Exception) -> str:
