@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .atomic import recorded
-from .config import POOLINGS, EarlyBird, IMPConfig, PruneConfig, TrainConfig, structured_options_on
+from .config import EarlyBird, IMPConfig, PruneConfig, TrainConfig, structured_options_on
+from .pooling import POOLINGS
 from .tasks import SOURCES, get_task
 
 

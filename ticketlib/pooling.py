@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .config import POOLINGS
+POOLINGS = ("cls", "mean")
 
 
 def check_pooling(pooling: str) -> str:
