@@ -73,14 +73,10 @@ def is_finished(folder: Path) -> bool:
 def reusable_status(folder: Path, inputs: list[str] | None) -> RunStatus | None:
     """A finished run's stored status if it serves again (one read of its status.json), else None:
     any finished run, but a gathering one only if it ran with these `inputs` (RunStatus.inputs)."""
-    path = folder / STATUS_FILE
-    if not path.is_file():
+    if not (folder / STATUS_FILE).is_file():
         return None
-    status = RunStatus.from_dict(read_json(path))
-    if not status.ok or (inputs is not None and status.inputs != inputs):
-        return None
-    status.found = True
-    return status
+    status = stored_status(folder)
+    return status if status.ok and (inputs is None or status.inputs == inputs) else None
 
 
 def stored_status(folder: Path) -> RunStatus:
