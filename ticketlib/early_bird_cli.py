@@ -11,7 +11,7 @@ from .paths import RUNS_JSON
 EXPERIMENT = "find_tickets"
 
 
-def store_of(given: str | Path) -> Path:
+def given_store(given: str | Path) -> Path:
     """A run store, or a study's reports folder (its runs.json names the store it ran in)."""
     from .atomic import read_json
 
@@ -41,8 +41,8 @@ def _early_bird(args) -> None:
     from .early_bird_compare import markdown, pair_runs, write_comparison
     from .profiles import load_profile
 
-    store = store_of(args.store)
-    against_store = store_of(args.against_store) if args.against_store else store
+    store = given_store(args.store)
+    against_store = given_store(args.against_store) if args.against_store else store
     pairs = pair_runs(planned_runs(args.profile, store), planned_runs(args.against, against_store))
     rules = Rules.from_mapping(load_profile(args.profile).rules)
     paths, unfinished = write_comparison(pairs, rules, args.out, args.target_ratio)
