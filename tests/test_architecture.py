@@ -111,7 +111,7 @@ LAYERS = {
     "foundations": ["ticketlib", "settings", "paths", "atomic", "hub", "methods", "paper", "stats", "metrics",
                     "batching", "data.errors", "data.encode", "data.subsets", "data.squad_postprocess"],
     "core": ["prunable", "masks", "mask_io", "masker", "config", "rewind", "structured", "unit_scores", "train",
-             "early_bird", "imp", "shrink", "wanda", "pooling", "contrastive"],
+             "early_bird", "imp", "shrink", "wanda", "pooling", "contrastive", "unit_baselines"],
     "tasks": ["tasks", "assets", "models", "params", "run_inputs", "data", "data.evaluation", "data.feature_cache",
               "data.glue_tsv", "data.hub_source", "data.loading", "data.offline"],
     "tickets": ["tickets", "ticket_folder", "sentence_folder", "results", "export"],

@@ -62,14 +62,17 @@ def test_defaults_reproduce_todays_masks_bit_for_bit():
         [1, 3, 10, 12, 17, 18, 21, 22, 24, 26, 28, 33, 34, 35, 37, 38, 42, 44, 48, 53, 55, 56, 60, 62, 63]]}
 
 
-def test_defaults_record_nothing_new_so_manifests_and_run_ids_stand():
+def test_defaults_record_nothing_new_but_how_unit_baselines_are_sized():
     before = ["exclude", "granularity", "include_pooler", "levels", "rate", "schedule", "scope"]
     assert sorted(canonical(PruneConfig(granularity="heads+neurons"))) == before
     recipe = Recipe(granularity="heads+neurons")
     assert not [k for k in recipe.identity() if k.startswith("structured_")]
     new = ("early_bird", "structured_")  # options recorded only when on
-    assert recipe.identity() == {k: v for k, v in recipe.as_dict().items()
-                                 if k not in ("device", "threads") and not k.startswith(new)}
+    assert recipe.identity() == {**{k: v for k, v in recipe.as_dict().items()
+                                    if k not in ("device", "threads") and not k.startswith(new)},
+                                 "unit_baselines": "ticket_counts"}  # baselines copy the ticket's counts
+    weights = Recipe()
+    assert "unit_baselines" not in weights.identity()  # the paper's path: every run id stands
     on = Recipe(granularity="heads+neurons", structured_allocation="equal", structured_score="taylor")
     assert {k: v for k, v in on.identity().items() if k.startswith("structured_")} == {
         "structured_allocation": "equal", "structured_head_ratio": 1.0, "structured_score": "taylor",

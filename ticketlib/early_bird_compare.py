@@ -64,7 +64,8 @@ class Pair:
 
 def plain_identity(identity: dict) -> dict:
     """The identity of the same run with early_bird off: the IMP run an early-bird run is paired with."""
-    recipe = Recipe(**identity["params"]["recipe"]).replace(early_bird=False)
+    fields = {k: v for k, v in identity["params"]["recipe"].items() if k in Recipe.names()}  # not unit_baselines
+    recipe = Recipe(**fields).replace(early_bird=False)
     return {**identity, "params": {**identity["params"], "recipe": recipe.identity()}}
 
 

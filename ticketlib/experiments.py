@@ -46,6 +46,7 @@ from .tickets import (  # noqa: F401
 
 # the methods evaluate_subnetworks trains (ticketlib.results.METHODS: names and titles)
 METHODS = tuple(m for m in RESULT_METHODS if m != "transfer")
+RANDOM_PRUNING_SEED_OFFSET = 104_729  # random pruning draws with the training seed + this (weights and units)
 
 
 # --- set-up ---------------------------------------------------------------------------------
@@ -272,12 +273,14 @@ def _baseline(loaded: Loaded, method: str, ticket_mask: dict, level: int, seed: 
     if method == "random_reinit":
         return _train_mask(loaded, ticket_mask, seed, init="random")
     model, _ = fresh_model(recipe, seed=seed, shown=loaded.shown_warnings)
-    # whole units for structured tickets (ticketlib.structured), split between heads and neurons as the ticket's
+    if method in ("random_pruning", "omp") and recipe.granularity != "weights":
+        return _train_mask(loaded, _paired_units(model, method, ticket_mask, recipe, seed), seed)
+    # granularity 'weights' from here on (the paper's path, as before): the options below are their defaults
     units = {"granularity": recipe.granularity, "allocation": recipe.structured_allocation,
              "head_ratio": recipe.structured_head_ratio}
     if method == "random_pruning":
-        return _train_mask(loaded, random_mask(model, target, seed=seed + 104_729, spec=spec, scope=recipe.scope,
-                                               **units), seed)
+        return _train_mask(loaded, random_mask(model, target, seed=seed + RANDOM_PRUNING_SEED_OFFSET, spec=spec,
+                                               scope=recipe.scope, **units), seed)
     if method == "omp":
         return _train_mask(loaded, one_shot_magnitude_mask(model, target, spec=spec, scope=recipe.scope, **units),
                            seed)
@@ -296,6 +299,19 @@ def _baseline(loaded: Loaded, method: str, ticket_mask: dict, level: int, seed: 
         return {"sparsity": last["sparsity"], "init": "pretrained", "steps": last["step"],
                 "train_seconds": round(time.perf_counter() - started, 3), "metrics": last["metrics"]}
     raise ValueError(f"unknown method {method!r}")
+
+
+def _paired_units(model, method: str, ticket_mask: dict, recipe: Recipe, seed: int) -> dict:
+    """A structured ticket's random-units or OMP baseline: exactly the ticket's heads and neurons per
+    kind (per layer too with scope layerwise), never counts re-derived from its sparsity
+    (ticketlib.unit_baselines); random units with the seed random pruning draws with."""
+    from .unit_baselines import paired_unit_mask
+
+    spec = recipe.prune_config().spec()
+    if method == "random_pruning":
+        return paired_unit_mask(model, ticket_mask, recipe.granularity, spec, recipe.scope, "random",
+                                seed + RANDOM_PRUNING_SEED_OFFSET)
+    return paired_unit_mask(model, ticket_mask, recipe.granularity, spec, recipe.scope, "magnitude")
 
 
 # --- 3. transfer ----------------------------------------------------------------------------

@@ -206,16 +206,17 @@ def random_init_base(model: nn.Module, seed: int) -> None:
 def one_shot_magnitude_mask(model: nn.Module, target: float, spec: PrunableSet = PrunableSet(),
                             scope: str = "global", granularity: str = "weights", allocation: str = "joint",
                             head_ratio: float = 1.0) -> Mask:
-    """OMP: prune theta_0 itself by magnitude, in one shot (weights or whole units; units split
-    between heads and neurons as the ticket's `allocation` splits them)."""
+    """OMP: prune theta_0 itself by magnitude, in one shot (weights, or whole units to `target` split by
+    `allocation`; OMP paired with a structured ticket takes its counts: unit_baselines.paired_unit_mask)."""
     return prune(model, target, granularity, spec, scope=scope, allocation=allocation, head_ratio=head_ratio)
 
 
 def random_mask(model: nn.Module, target: float, seed: int, spec: PrunableSet = PrunableSet(),
                 scope: str = "global", granularity: str = "weights", allocation: str = "joint",
                 head_ratio: float = 1.0) -> Mask:
-    """Random pruning baseline: same counts as the ticket, positions (or units) drawn at random (seeded;
-    units split between heads and neurons as the ticket's `allocation` splits them)."""
+    """Random pruning baseline: same counts as the ticket, positions drawn at random (seeded); whole units
+    to `target` split by `allocation` (random units paired with a structured ticket take its counts:
+    unit_baselines.paired_unit_mask)."""
     return prune(model, target, granularity, spec, scope=scope, criterion="random", seed=seed,
                  allocation=allocation, head_ratio=head_ratio)
 

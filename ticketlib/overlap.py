@@ -49,15 +49,19 @@ def overlap_rows(tickets: Mapping[str, Ticket], references: Mapping[str, Mapping
 
 def theta0_magnitude_mask(ticket: Ticket, run_folder: str | Path) -> dict:
     """The one-shot magnitude mask of theta_0 (OMP's) at the ticket's sparsity, over the prunable set
-    and scope of the ticket's own run (its run.json recipe)."""
+    and scope of the ticket's own run (its run.json recipe); for a structured ticket, OMP's units at
+    exactly the ticket's counts per kind (ticketlib.unit_baselines), as the OMP baseline."""
     from .atomic import read_json
     from .imp import one_shot_magnitude_mask
     from .params import Recipe
     from .run_inputs import fresh_model
+    from .unit_baselines import paired_unit_mask
 
     recipe = Recipe(**read_json(Path(run_folder) / RUN_FILE)["recipe"])
     model, _ = fresh_model(recipe, seed=0)
     config = recipe.prune_config()
+    if config.granularity != "weights":
+        return paired_unit_mask(model, ticket.mask, config.granularity, config.spec(), recipe.scope, "magnitude")
     return one_shot_magnitude_mask(model, sparsity(ticket.mask), spec=config.spec(), scope=recipe.scope,
                                    granularity=config.granularity, allocation=config.structured_allocation,
                                    head_ratio=config.structured_head_ratio)

@@ -34,6 +34,11 @@ def suggest(name: str, known) -> str:
 # the structured options (structured_*), while they leave the masks as before (joint, magnitude).
 
 RUNTIME = ("device", "threads")  # where a run runs, not what it computes: not part of its identity
+# How a structured run's baselines are sized, recorded in the identity of every run with whole units
+# (granularity other than 'weights'): they copy the ticket's unit counts (ticketlib.unit_baselines).
+# Runs made while they re-derived the counts from the ticket's weight sparsity had no such entry, so
+# their stored baselines are not reused for the new ones.
+UNIT_BASELINES = "ticket_counts"
 
 
 def _choices(config: type, name: str) -> tuple | None:
@@ -208,9 +213,12 @@ class Recipe:
 
     def identity(self) -> dict:
         """What decides the results: every field but the runtime ones (RUNTIME), the early-bird ones
-        only while early_bird is on (atomic.recorded)."""
+        only while early_bird is on (atomic.recorded); with whole units, how baselines are sized."""
         fields = {f.name: f for f in dataclasses.fields(self)}
-        return {k: v for k, v in self.as_dict().items() if k not in RUNTIME and recorded(self, fields[k])}
+        identity = {k: v for k, v in self.as_dict().items() if k not in RUNTIME and recorded(self, fields[k])}
+        if self.granularity != "weights":
+            identity["unit_baselines"] = UNIT_BASELINES
+        return identity
 
     def prune_config(self):
         return PruneConfig(levels=self.levels, schedule=self.schedule, rate=self.rate, scope=self.scope,

@@ -28,7 +28,9 @@ pruned weights is the closest reachable to round(target * N) (ties: fewer units)
 above the coverage is an error. IMP's schedule is read as the fraction of the *covered*
 weights (`level_target`: for equal-size units, the fraction of units): level k of the
 paper's schedule prunes k * rate of the heads (or neurons), i.e. a weight sparsity of
-k * rate * coverage. Baselines at "the same sparsity" pass the ticket's weight sparsity.
+k * rate * coverage. A baseline paired with a structured ticket does not re-derive its counts
+from the ticket's weight sparsity: it prunes exactly the ticket's heads and neurons
+(ticketlib.unit_baselines).
 
 Ranking (`criterion`, scores in ticketlib.unit_scores): "magnitude" (default, the structured
 analogue of IMP) scores a unit by the mean |w| over the weights it owns, i.e. its L1 norm divided
