@@ -216,3 +216,16 @@ def test_no_module_global_mutable_state():
     state = {str(p.relative_to(ROOT)): found for p in sorted(PACKAGE.rglob("*.py"))
              if (found := module_state(p.read_text()))}
     assert state == {}, f"module-global mutable state (pass it, or keep it on an object): {state}"
+
+
+def test_the_sweep_and_the_command_line_load_no_torch():
+    """A sweep driver, its pool workers, a cluster job's wrapper and every `python -m ticketlib`
+    call import these: torch and transformers (seconds of start-up each) load only where a run
+    trains or evaluates."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import ticketlib.cli, ticketlib.params, ticketlib.profiles, ticketlib.sweep.driver, "
+            "ticketlib.sweep.execute; print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    assert out.strip() == "[]"

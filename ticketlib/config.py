@@ -12,6 +12,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
+# How a classification or regression head pools the encoder's token states (ticketlib.pooling):
+# named here, in a leaf without torch, so the Recipe and the command line load no torch.
+POOLINGS = ("cls", "mean")
+
 GRANULARITIES = ("weights", "heads", "neurons", "heads+neurons")
 HEAD_POLICIES = ("reinit", "keep", "rewind")
 UNIT_ALLOCATIONS = ("joint", "equal", "ratio")

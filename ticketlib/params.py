@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .atomic import recorded
-from .config import EarlyBird, IMPConfig, PruneConfig, TrainConfig, structured_options_on
-from .pooling import POOLINGS
+from .config import POOLINGS, EarlyBird, IMPConfig, PruneConfig, TrainConfig, structured_options_on
 from .tasks import SOURCES, get_task
 
 

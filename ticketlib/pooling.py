@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-POOLINGS = ("cls", "mean")
+from .config import POOLINGS
 
 
 def check_pooling(pooling: str) -> str:
