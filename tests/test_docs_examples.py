@@ -16,8 +16,8 @@
   marker that is not right before a fence are errors (checked without running anything).
 
 "The main job" here is `python -m ticketlib study` with the quick profile cut to a few
-training steps per run (`small_quick_profile`: the same experiments, tasks, levels, seeds and
-pooling, so the run store has the same layout, runs and tickets as after
+training steps and 32 dev examples per run (`small_quick_profile`: the same model, experiments,
+tasks, levels, seeds and pooling, so the run store has the same layout, runs and tickets as after
 `bash scripts/study.sh`, in about a minute instead of nine).
 """
 
@@ -158,15 +158,38 @@ def test_the_parser_finds_blocks_markers_and_mistakes():
 
 # --- the examples, run -----------------------------------------------------------------------
 
+SMALL = {"max_train_examples": 32, "max_eval_examples": 32, "max_steps": 2}  # per run, every task
+
+
 def small_quick_profile(quick: dict) -> dict:
-    """The quick profile with a few steps per run: same experiments, grids, levels and seeds."""
+    """The quick profile with a few steps per run: same experiments, grids, levels and seeds. The
+    model keeps its 6 layers: README.md's example applies the study's ticket to a fresh offline-minilm."""
     small = dict(quick)
     small["description"] = "the quick profile cut to a few steps per run (tests/test_docs_examples.py)"
-    small["defaults"] = {**quick["defaults"], "max_train_examples": 32, "max_eval_examples": 32,
-                         "batch_size": 16, "max_steps": 2}
-    small["task_params"] = {task: {**params, "max_train_examples": 32, "max_steps": 2}
+    small["defaults"] = {**quick["defaults"], **SMALL, "batch_size": 16}
+    small["task_params"] = {task: {**params, **SMALL}  # retrieval's dev pool too (quick: 500 sentences)
                             for task, params in (quick.get("task_params") or {}).items()}
     return small
+
+
+def test_the_small_quick_profile_has_the_quick_studys_runs_model_and_levels(tmp_path):
+    """What the docs blocks rely on: the same runs (names), model, layers, levels and pooling."""
+    from ticketlib import sweep
+    from ticketlib.profiles import load_profile
+
+    quick = yaml.safe_load((ROOT / "params" / "quick.yaml").read_text())
+    small = {**small_quick_profile(quick), "extends": str(ROOT / "params" / "base.yaml"),
+             "notebooks": str(ROOT / "notebooks")}
+    (tmp_path / "quick.yaml").write_text(yaml.safe_dump(small, sort_keys=False))
+    kept = ("model", "num_layers", "levels", "rate", "pooling", "seed", "max_length")
+
+    def runs(profile):
+        return {r.name: {k: r.params.get(k) for k in kept} for r in sweep.expand(profile, tmp_path / "store")}
+
+    assert runs(load_profile(tmp_path / "quick.yaml")) == runs(load_profile("quick"))
+    cut = [r.params for r in sweep.expand(load_profile(tmp_path / "quick.yaml"), tmp_path / "store")
+           if "max_steps" in r.params]
+    assert cut and all(p["max_steps"] == 2 and p["max_eval_examples"] == 32 for p in cut)
 
 
 def _working_tree_files() -> list[str]:
@@ -237,6 +260,7 @@ def _command(block: Block, clone: Path, scratch: Path) -> list[str]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("block", RUNNABLE, ids=lambda b: b.id)
+@pytest.mark.xdist_group("docs_examples")  # one clone and one study; blocks in document order
 def test_documented_example_runs(block, after_main_job, tmp_path):
     if INSTALLS.search(block.code):
         pytest.fail(f"{block.id} installs into the environment (set-up, pip, conda, apt): mark it not run")

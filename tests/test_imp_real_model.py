@@ -1,4 +1,5 @@
-"""IMP on the real pre-trained offline model (MiniLM-L6 from the registry) and a real task."""
+"""IMP on the real pre-trained offline model (MiniLM-L6 from the registry, its first LAYERS layers:
+the checks are structural and bitwise, not about accuracy) and a real task."""
 
 import pytest
 import torch
@@ -7,9 +8,11 @@ from ticketlib.config import IMPConfig, PruneConfig, TrainConfig
 from ticketlib.data import load_task_data
 from ticketlib.imp import run_imp
 from ticketlib.mask_io import load_mask
-from ticketlib.models import OFFLINE_MODEL, load_model
+from ticketlib.models import OFFLINE_MODEL, load_model, load_tokenizer
 
 pytestmark = pytest.mark.slow
+
+LAYERS = 2  # a slice of the real checkpoint, as the smoke profile's: what is checked does not need six
 
 CONFIG = IMPConfig(prune=PruneConfig(levels=2, rate=0.25, include_pooler=False),
                    train=TrainConfig(learning_rate=5e-5, max_steps=6, batch_size=16, seed=1, progress=False))
@@ -17,9 +20,12 @@ CONFIG = IMPConfig(prune=PruneConfig(levels=2, rate=0.25, include_pooler=False),
 
 @pytest.fixture(scope="module")
 def data():
-    _, tokenizer, _ = load_model(OFFLINE_MODEL, "rt-sentiment")
-    return load_task_data("rt-sentiment", "offline", tokenizer, max_train_examples=192,
+    return load_task_data("rt-sentiment", "offline", load_tokenizer(OFFLINE_MODEL), max_train_examples=192,
                           max_eval_examples=96, max_length=64)
+
+
+def fresh_model():
+    return load_model(OFFLINE_MODEL, "rt-sentiment", num_layers=LAYERS)[0]
 
 
 def masks(run_dir):
@@ -27,7 +33,8 @@ def masks(run_dir):
 
 
 def test_two_levels_resume_after_interruption_with_bit_identical_masks(tmp_path, data):
-    model, _, info = load_model(OFFLINE_MODEL, "rt-sentiment")
+    model, _, info = load_model(OFFLINE_MODEL, "rt-sentiment", num_layers=LAYERS)
+    assert info["num_layers"] == LAYERS
     rows = run_imp(model, data.train_features, data.evaluate, CONFIG, tmp_path / "a",
                    metadata={"task": "rt-sentiment", "model": OFFLINE_MODEL}, pad_token_id=data.pad_token_id)
     assert [round(r["sparsity"], 4) for r in rows] == [0.0, 0.25, 0.5]
@@ -57,12 +64,10 @@ def test_two_levels_resume_after_interruption_with_bit_identical_masks(tmp_path,
         return data.evaluate(m)
 
     with pytest.raises(Interrupted):
-        run_imp(load_model(OFFLINE_MODEL, "rt-sentiment")[0], data.train_features, evaluate_until_level_1,
-                CONFIG, tmp_path / "b", metadata={"task": "rt-sentiment", "model": OFFLINE_MODEL},
-                pad_token_id=data.pad_token_id)
-    resumed = run_imp(load_model(OFFLINE_MODEL, "rt-sentiment")[0], data.train_features, data.evaluate,
-                      CONFIG, tmp_path / "b", metadata={"task": "rt-sentiment", "model": OFFLINE_MODEL},
-                      pad_token_id=data.pad_token_id)
+        run_imp(fresh_model(), data.train_features, evaluate_until_level_1, CONFIG, tmp_path / "b",
+                metadata={"task": "rt-sentiment", "model": OFFLINE_MODEL}, pad_token_id=data.pad_token_id)
+    resumed = run_imp(fresh_model(), data.train_features, data.evaluate, CONFIG, tmp_path / "b",
+                      metadata={"task": "rt-sentiment", "model": OFFLINE_MODEL}, pad_token_id=data.pad_token_id)
     assert [r["metrics"] for r in resumed] == [r["metrics"] for r in rows]
     for a, b in zip(masks(tmp_path / "a"), masks(tmp_path / "b")):
         assert all(torch.equal(a[k], b[k]) for k in a)

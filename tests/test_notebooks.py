@@ -210,18 +210,23 @@ def test_an_edited_parameters_cell_is_what_runs(study_repo):
 
 
 @pytest.mark.slow
-def test_papermill_by_hand_with_another_task(tmp_path):
-    """`papermill ... -f <resolved smoke parameters> -p task squad-qnli` on the IMP notebook."""
-    flat = subprocess.run([sys.executable, "-m", "ticketlib", "sweep", "params", "smoke", "find_tickets"],
-                          check=True, capture_output=True, text=True, cwd=ROOT).stdout
-    (tmp_path / "smoke.yaml").write_text(flat)
+def test_papermill_by_hand_with_another_task(tmp_path, capsys):
+    """`papermill ... -f <resolved smoke parameters> -p task squad-qnli` on the IMP notebook: the
+    `-p` values win over the file's (cut further to one step: the run itself is not the point)."""
+    from ticketlib.cli import main
+
+    assert main(["sweep", "params", "smoke", "find_tickets"]) == 0  # `ticketlib sweep params`, in this process
+    (tmp_path / "smoke.yaml").write_text(capsys.readouterr().out)
     out = tmp_path / "out.ipynb"
     env = {**os.environ, "TICKETLIB_RUNS": str(tmp_path / "store")}
+    small = ["-p", "max_train_examples", "16", "-p", "max_eval_examples", "16", "-p", "max_steps", "1"]
     subprocess.run([str(Path(sys.executable).parent / "papermill"), str(ROOT / "notebooks" / "01_find_tickets.ipynb"),
                     str(out), "-f", str(tmp_path / "smoke.yaml"), "-p", "task", "squad-qnli", "-p", "max_length", "64",
-                    "--no-progress-bar"], check=True, capture_output=True, text=True, env=env, cwd=tmp_path)
+                    *small, "--no-progress-bar"], check=True, capture_output=True, text=True, env=env, cwd=tmp_path)
     rows = list((tmp_path / "store" / "find_tickets").glob("*/rows.csv"))
     assert len(rows) == 1 and "squad-qnli" in rows[0].read_text()
+    recipe = json.loads((rows[0].parent / "run.json").read_text())["recipe"]  # what the run used
+    assert (recipe["task"], recipe["max_steps"], recipe["max_train_examples"]) == ("squad-qnli", 1, 16), recipe
 
 
 # --- every parameter checked ----------------------------------------------------------------

@@ -3,7 +3,7 @@ stores, exported, imported into one store and merged give the same results and v
 same runs in one store; a corrupt, truncated or clashing archive writes nothing.
 
 The mechanics run on the toy notebooks of test_sweep (the real sweep, cheap notebooks); one slow
-test runs two seed shards of the real notebooks (smoke-sized).
+test runs two seed shards of the real notebooks (smoke-sized: IMP and the transfer of its ticket).
 """
 
 from __future__ import annotations
@@ -80,9 +80,10 @@ def test_a_shard_borrows_the_runs_it_needs_from_another(tmp_path):
         runs = sweep.expand(load_profile(tmp_path / "p.yaml"), tmp_path / "store")
         chosen = select_shard(runs, {"seed": 1})
         assert [r.name for r in chosen.borrowed] == borrowed
-        assert {r.name for r in chosen.own} >= {"find_tickets[task=rt-sentiment, seed=1]"}
+        assert {r.name for r in chosen.own} >= {"find_tickets[task=squad-qnli, seed=1]"}
 
 
+@pytest.mark.xdist_group("shards_a")  # one shard_a per session
 def test_export_manifest_and_needed_subfolders(shard_a, tmp_path):
     toy, store, archive = shard_a
     from ticketlib.sweep.shards import describe_manifest
@@ -100,6 +101,7 @@ def test_export_manifest_and_needed_subfolders(shard_a, tmp_path):
     assert (folder / "shard.json").is_file()
 
 
+@pytest.mark.xdist_group("shards_a")  # one shard_a per session
 def test_import_is_checked_idempotent_and_refuses_clashes(shard_a, tmp_path):
     toy, store, archive = shard_a
     target = tmp_path / "merged"
@@ -122,6 +124,7 @@ def test_import_is_checked_idempotent_and_refuses_clashes(shard_a, tmp_path):
     assert tree(clash) == before
 
 
+@pytest.mark.xdist_group("shards_a")  # one shard_a per session
 def test_corrupt_or_truncated_archive_writes_nothing(shard_a, tmp_path, capsys):
     toy, store, archive = shard_a
     data = archive.read_bytes()
@@ -172,7 +175,7 @@ extends: {root}/params/smoke.yaml
 name: sharded
 notebooks: {root}/notebooks
 experiments:
-  find_tickets: {{grid: {{task: [rt-sentiment, squad-qnli], seed: [0, 1]}}}}
+  find_tickets: {{grid: {{task: [squad-qnli], seed: [0, 1]}}}}  # the transfer's source: its tickets
   baselines: {{enabled: false}}
   transfer:
     grid: {{task: [rt-sentiment], source_task: [squad-qnli], seed: [0, 1]}}
@@ -194,7 +197,7 @@ def _verdicts(path: Path) -> list[tuple]:
         judgement.matching.to_csv(index=False)]
 
 
-@pytest.mark.slow  # 12 smoke-sized notebook runs of the real notebooks (about 90 s on 2 cores)
+@pytest.mark.slow  # 8 smoke-sized runs of the real notebooks (about 60 s on 2 cores)
 def test_real_seed_shards_merged_equal_one_store(tmp_path):
     """Two seed shards of IMP and per-seed transfer in two stores, exported, imported, merged: the
     same results (bit for bit, but for the wall-clock column) and verdicts as one store."""
@@ -219,6 +222,10 @@ def test_real_seed_shards_merged_equal_one_store(tmp_path):
     merged, one = tmp_path / "rm" / "results.csv", tmp_path / "r1" / "results.csv"
     assert results_without_clock(merged) == results_without_clock(one)
     assert _verdicts(merged) == _verdicts(one)
+    from ticketlib.claims import judge
+
+    matching = judge(pd.read_csv(merged)).matching.set_index("task")  # the merge feeds the verdicts both shards
+    assert list(matching.index) == ["squad-qnli"] and matching.loc["squad-qnli", "full seeds"] == 2
     transfer = pd.read_csv(merged).query("method == 'transfer'")
     assert (transfer["mask_seed"] == transfer["seed"]).all() and set(transfer["seed"]) == {0, 1}
     shutil.rmtree(tmp_path / "one")

@@ -1,31 +1,46 @@
 """The cluster path on a real scheduler: a one-node Slurm on 127.0.0.1 (scripts/slurm_local.sh:
-Debian's slurm-wlm and munge, and slurmdbd, which `sacct` needs), the smoke profile through
-`ticketlib study --engine submitit` (sbatch through submitit's SlurmExecutor), end to end; then
-the same sweep in a fresh store with its IMP job cancelled by `scancel` partway (after its first
-level), and the sweep run again: it resumes that run and ends with the same results."""
+Debian's slurm-wlm and munge, and slurmdbd, which `sacct` needs), a cut of the smoke profile (IMP on
+one task, its baselines, the summary) through `ticketlib study --engine submitit` (sbatch through
+submitit's SlurmExecutor), end to end, then the report; then the same sweep in a fresh store with
+its IMP job cancelled by `scancel` partway (after its first level), and the sweep run again: it
+resumes that run and ends with the same results.
+
+This is the test that runs the real notebooks through submitit (test_sweep runs its scheduling on
+toy notebooks, in submitit's local mode), so it must not skip where Slurm could be installed.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from helpers import results_without_clock
 
-pytestmark = pytest.mark.slow  # two smoke sweeps as Slurm jobs, one cancelled and resumed
+# three small sweeps as Slurm jobs, one cancelled and resumed; one worker (fixed ports, /tmp/ticketlib-slurm)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("slurm")]
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "slurm_local.sh"
 IMP_JOB = "find_tickets[task=rt-sentiment]"  # the job cancelled partway: its run's name (the job's name)
+BASELINES_JOB = "baselines[task=rt-sentiment]"  # needs IMP_JOB's ticket: skipped after the cancel, then run
 
 PROFILE = """\
 extends: {root}/params/smoke.yaml
 name: smoke-slurm
 notebooks: {root}/notebooks
+experiments:             # three runs: IMP (the job cancelled), its baselines (a hard need), the summary (`after`)
+  find_tickets: {{grid: {{task: [rt-sentiment]}}}}
+  transfer: {{enabled: false}}
+  rewinding: {{enabled: false}}
+  explore: {{enabled: false}}
+  summary: {{needs: {{runs: {{after: [find_tickets, baselines]}}}}}}
 cluster:                 # submitit's SlurmExecutor, on the partition scripts/slurm_local.sh makes
   cluster: slurm
   slurm_partition: local
@@ -38,14 +53,20 @@ def script(command: str, timeout: float = 900) -> subprocess.CompletedProcess:
     return subprocess.run(["bash", str(SCRIPT), command], capture_output=True, text=True, timeout=timeout)
 
 
+def can_install() -> bool:
+    """Whether scripts/slurm_local.sh tries to install Slurm here (root and apt-get): where it does, a
+    failed install fails the test, so CI cannot skip it silently even without $CI set."""
+    return os.geteuid() == 0 and shutil.which("apt-get") is not None
+
+
 @pytest.fixture(scope="module")
 def slurm():
     """The cluster up (installed first if need be), SLURM_CONF set; stopped after, unless it was up before."""
     was_up = script("status").returncode == 0
     started = script("start")
-    if started.returncode == 2:  # slurm-wlm is not installed and cannot be (not root, no apt)
+    if started.returncode == 2:  # slurm-wlm is missing and its install failed, or could not be tried
         message = f"no Slurm and no way to install it: {started.stderr.strip()[-500:]}"
-        if os.environ.get("CI"):  # CI runs as root with apt: missing there is a failure
+        if os.environ.get("CI") or can_install():  # CI runs as root with apt: missing there is a failure
             pytest.fail(message)
         pytest.skip(message)
     assert started.returncode == 0, started.stderr[-3000:]
@@ -64,7 +85,7 @@ def slurm():
 
 
 def study(root: Path, store: str) -> subprocess.Popen:
-    """`ticketlib study --engine submitit` on the smoke profile, as a user runs it."""
+    """`ticketlib study --engine submitit` on the profile, as a user runs it."""
     return subprocess.Popen([sys.executable, "-m", "ticketlib", "study", "--profile", str(root / "smoke-slurm.yaml"),
                              "--engine", "submitit", "--store", str(root / store),
                              "--reports", str(root / f"reports-{store}")],
@@ -128,6 +149,14 @@ def test_smoke_sweep_on_slurm_with_a_cancelled_job_resumes_to_the_same_results(s
     slurm_jobs = [p.name for p in (tmp_path / "whole" / ".submitit").iterdir() if p.is_dir()]  # by job id
     assert len(slurm_jobs) == len(runs), slurm_jobs
     assert sacct_states(slurm_jobs) == ["COMPLETED"] * len(runs), sacct_states(slurm_jobs)
+    results = pd.read_csv(tmp_path / "reports-whole" / "results.csv")
+    assert set(results["experiment"]) == {"find_tickets", "baselines", "summary"}
+    assert set(results["task"]) == {"rt-sentiment"}
+    overlaps = results[results["experiment"] == "summary"]  # the summary's rows: its ticket against theta_0's OMP
+    assert set(overlaps["method"]) == {"mask_overlap"} and set(overlaps["metric"]) == {"jaccard"}
+    assert list(overlaps["source_task"]) == ["theta0-magnitude"], overlaps
+    html = (tmp_path / "reports-whole" / "index.html").read_text()
+    assert "figures/curves.png" in html  # the report draws its own figures (ticketlib.report)
 
     # 2. A fresh store: cancel the IMP job once its first level is done (the second is training).
     process = study(tmp_path, "cancelled")
@@ -143,6 +172,7 @@ def test_smoke_sweep_on_slurm_with_a_cancelled_job_resumes_to_the_same_results(s
     assert code != 0 and "FAILED find_tickets[task=rt-sentiment]" in output, output[-5000:]
     runs = {r["name"]: r for r in json.loads((tmp_path / "reports-cancelled" / "runs.json").read_text())["runs"]}
     assert runs[IMP_JOB]["status"] == "failed", runs[IMP_JOB]
+    assert runs[BASELINES_JOB]["status"] == "skipped", runs[BASELINES_JOB]
     assert sacct_states([job]) == ["CANCELLED"], sacct_states([job])
     # Slurm ended the whole job, notebook kernels (in sessions of their own) included.
     assert not job_processes(job), f"processes of the cancelled job {job} still run"

@@ -1,8 +1,9 @@
 """Profiles and sweeps: composition and validation, run identity, skip, dependencies, atomic run
 folders, failures, and the same code path on the local engine and on submitit's local executor.
 
-The mechanics run on toy notebooks (seconds each); one slow test runs a small grid of the
-real notebooks (smoke profile) through submitit's local executor.
+The mechanics run on toy notebooks (seconds each). The real notebooks run through submitit in
+tests/test_slurm.py (on a real Slurm, with the report's checks), through the local engine in
+tests/test_shards.py and the docs examples' study.
 """
 
 from __future__ import annotations
@@ -20,9 +21,6 @@ from ticketlib import sweep
 from ticketlib.atomic import read_json
 from ticketlib.params import Recipe
 from ticketlib.profiles import ProfileError, load_profile
-
-ROOT = Path(__file__).resolve().parent.parent
-
 
 # --- profiles -------------------------------------------------------------------------------
 
@@ -217,38 +215,6 @@ def test_submitit_local_executor_runs_the_same_grid(toy):
     assert list((toy / "store" / ".submitit").iterdir())  # submitit's job folders
     again = run_toy(toy, engine="submitit", cluster={"cluster": "local"})
     assert all(s.get("skipped") for s in again)
-
-
-@pytest.mark.slow
-def test_real_notebooks_small_grid_through_submitit_local(tmp_path):
-    """A small grid of the real notebooks (smoke profile: IMP on two tasks, two baselines, the
-    summary) through submitit's local executor, then the report."""
-    (tmp_path / "grid.yaml").write_text(textwrap.dedent(f"""\
-        extends: {ROOT / 'params' / 'smoke.yaml'}
-        name: grid
-        notebooks: {ROOT / 'notebooks'}
-        experiments:
-          find_tickets: {{grid: {{task: [rt-sentiment, squad-qnli]}}}}
-          baselines:
-            grid: {{task: [rt-sentiment]}}
-            params: {{methods: [imp, random_pruning], seeds: [0]}}
-          transfer: {{enabled: false}}
-          rewinding: {{enabled: false}}
-          explore: {{enabled: false}}
-          summary: {{needs: {{runs: {{after: [find_tickets, baselines]}}}}}}
-        """))
-    statuses = sweep.run_sweep(tmp_path / "grid.yaml", store=tmp_path / "store", reports=tmp_path / "reports",
-                               engine="submitit", jobs=2, cluster={"cluster": "local"})
-    assert [s["status"] for s in statuses] == ["ok"] * 4, [s.get("error") for s in statuses]
-    results = pd.read_csv(tmp_path / "reports" / "results.csv")
-    assert set(results["experiment"]) == {"find_tickets", "baselines", "summary"}
-    overlaps = results[results["experiment"] == "summary"]
-    assert set(overlaps["method"]) == {"mask_overlap"} and set(overlaps["metric"]) == {"jaccard"}
-    assert set(results["task"]) == {"rt-sentiment", "squad-qnli"}
-    from ticketlib.report import build_report
-
-    index = build_report(tmp_path / "reports")
-    assert "figures/curves.png" in index.read_text()  # the report draws its own figures (ticketlib.report)
 
 
 # --- the command line -----------------------------------------------------------------------
