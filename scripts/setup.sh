@@ -9,7 +9,13 @@
 # name the CUDA build's index (the one matching your driver, listed on pytorch.org), e.g.
 #   TORCH_INDEX=https://download.pytorch.org/whl/cu128 bash scripts/setup.sh
 # A change of TORCH_INDEX or TORCH_VERSION reinstalls torch in an existing environment.
-# Where the index cannot be reached, pip still takes a matching wheel from its find-links.
+# A wheel of that exact build already in pip's find-links (pip.conf, $PIP_FIND_LINKS: a wheelhouse)
+# is taken first, without asking any index: no download, and no wait on an index this machine
+# cannot reach (pip retries each request five times). Otherwise torch comes from TORCH_INDEX.
+#
+# pip runs with --no-compile: byte-compiling every installed module (about 18,000 files, 330 MB
+# of source, most of it never imported) takes over a minute of one core; Python compiles the
+# modules a program imports on first use and caches them (the study's: below, once).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
@@ -18,13 +24,22 @@ TORCH_VERSION="${TORCH_VERSION:-2.13.0}"
 TORCH_INDEX="${TORCH_INDEX:-https://download.pytorch.org/whl/cpu}"
 
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-pip() { "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@" 2>&1 | grep -v "is ignored: it is neither" || true; }
+pip_quiet() { "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@"; }
+# pip's exit status is kept (pipefail): a failed install stops the set-up here.
+pip() { pip_quiet "$@" 2>&1 | { grep -v "is ignored: it is neither" || true; }; }
 
 torch_stamp="$VENV/.bert-tickets-torch"
 torch_want="torch==$TORCH_VERSION from $TORCH_INDEX"
+torch_build="${TORCH_INDEX%/}"
+torch_build="${torch_build##*/}"  # the index's last part (cpu, cu128, rocm6.4) is its wheels' local version label
 if [ "$(cat "$torch_stamp" 2>/dev/null)" != "$torch_want" ]; then
-  echo "[setup] installing $torch_want"
-  pip install --force-reinstall --no-deps --index-url "$TORCH_INDEX" "torch==$TORCH_VERSION"  # its deps: below
+  if [[ "$torch_build" =~ ^(cpu|cu[0-9]+|rocm[0-9.]+|xpu)$ ]] && pip_quiet install --no-compile --force-reinstall \
+      --no-deps --no-index "torch==$TORCH_VERSION+$torch_build" >/dev/null 2>&1; then
+    echo "[setup] installed torch==$TORCH_VERSION+$torch_build from a local wheel (pip's find-links)"
+  else
+    echo "[setup] installing $torch_want"
+    pip install --no-compile --force-reinstall --no-deps --index-url "$TORCH_INDEX" "torch==$TORCH_VERSION"  # deps: below
+  fi
   "$VENV/bin/python" -c "import importlib.metadata as m; assert m.version('torch').split('+')[0] == '$TORCH_VERSION'"
   echo "$torch_want" > "$torch_stamp"
 fi
@@ -32,8 +47,12 @@ stamp="$VENV/.bert-tickets-installed"
 want="$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16) $torch_want"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "[setup] installing bert-tickets with pinned dependencies"
-  pip install -c constraints.txt "torch==$TORCH_VERSION" -e ".[all]"
-  "$VENV/bin/python" -c "import torch, transformers, ticketlib" # fail here, not later
+  pip install --no-compile -c constraints.txt "torch==$TORCH_VERSION" -e ".[all]"
+  # Fail here, not later; and compile what every run of the study imports (its kernel, the model,
+  # figures, statistics) once here, not in each of the first runs' processes.
+  "$VENV/bin/python" -c "import torch, transformers, ticketlib.experiments, ticketlib.report, ticketlib.figures, \
+ticketlib.sweep.execute, ipykernel.ipkernel, matplotlib.pyplot, seaborn, statsmodels.stats.multitest, \
+statsmodels.stats.weightstats, transformers.models.bert.modeling_bert"
   echo "$want" > "$stamp"
 fi
 echo "[setup] fetching offline assets (pinned, sha256-checked, cached in \${TICKETLIB_CACHE:-~/.cache/bert-tickets})"

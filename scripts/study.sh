@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+echo "[study] set-up done in ${SECONDS} s"  # the sweep prints its own time at the end ("finished in")
 exec .venv/bin/python -m ticketlib study "$@"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 
 import pytest
@@ -9,6 +10,22 @@ import torch
 from transformers import BertConfig, BertForMaskedLM, BertForQuestionAnswering, BertForSequenceClassification
 
 HEADS = {"cls": BertForSequenceClassification, "qa": BertForQuestionAnswering, "mlm": BertForMaskedLM}
+
+
+def pytest_configure(config):
+    """Under pytest-xdist (-n N), each worker's torch gets its share of the cores: by default every
+    worker would run one thread per core, N times too many threads for the machine."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist, the slow tests (whole sweeps, the docs' study) are handed out first, so the
+    last minutes are not one worker finishing a long test alone; a stable sort keeps each group's
+    order (the docs blocks run in document order)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def tiny_config(layers: int = 2, hidden: int = 32, vocab: int = 64) -> BertConfig:

@@ -28,6 +28,8 @@ from ticketlib.claims import Verdict  # noqa: E402
 from ticketlib.masks import masks_overlap  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+# One worker under pytest-xdist (--dist loadgroup): the module-scoped report (`built`) and browser are made once.
+pytestmark = pytest.mark.xdist_group("report")
 
 
 @pytest.fixture(scope="module")
