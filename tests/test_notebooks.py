@@ -316,16 +316,19 @@ def test_check_parameters_ignores_what_a_notebook_binds_later():
         check_parameters({"recipe_extra": {"thread": 1}}, ["recipe_extra"], recipe=True)
 
 
-def test_notebooks_run_without_kernel_transport_warnings(tmp_path, capfd):
+def test_notebooks_run_without_kernel_transport_warnings_or_log_lines(tmp_path, capfd):
     """The sweep's and the refresh's papermill runs use IPC sockets: no "Kernel is running over TCP
-    without encryption" from the kernel in the main job's output."""
+    without encryption" from the kernel in the main job's output; nor the kernel's own error log
+    lines (as "KeyboardInterrupt caught in kernel" when a shutdown's interrupt lands mid-message),
+    probed by logging one from a cell."""
     from ticketlib.sweep.notebooks import execute_notebook
 
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     cell = nbformat.v4.new_code_cell("x = 1")
     cell.metadata["tags"] = ["parameters"]
-    nb.cells = [cell, nbformat.v4.new_code_cell("print(x * 2)")]
+    probe = "from ipykernel.kernelapp import IPKernelApp\nIPKernelApp.instance().log.error('kernel-log-probe')"
+    nb.cells = [cell, nbformat.v4.new_code_cell(probe), nbformat.v4.new_code_cell("print(x * 2)")]
     nbformat.write(nb, str(tmp_path / "in.ipynb"))
     (tmp_path / "cwd").mkdir()
     done = execute_notebook(tmp_path / "in.ipynb", tmp_path / "out.ipynb", {"x": 21}, cwd=tmp_path / "cwd",
@@ -333,4 +336,5 @@ def test_notebooks_run_without_kernel_transport_warnings(tmp_path, capfd):
     assert done.cells[-1].outputs[0]["text"] == "42\n"
     captured = capfd.readouterr()
     assert "TCP" not in captured.err + captured.out, captured.err
+    assert "kernel-log-probe" not in captured.err + captured.out, captured.err
     assert not list((tmp_path / "cwd").iterdir()), "socket files left in the run folder"

@@ -58,14 +58,18 @@ def notebook_parameters(path: Path) -> dict[str, Any]:
 def execute_notebook(notebook: str | Path, output: str | Path, parameters: dict, cwd: str | Path, **kwargs):
     """papermill.execute_notebook with the kernel's sockets on IPC in a private temporary folder
     rather than TCP on localhost: no other user of the machine can listen in, and the kernel does
-    not print "Kernel is running over TCP without encryption" into every run's output."""
+    not print "Kernel is running over TCP without encryption" into every run's output. The kernel
+    logs only critical errors to the terminal: jupyter_client interrupts a kernel before shutting
+    it down, and one caught mid-message logged "KeyboardInterrupt caught in kernel" into the
+    sweep's output for a run that had finished; a cell's error is in the executed notebook."""
     import papermill
     from traitlets.config import Config
 
     with tempfile.TemporaryDirectory(prefix="ticketlib-kernel-") as sockets:
         config = Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(sockets, "kernel")}})
         return papermill.execute_notebook(str(notebook), str(output), parameters=parameters, cwd=str(cwd),
-                                          kernel_name="python3", config=config, **kwargs)
+                                          kernel_name="python3", config=config,
+                                          extra_arguments=["--IPKernelApp.log_level=CRITICAL"], **kwargs)
 
 
 def notebook_to_html(notebook: Path, html: Path, hide_input: bool = True) -> None:
