@@ -75,6 +75,11 @@ def check_granularity(granularity: str) -> str:
     return granularity
 
 
+def check_scope(scope: str) -> None:
+    if scope not in ("global", "layerwise"):
+        raise ValueError(f"unknown pruning scope {scope!r}; expected 'global' or 'layerwise'")
+
+
 def structured_options_on(allocation: str, score: str) -> bool:
     """Whether the structured options change the masks (and so are part of a run's record)."""
     return allocation != "joint" or score != "magnitude"
@@ -223,8 +228,7 @@ class PruneConfig:
                                  self.structured_score, self.structured_score_batches)
         if self.levels < 1:
             raise ValueError(f"levels must be >= 1, got {self.levels!r}")
-        if self.scope not in ("global", "layerwise"):
-            raise ValueError(f"unknown pruning scope {self.scope!r}; expected 'global' or 'layerwise'")
+        check_scope(self.scope)
         self.exclude = tuple(self.exclude)
         if self.levels > self.to_schedule().max_levels():
             raise ValueError(f"levels={self.levels} would reach 100% sparsity with rate {self.rate}")

@@ -64,7 +64,7 @@ from typing import Literal, Mapping
 import torch
 from torch import nn
 
-from .config import TAYLOR_BATCHES, PrunableSet, check_granularity, check_structured_options
+from .config import TAYLOR_BATCHES, PrunableSet, check_granularity, check_scope, check_structured_options
 from .masks import Mask, check_sparsity, full_mask, magnitude_prune, random_prune
 from .prunable import prunable_parameters, prunable_state
 from .unit_scores import (
@@ -244,8 +244,7 @@ def _check_request(granularity: str, scope: str, criterion: str, seed: int | Non
         raise ValueError("random unit pruning needs a seed")
     if gradients is not None and criterion != "taylor":
         raise ValueError(f"gradient totals are used by the 'taylor' criterion only, not {criterion!r}")
-    if scope not in ("global", "layerwise"):
-        raise ValueError(f"unknown pruning scope {scope!r}; expected 'global' or 'layerwise'")
+    check_scope(scope)
     check_structured_options(granularity, allocation, head_ratio, "magnitude", TAYLOR_BATCHES)
     return unit_kinds
 

@@ -27,7 +27,7 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 
-from .config import PrunableSet
+from .config import PrunableSet, check_scope
 from .masks import Mask
 from .prunable import prunable_parameters
 from .structured import Units, expand, is_structured, kinds, layout, units_from_mask, warn_collapse
@@ -93,8 +93,7 @@ def prune_to_counts(model: nn.Module, counts: UnitCounts, granularity: str, spec
         raise ValueError(f"a paired baseline ranks by one of {', '.join(BASELINE_CRITERIA)}, not {criterion!r}")
     if (criterion == "random") != (seed is not None):
         raise ValueError("random units need a seed, and only random units use one")
-    if scope not in ("global", "layerwise"):
-        raise ValueError(f"unknown pruning scope {scope!r}; expected 'global' or 'layerwise'")
+    check_scope(scope)
     shapes = layout(model, spec)
     _check_counts(counts, shapes, unit_kinds)
     generator = torch.Generator().manual_seed(seed) if criterion == "random" else None
