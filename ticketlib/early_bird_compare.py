@@ -64,8 +64,7 @@ class Pair:
 
 def plain_identity(identity: dict) -> dict:
     """The identity of the same run with early_bird off: the IMP run an early-bird run is paired with."""
-    fields = {k: v for k, v in identity["params"]["recipe"].items() if k in Recipe.names()}  # not unit_baselines
-    recipe = Recipe(**fields).replace(early_bird=False)
+    recipe = Recipe.from_namespace(identity["params"]["recipe"]).replace(early_bird=False)  # fields only
     return {**identity, "params": {**identity["params"], "recipe": recipe.identity()}}
 
 

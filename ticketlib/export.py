@@ -106,7 +106,7 @@ def _recipe(run: Path):
         return None
     from .params import Recipe
 
-    return Recipe(**{k: v for k, v in info["recipe"].items() if k in Recipe.names()})
+    return Recipe.from_namespace(info["recipe"])
 
 
 def _max_length(recipe) -> int | None:
