@@ -69,3 +69,23 @@ def toy(tmp_path):
     from helpers import make_toy_repo  # here, not at the top: tests/imp_child.py imports conftest, not sweeps
 
     return make_toy_repo(tmp_path)
+
+
+@pytest.fixture
+def network_attempts(monkeypatch) -> list[tuple]:
+    """Refuse and record, as ("lookup" | "connect", address), every name lookup and socket
+    connect in this process. Exact on any machine, where a time limit only guessed at retries."""
+    import socket
+
+    attempts: list[tuple] = []
+
+    def refuser(kind):
+        def refuse(*args, **kwargs):
+            attempts.append((kind, args[1] if kind == "connect" else args[:2]))
+            raise OSError("no network in this test")
+        return refuse
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuser("lookup"))
+    monkeypatch.setattr(socket.socket, "connect", refuser("connect"))
+    monkeypatch.setattr(socket.socket, "connect_ex", refuser("connect"))
+    return attempts

@@ -91,7 +91,7 @@ def lab(tmp_path):
          *(["--allow-root"] if os.geteuid() == 0 else [])],
         cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
+    deadline = time.time() + 240  # a hang guard: a slow CI machine starts JupyterLab late
     while True:
         try:
             urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=5)
