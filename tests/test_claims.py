@@ -7,9 +7,10 @@ import math
 
 import pandas as pd
 import pytest
-from report_fixtures import row, study_rows
+from report_fixtures import SPARSITY, row, study_rows
 
 from ticketlib import stats as S
+from ticketlib import wording as W
 from ticketlib.claims import Match, Rules, Verdict, judge
 
 FULL = (0.80, 0.81, 0.82)  # rt-sentiment's full model, 3 seeds; no-signal 0.5
@@ -125,10 +126,26 @@ def transfer_rows(source_gap=(0.0, 0.001, 0.002), other_gap=(-0.05, -0.051, -0.0
     return rows
 
 
-def test_claim_3_gate_no_matching_source_is_not_testable():
-    judgement, found = verdicts(transfer_rows(source_imp=(-0.05, -0.051, -0.052)))
-    assert found[2] == Verdict.NOT_TESTABLE and judgement.claims[2].note == "source_not_a_ticket"
-    assert judgement.claims[2].source == "squad-retrieval" and judgement.claims[2].tasks == []
+def test_claim_3_source_that_is_no_ticket_is_tested_at_its_lowest_pruned_level_and_says_so():
+    rows = transfer_rows(source_imp=(-0.05, -0.051, -0.052))  # retrieval's own ticket: not matching
+    lower = [dict(r, level=LEVEL - 1, sparsity=SPARSITY[LEVEL - 1])  # the same rows a level lower
+             for r in rows if r["method"] in ("imp", "transfer")]
+    judgement, found = verdicts(rows + lower)
+    claim = judgement.claims[2]
+    assert claim.note == "source_not_a_ticket" and claim.source == "squad-retrieval"
+    assert claim.level == LEVEL - 1 and [t.level for t in claim.tasks] == [LEVEL - 1]
+    assert found[2] == Verdict.SUPPORTED  # the mask transfers there, but it is no ticket:
+    assert "the source mask is not a ticket" in W.claim_line(claim)
+    assert f"(level {LEVEL - 1})" in W.source_line(claim)
+    # with a matching own ticket the gate passes and the note is empty
+    assert verdicts(transfer_rows())[0].claims[2].note == ""
+    # no transfer at the level the rule picks: not testable, and why
+    no_rows = [r for r in rows if not (r["method"] == "transfer")] + [r for r in lower if r["method"] == "imp"]
+    judgement, found = verdicts(no_rows)
+    assert found[2] == Verdict.NOT_TESTABLE and judgement.claims[2].note == "no_source"
+    only_high = rows + [r for r in lower if r["method"] == "imp"]  # transferred at LEVEL, not at LEVEL - 1
+    judgement, found = verdicts(only_high)
+    assert found[2] == Verdict.NOT_TESTABLE and judgement.claims[2].note == "no_transfer_at_ticket_level"
 
 
 def test_claim_3_supported_then_contradicted_by_a_better_source_or_a_poor_transfer():
@@ -161,8 +178,9 @@ def test_rules_are_checked():
 
 def test_verdicts_on_the_realistic_table():
     judgement = judge(study_rows())
-    assert [c.verdict for c in judgement.claims] == [Verdict.UNDECIDED, Verdict.UNDECIDED, Verdict.NOT_TESTABLE]
+    assert [c.verdict for c in judgement.claims] == [Verdict.UNDECIDED, Verdict.UNDECIDED, Verdict.UNDECIDED]
     assert [t.task for t in judgement.claims[0].tasks] == ["rt-sentiment", "squad-retrieval"]
     assert "squad-qnli" in judgement.claims[0].not_counted  # at chance: never counted
     assert [t.task for t in judgement.claims[1].tasks] == ["rt-sentiment"]  # retrieval ran no baseline
-    assert judgement.claims[2].note == "source_not_a_ticket"
+    # retrieval's ticket matches nowhere: its mask is tested at its lowest pruned level, and said so
+    assert judgement.claims[2].note == "source_not_a_ticket" and judgement.claims[2].level == 2

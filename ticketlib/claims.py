@@ -15,9 +15,10 @@ Rules (`Rules`, from a profile's `rules:` section; the defaults below)
     tested against 0 both ways, Holm across the task x level x baseline family. SUPPORTED when
     every gap is above 0 and both baselines were compared; CONTRADICTED when a gap is below 0;
     UNDECIDED otherwise; NOT_TESTABLE when no gap counts.
-  Claim 3: the source P is the first pre-training objective with transfer rows. Its gate: P's
-    own ticket matches on P (the claim-1 rule) at some level; the test is at the highest such
-    level L; NOT_TESTABLE ("the source mask is not a ticket") when there is none. Per learned
+  Claim 3: the source P is the first pre-training objective with transfer rows. The test is at
+    the highest level L where P's own ticket matches on P (the claim-1 rule); where it matches at
+    none, at P's lowest pruned level, and the claim's note says the source mask is not a ticket
+    there (the verdict then speaks of a pruned mask, not of a ticket). Per learned
     target T: P's mask on T against T's full model (the matching rule, Holm across targets), and
     P's mask minus every other source's mask on T, paired by seed, both ways, Holm. SUPPORTED on
     T when P's mask matches on T and no other source beats it; CONTRADICTED when it is not
@@ -173,9 +174,10 @@ class ClaimResult:
     verdict: Verdict
     tasks: list[TaskVerdict]
     not_counted: dict[str, str]  # task -> why (did not learn, ...)
-    note: str = ""  # claim-level reason code when NOT_TESTABLE
+    note: str = ""  # claim-level reason code: why NOT_TESTABLE, or (claim 3) why its source is no ticket
     source: str | None = None  # claim 3's pre-training objective
     source_cells: list[Cell] = field(default_factory=list)  # claim 3: the source's own matching cells
+    level: int | None = None  # claim 3: the source's level the transfer is tested at
 
     def count(self, verdict: Verdict) -> int:
         return sum(t.verdict == verdict for t in self.tasks)
@@ -291,14 +293,16 @@ def claim_3(cells: C.Cells, match: list[Cell], learned: Sequence[str], not_count
     own = [c for c in match if c.task == source]
     if source not in learned:
         return ClaimResult(3, Verdict.NOT_TESTABLE, [], not_counted, "source_not_learned", source, own)
+    if not own:
+        return ClaimResult(3, Verdict.NOT_TESTABLE, [], not_counted, "source_no_pruned_level", source, own)
     ticket_levels = [c.level for c in own if c.result == Match.MATCHING.value]
-    if not ticket_levels:
-        why = "source_too_few_seeds" if all(c.tested is None for c in own) else "source_not_a_ticket"
-        return ClaimResult(3, Verdict.NOT_TESTABLE, [], not_counted, why, source, own)
-    level = max(ticket_levels)
+    gate = "" if ticket_levels else (
+        "source_too_few_seeds" if all(c.tested is None for c in own) else "source_not_a_ticket")
+    level = max(ticket_levels) if ticket_levels else min(c.level for c in own)  # else its lowest pruned level
     targets = [t for t in learned if t != source and source in _transfer_sources(cells, t, level)]
     if not targets:
-        return ClaimResult(3, Verdict.NOT_TESTABLE, [], not_counted, "no_transfer_at_ticket_level", source, own)
+        return ClaimResult(3, Verdict.NOT_TESTABLE, [], not_counted, "no_transfer_at_ticket_level", source, own,
+                           level)
     cells_out = []
     for target in targets:
         mine = cells.method(target, "transfer", level, source)
@@ -329,7 +333,7 @@ def claim_3(cells: C.Cells, match: list[Cell], learned: Sequence[str], not_count
             tasks.append(TaskVerdict(target, Verdict.UNDECIDED, mine,
                                      _seeds_to_decide(vs_full, Match.NOT_MATCHING.value, Match.MATCHING.value),
                                      level=level))
-    return ClaimResult(3, overall(tasks), tasks, not_counted, source=source, source_cells=own)
+    return ClaimResult(3, overall(tasks), tasks, not_counted, gate, source, own, level)
 
 
 # --- the study ------------------------------------------------------------------------------

@@ -54,22 +54,32 @@ def claim_line(claim: ClaimResult) -> str:
     parts = [f"supported on {claim.count(Verdict.SUPPORTED)} of {len(judged)} {noun}"]
     parts += [f"{v.value} on {claim.count(v)}" for v in (Verdict.CONTRADICTED, Verdict.UNDECIDED) if claim.count(v)]
     untestable = claim.count(Verdict.NOT_TESTABLE)
-    return ", ".join(parts) + (f"; not testable on {untestable}" if untestable else "")
+    line = ", ".join(parts) + (f"; not testable on {untestable}" if untestable else "")
+    if claim.number == 3 and claim.note in GATE_WHY:  # tested, but not a ticket's transfer
+        line += f"; {GATE_WHY[claim.note]}, so this tests the source's pruned mask at its lowest pruned level"
+    return line
 
 
 NOT_TESTABLE_WHY = {
     "no_learned_task": "no task learned, so none is counted",
     "no_source": "no transfer rows from a pre-training objective",
     "source_not_learned": "the pre-training objective's task did not learn",
-    "source_not_a_ticket": "the source mask is not a ticket (the pre-training objective's own IMP ticket matches "
-                           "at no sparsity tested)",
-    "source_too_few_seeds": "the pre-training objective's own ticket has too few seeds to test whether it is a ticket",
-    "no_transfer_at_ticket_level": "the source's mask was not transferred at the sparsity where it is a ticket",
+    "source_no_pruned_level": "the pre-training objective's IMP run has no pruned level",
+    "no_transfer_at_ticket_level": "the source's mask was not transferred at the sparsity the rule picks",
     "below_min_sparsity": "IMP not evaluated at the claim's sparsities",
     "too_few_pairs": "too few paired seeds for a test",
     "no_counted_gap": "no gap counts (the ticket did not learn, or too few paired seeds)",
     "baseline_missing": "every gap is above 0, but a baseline was never compared",
 }
+
+
+# Claim 3's source gate when it fails: the test still runs, at the source's lowest pruned level.
+GATE_WHY = {
+    "source_not_a_ticket": "the source mask is not a ticket (the pre-training objective's own IMP ticket matches "
+                           "at no sparsity tested)",
+    "source_too_few_seeds": "the pre-training objective's own ticket has too few seeds to test whether it is a ticket",
+}
+NOT_TESTABLE_WHY.update(GATE_WHY)
 
 
 def rule_line(number: int, rules: Rules) -> str:
@@ -86,7 +96,8 @@ def rule_line(number: int, rules: Rules) -> str:
                 f"({ci} intervals); supported when every gap is above 0, contradicted when one is below.")
     return (f"At the highest sparsity where the pre-training source's own ticket matches (the claim-1 rule): per "
             f"target, its mask matching on the target (as claim 1) and no other source's mask ahead of it (paired "
-            f"differences, one-sided at {a:g}, Holm); not testable when the source mask is not a ticket.")
+            f"differences, one-sided at {a:g}, Holm); where the source's ticket matches at no sparsity, at its "
+            f"lowest pruned level, and the verdict says the source mask is not a ticket there.")
 
 
 def _task_cells(task: TaskVerdict) -> list[str]:
@@ -140,7 +151,9 @@ def source_line(claim: ClaimResult) -> str:
     if not claim.source:
         return ""
     cells = "; ".join(cell_text(c) for c in claim.source_cells) or "no IMP level evaluated"
-    return f"{claim.source}'s own ticket against its full model: {cells}."
+    tested = next((c for c in claim.source_cells if c.level == claim.level), None)
+    at = f" Transfer tested at its {pct(tested.sparsity)} mask (level {tested.level})." if tested else ""
+    return f"{claim.source}'s own ticket against its full model: {cells}.{at}"
 
 
 def claims_context(judgement: Judgement) -> list[dict]:
