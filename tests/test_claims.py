@@ -137,6 +137,11 @@ def test_claim_3_source_that_is_no_ticket_is_tested_at_its_lowest_pruned_level_a
     assert found[2] == Verdict.SUPPORTED  # the mask transfers there, but it is no ticket:
     assert "the source mask is not a ticket" in W.claim_line(claim)
     assert f"(level {LEVEL - 1})" in W.source_line(claim)
+    # one paired seed per target: each target says why it is not judged, and the gate still shows
+    one_seed = [r for r in rows + lower if not (r["method"] == "transfer" and r["seed"] > 0)]
+    line = W.claim_line(verdicts(one_seed)[0].claims[2])
+    assert line.startswith("no target could be judged (too few paired seeds for a test)")
+    assert "the source mask is not a ticket" in line
     # with a matching own ticket the gate passes and the note is empty
     assert verdicts(transfer_rows())[0].claims[2].note == ""
     # no transfer at the level the rule picks: not testable, and why

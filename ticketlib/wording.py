@@ -48,13 +48,18 @@ def claim_line(claim: ClaimResult) -> str:
     """'supported on 1 of 5 tasks, contradicted on 2, undecided on 2'."""
     judged = [t for t in claim.tasks if t.verdict != Verdict.NOT_TESTABLE]
     noun = "targets" if claim.number == 3 else "tasks"
-    if not judged:
+    if not judged and not claim.tasks:
         return NOT_TESTABLE_WHY.get(claim.note, "no task could be judged") if claim.note else (
             f"no {noun[:-1]} could be judged")
-    parts = [f"supported on {claim.count(Verdict.SUPPORTED)} of {len(judged)} {noun}"]
-    parts += [f"{v.value} on {claim.count(v)}" for v in (Verdict.CONTRADICTED, Verdict.UNDECIDED) if claim.count(v)]
+    if judged:
+        parts = [f"supported on {claim.count(Verdict.SUPPORTED)} of {len(judged)} {noun}"]
+        parts += [f"{v.value} on {claim.count(v)}" for v in (Verdict.CONTRADICTED, Verdict.UNDECIDED)
+                  if claim.count(v)]
+    else:  # every target had a reason of its own (too few paired seeds, ...)
+        reasons = sorted({NOT_TESTABLE_WHY.get(t.note, t.note) for t in claim.tasks})
+        parts = [f"no {noun[:-1]} could be judged ({'; '.join(reasons)})"]
     untestable = claim.count(Verdict.NOT_TESTABLE)
-    line = ", ".join(parts) + (f"; not testable on {untestable}" if untestable else "")
+    line = ", ".join(parts) + (f"; not testable on {untestable}" if untestable and judged else "")
     if claim.number == 3 and claim.note in GATE_WHY:  # tested, but not a ticket's transfer
         line += f"; {GATE_WHY[claim.note]}, so this tests the source's pruned mask at its lowest pruned level"
     return line
