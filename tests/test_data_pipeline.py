@@ -1,7 +1,6 @@
 """Tokenization, subsets, the feature cache, SQuAD windows and spans, MLM masking, evaluation:
 all offline, on a tiny tokenizer and GLUE-format files written here."""
 
-
 import numpy as np
 import pytest
 import torch

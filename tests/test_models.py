@@ -1,6 +1,5 @@
 """Model loading: heads per task, layer truncation, the info dict, clear errors without a network."""
 
-
 import pytest
 import torch
 from data_fixtures import tiny_tokenizer
