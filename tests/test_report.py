@@ -89,10 +89,25 @@ def test_no_machine_path_and_files_readable_by_others(built):
 
 def test_a_run_page_names_the_store_not_its_path(tmp_path):
     store = tmp_path / "store"
-    page = f"<pre>run folder: {store}/find_tickets/sst2-abc.partial (new)</pre>"
-    expected = "<pre>run folder: &lt;store&gt;/find_tickets/sst2-abc.partial (new)</pre>"
+    page = f"<pre>run folder: {store}/find_tickets/sst2-32a04136cbf3.partial (new)</pre>"
+    expected = "<pre>run folder: &lt;store&gt;/find_tickets/sst2-32a04136cbf3.partial (new)</pre>"
     assert report.without_store(page, str(store)) == expected
-    assert report.without_store(page, "") == page
+    assert report.without_store(page, "") == expected  # a store not named: found by its run folders
+    assert report.without_store("<pre>/srv/data/sst2</pre>", "") == "<pre>/srv/data/sst2</pre>"
+
+
+def test_a_run_page_made_in_another_store_names_no_machine_path(tmp_path):
+    """A run imported from a shard printed the store of the machine it ran on."""
+    page = ("<pre>run folder: /work/other-runs/baselines/rt-sentiment-1d2def0b5b29.partial (new)\n"
+            "ticket: /home/me/runs/find_tickets/sst2-32a04136cbf3/level_2\n"
+            "summary: /srv/s/summary/c07d1383fc21\n"
+            "assets: /root/.cache/bert-tickets/assets/minilm</pre>")
+    expected = ("<pre>run folder: &lt;store&gt;/baselines/rt-sentiment-1d2def0b5b29.partial (new)\n"
+                "ticket: &lt;store&gt;/find_tickets/sst2-32a04136cbf3/level_2\n"
+                "summary: &lt;store&gt;/summary/c07d1383fc21\n"
+                "assets: /root/.cache/bert-tickets/assets/minilm</pre>")
+    assert report.without_store(page, str(tmp_path / "store")) == expected
+    assert report.without_store(expected, str(tmp_path / "store")) == expected  # written once
 
 
 MACHINE_PATHS = ("/work/", "/home/", "/tmp/", "/root/", "/Users/", "file://")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -162,14 +163,18 @@ def store_text(store: str, reports: Path) -> str:
         return f"{path.name}/ (outside this folder)"
 
 
+# An absolute folder followed by a run folder of a store (<experiment>/[<name>-]<12-hex run id>): the
+# store a run was made in, which for a run imported from a shard is another machine's store.
+_RUN_STORE = re.compile(r"(?<![\w.;])/(?:[\w.\-]+/)+?(?=[\w\-]+/(?:[\w.\-]+-)?[0-9a-f]{12}(?:\.partial)?\b)")
+
+
 def without_store(html: str, store: str | None) -> str:
     """A run's page with the run store's path (printed by its notebook: "run folder: ...")
-    written as &lt;store&gt;, so that a committed report names no folder of the machine it ran on."""
-    if not store:
-        return html
-    for path in {str(store), str(Path(store).resolve())}:
+    written as &lt;store&gt;, so that a committed report names no folder of the machine it ran on:
+    this study's store, and the store any run folder was made in (a shard's, on another machine)."""
+    for path in {str(store), str(Path(store).resolve())} if store else ():
         html = html.replace(path, "&lt;store&gt;")
-    return html
+    return _RUN_STORE.sub("&lt;store&gt;/", html)
 
 
 def run_rows(meta: dict, reports: Path) -> tuple[list[dict], str]:
