@@ -7,12 +7,14 @@ Variants, per unit fraction f (default 0.5 and 0.7):
   zeros stored densely (what a weight-level ticket runs as today);
 - shrunk: a structured mask (ticketlib.structured, mean-|w| ranking, allocation 'equal': a
   fraction f of the heads and f of the FFN neurons, each ranked within its kind) physically
-  removed by ticketlib.shrink; its logits are checked against the masked model's.
+  removed by ticketlib.shrink; its logits are checked against the masked model's;
+- with --tickets, structured tickets found by a study (mask files or find_tickets run folders at
+  their highest level) are measured the same way, tagged t1, t2, ... in the order given.
 Inputs are real dev sentences of rt-sentiment: batch 1 (a median-length sentence) and batch
 32 (a length-grouped batch). Variants are interleaved round by round in one process; medians
 and ratios to dense are reported, and each model's size on disk (safetensors).
 
-    .venv/bin/python benchmarks/structured_speed.py [--fractions 0.5 0.7] [--rounds 5] [--repeats 10]
+    .venv/bin/python benchmarks/structured_speed.py [--fractions 0.5 0.7] [--tickets MASK ...] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from ticketlib.models import OFFLINE_MODEL, load_model
 from ticketlib.prunable import prunable_state
 from ticketlib.shrink import save_shrunk, shrink
 from ticketlib.structured import coverage, structured_prune, units_from_mask
+from ticketlib.tickets import load_ticket
 
 SPEC = PrunableSet(include_pooler=False)
 
@@ -63,6 +66,8 @@ def size_on_disk(model, folder: Path, shrunk_record=None) -> int:
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--fractions", nargs="+", type=float, default=[0.5, 0.7])
+    p.add_argument("--tickets", nargs="*", default=[],
+                   help="structured tickets to measure too: mask files or find_tickets run folders (highest level)")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--repeats", type=int, default=10, help="forward passes per variant per round")
     p.add_argument("--threads", type=int, default=None)
@@ -83,9 +88,10 @@ def main(argv=None) -> None:
                "tokens": {k: list(v["input_ids"].shape) for k, v in inputs.items()}, "tickets": {}}
     tmp = Path(tempfile.mkdtemp(prefix="structured_speed_"))
     sizes = {"dense": size_on_disk(theta0, tmp)}
-    for fraction in args.fractions:
-        tag = f"f{round(100 * fraction)}"
-        mask = structured_mask(theta0, fraction)
+    masks = {f"f{round(100 * f)}": (structured_mask(theta0, f), {"unit_fraction": f}) for f in args.fractions}
+    for n, path in enumerate(args.tickets, 1):
+        masks[f"t{n}"] = (load_ticket(path).mask, {"ticket": str(path)})
+    for tag, (mask, about) in masks.items():
         weight_sparsity = sparsity(mask)
         masked = copy.deepcopy(theta0)
         Masker(masked, mask, SPEC).apply()
@@ -97,7 +103,7 @@ def main(argv=None) -> None:
             diff = max((shrunk(**x).logits - masked(**x).logits).abs().max().item() for x in inputs.values())
         units = units_from_mask(mask, theta0, SPEC)
         results["tickets"][tag] = {
-            "unit_fraction": fraction, "weight_sparsity": round(weight_sparsity, 4),
+            **about, "weight_sparsity": round(weight_sparsity, 4),
             "heads_kept": int(sum(int(h.sum()) for h in units.heads)), "heads_total": 72,
             "neurons_kept": int(sum(int(n.sum()) for n in units.neurons)), "neurons_total": 6 * 1536,
             "heads_per_layer": record["num_attention_heads"], "neurons_per_layer": record["intermediate_sizes"],

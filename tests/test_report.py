@@ -110,6 +110,14 @@ def test_a_run_page_made_in_another_store_names_no_machine_path(tmp_path):
     assert report.without_store(expected, str(tmp_path / "store")) == expected  # written once
 
 
+def test_a_warning_in_a_run_page_names_its_source_file_without_the_clone():
+    import ticketlib.structured
+
+    source = Path(ticketlib.structured.__file__).resolve()
+    page = f"<pre>{source}:339: UserWarning: LAYER COLLAPSE</pre>"
+    assert report.without_store(page, "") == "<pre>ticketlib/structured.py:339: UserWarning: LAYER COLLAPSE</pre>"
+
+
 MACHINE_PATHS = ("/work/", "/home/", "/tmp/", "/root/", "/Users/", "file://")
 
 

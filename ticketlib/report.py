@@ -166,6 +166,9 @@ def store_text(store: str, reports: Path) -> str:
 # An absolute folder followed by a run folder of a store (<experiment>/[<name>-]<12-hex run id>): the
 # store a run was made in, which for a run imported from a shard is another machine's store.
 _RUN_STORE = re.compile(r"(?<![\w.;])/(?:[\w.\-]+/)+?(?=[\w\-]+/(?:[\w.\-]+-)?[0-9a-f]{12}(?:\.partial)?\b)")
+# The folder ticketlib is imported from (a clone, or site-packages): warnings printed in a run's
+# notebook name their source file below it.
+_PACKAGE_PARENT = Path(__file__).resolve().parents[1]
 
 
 def without_store(html: str, store: str | None) -> str:
@@ -174,6 +177,7 @@ def without_store(html: str, store: str | None) -> str:
     this study's store, and the store any run folder was made in (a shard's, on another machine)."""
     for path in {str(store), str(Path(store).resolve())} if store else ():
         html = html.replace(path, "&lt;store&gt;")
+    html = html.replace(f"{_PACKAGE_PARENT}/", "")  # a warning's source file: ticketlib/structured.py
     return _RUN_STORE.sub("&lt;store&gt;/", html)
 
 
