@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
-# Set up, then run the whole test suite (library tests, slow tests on the real offline model).
+# Set up, then run the tests: every fast test, the slow ones marked `essential` (one end-to-end
+# check of each flow: kill and resume, sweeps, shards, JupyterLab, the real model), then nbval.
+# --all: every slow test too (the Slurm cluster, every documented example, every kill point, the
+# real seed shards): about 25 minutes more on 2 cores; run it before merging a change to those.
+# Other arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+marks=(-m "not slow or essential")
+if [ "${1:-}" = "--all" ]; then
+  marks=()
+  shift
+fi
 bash scripts/setup.sh
 # The browser tests' tools, for the tests only (the main job opens no browser): Debian's chromium
 # and Playwright (pyproject's `browser` extra), which drives it and downloads no browser of its own.
@@ -24,7 +33,7 @@ export TICKETLIB_GLUE_DIR="${TICKETLIB_GLUE_DIR:-$(cd .. && pwd)/shared/data/glu
 # committed notebooks re-executed by nbval (smoke profile). One pytest process: with two xdist
 # workers on 2 cores the suite took longer (benchmarks/README.md), because its
 # slow tests already keep both cores busy (sweeps run two notebooks at a time).
-.venv/bin/python -m pytest -q --durations=25 "$@"
+.venv/bin/python -m pytest -q --durations=25 "${marks[@]}" "$@"
 # nbval: copies of the committed notebooks with the smoke parameters injected by papermill
 # (the procedure that made their outputs: scripts/refresh_notebooks.py), run on a fresh store;
 # the cells marked NBVAL_CHECK_OUTPUT must reproduce the committed outputs (docs/notebooks.md).

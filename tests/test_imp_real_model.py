@@ -32,6 +32,7 @@ def masks(run_dir):
     return [load_mask(run_dir / f"level_{k:02d}" / "mask.safetensors")[0] for k in range(3)]
 
 
+@pytest.mark.essential
 def test_two_levels_resume_after_interruption_with_bit_identical_masks(tmp_path, data):
     model, _, info = load_model(OFFLINE_MODEL, "rt-sentiment", num_layers=LAYERS)
     assert info["num_layers"] == LAYERS

@@ -112,6 +112,7 @@ def lab(tmp_path):
     log.close()
 
 
+@pytest.mark.essential
 def test_explorer_runs_all_cells_in_jupyterlab(lab):
     url, _ = lab
     started = time.time()

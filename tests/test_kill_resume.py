@@ -87,6 +87,7 @@ KILLS = [("train", 1), ("train", 9), ("train", 20), ("prune", 1), ("prune", 3),
          ("write", 1), ("write", 4), ("write", 8), ("write", 12)]
 
 
+@pytest.mark.essential  # 12 kills of one forked IMP run: 0.3 s each after the fork server's start
 @pytest.mark.parametrize("kill", KILLS + [("random", seed) for seed in range(3)], ids=str)
 @pytest.mark.xdist_group("kill_resume_imp")  # one forkserver and reference
 def test_sigkill_then_resume(tmp_path, forkserver, reference, kill):
@@ -113,6 +114,7 @@ def test_sigkill_then_resume(tmp_path, forkserver, reference, kill):
     assert final_state(run_dir) == state
 
 
+@pytest.mark.essential
 @pytest.mark.xdist_group("kill_resume_imp")
 def test_two_fresh_processes_give_bit_identical_masks_and_metrics(tmp_path, reference):
     """Two new interpreters (not forks) agree bit for bit, with each other and with the forked reference."""
@@ -225,9 +227,11 @@ def wait_until(condition, timeout=120.0):
 # Kills after the k-th run has finished (k = 0: once the first has started) plus a random
 # fraction of a second, so every stage of the sweep is hit; then three at random times.
 SWEEP_KILLS = [("after_runs", k) for k in range(7)] + [("random", seed) for seed in range(3)]
+ESSENTIAL_KILL = ("after_runs", 2)  # the test command's one sweep kill: runs finished, running and waiting
 
 
-@pytest.mark.parametrize("kill", SWEEP_KILLS, ids=str)
+@pytest.mark.parametrize("kill", [pytest.param(k, id=str(k), marks=[pytest.mark.essential] if k == ESSENTIAL_KILL else [])
+                                  for k in SWEEP_KILLS])
 @pytest.mark.xdist_group("kill_resume_sweep")  # kill times are fractions of its reference
 def test_sigkill_a_sweep_then_resume(tmp_path, sweep_reference, kill):
     import json

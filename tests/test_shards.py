@@ -152,6 +152,7 @@ def test_corrupt_or_truncated_archive_writes_nothing(shard_a, tmp_path, capsys):
 
 
 @pytest.mark.slow  # four toy shard sweeps, the merge and the one-store sweep (about 25 s)
+@pytest.mark.essential
 def test_toy_shards_merged_equal_one_store(tmp_path):
     toy = make_toy_repo(tmp_path / "repo")
     archives = []

@@ -137,6 +137,7 @@ def test_identity_follows_parameters_dependencies_and_version_not_the_notebooks_
 # --- running --------------------------------------------------------------------------------
 
 @pytest.mark.slow  # a whole toy sweep, twice (about 10 s)
+@pytest.mark.essential
 def test_sweep_runs_skips_and_isolates_failures(toy):
     (toy / "params" / "toy_fail.yaml").write_text("extends: toy.yaml\ntask_params: {c: {fail: true}}\n")
     statuses = {s["name"]: s for s in run_toy(toy, "toy_fail", jobs=2)}

@@ -50,6 +50,7 @@ def test_a_run_locked_by_another_process_is_reported_not_executed(toy):
 
 
 @pytest.mark.slow  # two toy sweeps at once, then a third (about 13 s)
+@pytest.mark.essential
 def test_two_sweeps_at_once_run_each_run_once(toy):
     log = logging_produce(toy, sleep_s=2)
     results = [None, None]
