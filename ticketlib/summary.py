@@ -38,13 +38,21 @@ def budget_note(rows: pd.DataFrame, note: str = "") -> str:
         return "**No results yet**: run the other notebooks (or a sweep) first."
     rows = rows[~rows["method"].isin([NO_SIGNAL_METHOD, OVERLAP_METHOD])]
     runs = rows.drop_duplicates(["run_id", "method", "seed", "level", "rewind_step"])
-    seeds = rows[rows["experiment"] == "baselines"]["seed"].nunique()
     low, high = int(runs["steps"].min()), int(runs["steps"].max())
     facts = (f"This run: {rows['task'].nunique()} task(s) ({', '.join(sorted(rows['task'].unique()))}), "
              f"{len(runs)} fine-tuning runs of {low if low == high else f'{low}-{high}'} steps each, "
-             f"sparsities up to {rows['sparsity'].max():.0%}, {seeds or 1} seed(s) per evaluated subnetwork, "
+             f"sparsities up to {rows['sparsity'].max():.0%}, {_seeds_text(rows)}, "
              f"model {', '.join(sorted(rows['model'].dropna().astype(str).unique()))}.")
     return facts + ("\n\n" + note.strip() if note.strip() else "")
+
+
+def _seeds_text(rows: pd.DataFrame) -> str:
+    """The seeds behind each kind of result: a study may run IMP over more seeds than its baselines."""
+    imp = rows.loc[rows["method"] == "imp", "seed"].nunique()
+    other = rows.loc[rows["method"] != "imp", "seed"].nunique()
+    if imp and other and imp != other:
+        return f"{imp} seed(s) per IMP level, {other} per other evaluated subnetwork (baselines, transfer)"
+    return f"{max(imp, other, 1)} seed(s) per evaluated subnetwork"
 
 
 def save_summary(run_dir: str | Path, tables: dict[str, pd.DataFrame], figures: dict, note: str = "") -> None:
