@@ -67,6 +67,10 @@ def test_parse_and_select_follow_needs(tmp_path):
     assert chosen.borrowed == []
     with pytest.raises(ShardError, match="selects no run"):
         select_shard(runs, {"task": "z"})
+    # by experiment: the runs a later shard adds to an experiment, not the tickets they borrow
+    chosen = select_shard(runs, {"experiment": "consume", "task": ["a", "b"]})
+    assert [r.name for r in chosen.own] == ["consume[task=a]", "consume[task=b]"]
+    assert [r.name for r in chosen.borrowed] == ["produce[task=a]", "produce[task=b]"]
 
 
 def test_a_shard_borrows_the_runs_it_needs_from_another(tmp_path):

@@ -78,6 +78,8 @@ def _values(run: Run, key: str) -> list:
     if key == "seed":  # the seeds a run trains with: its `seeds`, else its own `seed`
         seeds = run.params.get("seeds")
         return list(seeds) if seeds else ([run.params["seed"]] if "seed" in run.params else [])
+    if key == "experiment" and key not in run.params:  # the profile's experiment the run belongs to
+        return [run.experiment]
     return [run.params[key]] if key in run.params else []
 
 
