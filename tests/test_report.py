@@ -285,7 +285,7 @@ def test_summary_notebook_api_keeps_working(tmp_path):
     note = summary.budget_note(rows, "plain words")
     assert "3 seed(s) per evaluated subnetwork" in note and "plain words" in note
     more_imp_seeds = pd.concat([rows, rows[rows["method"] == "imp"].assign(seed=7)])
-    assert "4 seed(s) per IMP level, 3 per other evaluated subnetwork" in summary.budget_note(more_imp_seeds)
+    assert "4 seed(s) per IMP level, up to 3 per other evaluated subnetwork" in summary.budget_note(more_imp_seeds)
     assert summary.budget_note(rows.iloc[:0]).startswith("**No results")
     summary.save_summary(tmp_path, {"table_2": table2}, {"curves": figures.curves_figure(rows)}, note="One.\n\nTwo.")
     folder = tmp_path / "summary"

@@ -51,7 +51,7 @@ def _seeds_text(rows: pd.DataFrame) -> str:
     imp = rows.loc[rows["method"] == "imp", "seed"].nunique()
     other = rows.loc[rows["method"] != "imp", "seed"].nunique()
     if imp and other and imp != other:
-        return f"{imp} seed(s) per IMP level, {other} per other evaluated subnetwork (baselines, transfer)"
+        return f"{imp} seed(s) per IMP level, up to {other} per other evaluated subnetwork (baselines, transfer)"
     return f"{max(imp, other, 1)} seed(s) per evaluated subnetwork"
 
 
