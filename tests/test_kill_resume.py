@@ -230,7 +230,7 @@ SWEEP_KILLS = [("after_runs", k) for k in range(7)] + [("random", seed) for seed
 ESSENTIAL_KILL = ("after_runs", 2)  # the test command's one sweep kill: runs finished, running and waiting
 
 
-@pytest.mark.parametrize("kill", [pytest.param(k, id=str(k), marks=[pytest.mark.essential] * (k == ESSENTIAL_KILL))
+@pytest.mark.parametrize("kill", [pytest.param(k, id=str(k), marks=pytest.mark.essential if k == ESSENTIAL_KILL else ())
                                   for k in SWEEP_KILLS])
 @pytest.mark.xdist_group("kill_resume_sweep")  # kill times are fractions of its reference
 def test_sigkill_a_sweep_then_resume(tmp_path, sweep_reference, kill):
