@@ -30,16 +30,16 @@ import time
 
 import torch
 
-from ticketlib.config import IMPConfig, PrunableSet, PruneConfig, TrainConfig
-from ticketlib.data import load_task_data
-from ticketlib.imp import run_imp
-from ticketlib.mask_io import save_mask
-from ticketlib.masker import Masker
-from ticketlib.masks import magnitude_prune, sparsity_report
-from ticketlib.models import OFFLINE_MODEL, load_model
-from ticketlib.prunable import prunable_state
-from ticketlib.rewind import base_snapshot, reinit_head, rewind
-from ticketlib.train import fine_tune
+from ticketlib.core.config import IMPConfig, PrunableSet, PruneConfig, TrainConfig
+from ticketlib.core.imp import run_imp
+from ticketlib.core.mask_io import save_mask
+from ticketlib.core.masker import Masker
+from ticketlib.core.masks import magnitude_prune, sparsity_report
+from ticketlib.core.prunable import prunable_state
+from ticketlib.core.rewind import base_snapshot, reinit_head, rewind
+from ticketlib.core.train import fine_tune
+from ticketlib.tasks.data import load_task_data
+from ticketlib.tasks.models import OFFLINE_MODEL, load_model
 
 SPEC = PrunableSet(include_pooler=False)
 

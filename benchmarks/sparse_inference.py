@@ -32,14 +32,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ticketlib.batching import Batches
-from ticketlib.config import PrunableSet
-from ticketlib.data import load_task_data
-from ticketlib.imp import imp_mask, one_shot_magnitude_mask
-from ticketlib.masker import Masker
-from ticketlib.masks import sparsity
-from ticketlib.models import OFFLINE_MODEL, load_model
-from ticketlib.prunable import base_model, prunable_parameters
+from ticketlib.core.config import PrunableSet
+from ticketlib.core.imp import imp_mask, one_shot_magnitude_mask
+from ticketlib.core.masker import Masker
+from ticketlib.core.masks import sparsity
+from ticketlib.core.prunable import base_model, prunable_parameters
+from ticketlib.foundations.batching import Batches
+from ticketlib.tasks.data import load_task_data
+from ticketlib.tasks.models import OFFLINE_MODEL, load_model
 
 SPEC = PrunableSet(include_pooler=False)
 

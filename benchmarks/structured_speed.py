@@ -5,9 +5,9 @@ Variants, per unit fraction f (default 0.5 and 0.7):
 - dense: theta_0 of the offline MiniLM (6 layers, 12 heads, 1536 FFN units per layer);
 - unstructured: global magnitude mask of theta_0 at the structured ticket's weight sparsity,
   zeros stored densely (what a weight-level ticket runs as today);
-- shrunk: a structured mask (ticketlib.structured, mean-|w| ranking, allocation 'equal': a
+- shrunk: a structured mask (ticketlib.core.structured, mean-|w| ranking, allocation 'equal': a
   fraction f of the heads and f of the FFN neurons, each ranked within its kind) physically
-  removed by ticketlib.shrink; its logits are checked against the masked model's;
+  removed by ticketlib.core.shrink; its logits are checked against the masked model's;
 - with --tickets, structured tickets found by a study (mask files or find_tickets run folders at
   their highest level) are measured the same way, tagged t1, t2, ... in the order given.
 Inputs are real dev sentences of rt-sentiment: batch 1 (a median-length sentence) and batch
@@ -33,16 +33,16 @@ import torch
 from safetensors.torch import save_model
 from sparse_inference import median_latencies  # run as a script: benchmarks/ is on the path
 
-from ticketlib.batching import Batches
-from ticketlib.config import PrunableSet
-from ticketlib.data import load_task_data
-from ticketlib.masker import Masker
-from ticketlib.masks import magnitude_prune, sparsity
-from ticketlib.models import OFFLINE_MODEL, load_model
-from ticketlib.prunable import prunable_state
-from ticketlib.shrink import save_shrunk, shrink
-from ticketlib.structured import coverage, structured_prune, units_from_mask
-from ticketlib.tickets import load_ticket
+from ticketlib.core.config import PrunableSet
+from ticketlib.core.masker import Masker
+from ticketlib.core.masks import magnitude_prune, sparsity
+from ticketlib.core.prunable import prunable_state
+from ticketlib.core.shrink import save_shrunk, shrink
+from ticketlib.core.structured import coverage, structured_prune, units_from_mask
+from ticketlib.foundations.batching import Batches
+from ticketlib.tasks.data import load_task_data
+from ticketlib.tasks.models import OFFLINE_MODEL, load_model
+from ticketlib.tickets.ticket import load_ticket
 
 SPEC = PrunableSet(include_pooler=False)
 

@@ -3,7 +3,7 @@ vs Hugging Face Trainer, and dynamic padding vs padding to the maximum length.
 
 Every variant trains the offline MiniLM model on the offline sentiment task with the same
 batch size, max length, optimizer (AdamW, eps 1e-8, weight decay 0), clipping (1.0) and
-linear schedule. The ticketlib variants run `ticketlib.train.fine_tune` itself (the
+linear schedule. The ticketlib variants run `ticketlib.core.train.fine_tune` itself (the
 library's loop); "torch_prune" runs the same loop on a model re-parametrised by
 `torch.nn.utils.prune.custom_from_mask` (weight = weight_orig * mask on every forward, how
 the reference code masks); "hf_trainer" is `transformers.Trainer` on the dense model with
@@ -44,14 +44,14 @@ import warnings
 import torch
 from torch.nn.utils import prune
 
-from ticketlib.batching import Batches
-from ticketlib.config import PrunableSet, TrainConfig
-from ticketlib.data import load_task_data
-from ticketlib.masker import Masker
-from ticketlib.masks import magnitude_prune
-from ticketlib.models import OFFLINE_MODEL, load_model
-from ticketlib.prunable import prunable_state
-from ticketlib.train import fine_tune
+from ticketlib.core.config import PrunableSet, TrainConfig
+from ticketlib.core.masker import Masker
+from ticketlib.core.masks import magnitude_prune
+from ticketlib.core.prunable import prunable_state
+from ticketlib.core.train import fine_tune
+from ticketlib.foundations.batching import Batches
+from ticketlib.tasks.data import load_task_data
+from ticketlib.tasks.models import OFFLINE_MODEL, load_model
 
 SPEC = PrunableSet(include_pooler=False)
 LOOP_VARIANTS = {  # name: (masking, group_by_length, pad to max length)

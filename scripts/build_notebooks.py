@@ -9,7 +9,7 @@ produces, so edit a notebook here, then run
 
 (`python scripts/build_notebooks.py [names]` writes the cells alone, without outputs.)
 
-The recipe part of each parameters cell is generated from `ticketlib.params.Recipe`: every field,
+The recipe part of each parameters cell is generated from `ticketlib.tasks.params.Recipe`: every field,
 its default and its help text (`params.recipe_cell`). Cells tagged "parameters" are papermill's
 and the only source of parameters in a saved notebook: edit a value there, run all, and that
 value is used. Cells whose first line is `# NBVAL_CHECK_OUTPUT` are the ones nbval compares.
@@ -24,14 +24,14 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from ticketlib.params import recipe_cell
+from ticketlib.tasks.params import recipe_cell
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 CHECK = "# NBVAL_CHECK_OUTPUT"
 
 
 def recipe_params() -> str:
-    return ("# The recipe: every field of ticketlib.params.Recipe, with its default and help text\n"
+    return ("# The recipe: every field of ticketlib.tasks.params.Recipe, with its default and help text\n"
             + recipe_cell()
             + "recipe_extra = {}  # Recipe fields as one dict, applied last (profiles use it, e.g. {'threads': 1})\n")
 
@@ -42,9 +42,9 @@ run_id = ""'''
 SETUP = '''\
 import pandas as pd
 from IPython.display import Markdown, display
-from ticketlib import cells, figures
-from ticketlib import experiments as ex
-from ticketlib.params import Recipe
+from ticketlib.study import cells, figures
+from ticketlib.study import experiments as ex
+from ticketlib.tasks.params import Recipe
 
 pd.set_option("display.precision", 3)
 recipe = Recipe.from_namespace(globals(), **recipe_extra)'''
@@ -61,11 +61,11 @@ def own_names(params: str) -> list[str]:
 
 def check_parameters(params: str, recipe: bool) -> str:
     """The first lines after the parameters (and papermill's injected cell): an unknown or misspelt
-    parameter stops the notebook here (ticketlib.notebook_params)."""
-    from ticketlib.params import Recipe
+    parameter stops the notebook here (ticketlib.study.notebook_params)."""
+    from ticketlib.tasks.params import Recipe
 
     names = [n for n in own_names(params) if not (recipe and n in Recipe.names())]
-    return ("from ticketlib.notebook_params import check_parameters\n"
+    return ("from ticketlib.study.notebook_params import check_parameters\n"
             f"check_parameters(globals(), {names!r}{', recipe=True' if recipe else ''})  # an unknown name stops here\n")
 
 
@@ -192,9 +192,9 @@ note = ""  # what this profile's budget can and cannot show (set by the profile)
 ''' + SWEEP,
         ['''import pandas as pd
 from IPython.display import Markdown, display
-from ticketlib import figures, summary, tables
-from ticketlib.last_study import select_runs
-from ticketlib.tickets import available_levels
+from ticketlib.study import figures, summary, tables
+from ticketlib.study.last_study import select_runs
+from ticketlib.tickets.ticket import available_levels
 
 pd.set_option("display.precision", 3)
 selected = select_runs(runs)
@@ -223,11 +223,11 @@ display(Markdown(summary.budget_note(rows, note)))''',
          "md:## Ticket or magnitude pruning?\n\nEach ticket against the one-shot magnitude mask of theta_0 at "
          "the same sparsity (what OMP prunes), and against the other tasks' tickets: Jaccard of the pruned "
          "weights, as rows the sweep adds to `results.csv` (method `mask_overlap`).",
-         "from ticketlib.overlap import study_overlap_rows\n\n"
+         "from ticketlib.study.overlap import study_overlap_rows\n\n"
          "overlaps = study_overlap_rows(tickets, figures.tickets_at(tickets, level))\n"
          "overlaps[[\"task\", \"source_task\", \"level\", \"sparsity\", \"value\"]]",
          '''if run_dir:  # for the sweep's report: tables and figures shown inline in reports/index.html
-    from ticketlib.results import write_rows
+    from ticketlib.tickets.results import write_rows
 
     write_rows(run_dir, overlaps.to_dict("records"))  # collected into results.csv with every run's rows
     summary.save_summary(run_dir, {"table_2_matching": table2, "transfer": transfer, "layer_sparsity": layers,
@@ -251,20 +251,20 @@ ticket = ""  # a find_tickets run folder or a mask.safetensors file; overrides r
 compare_with = ""  # overlap with: a task of the runs, a run folder or a mask file ("": another task's ticket, else a random mask)
 interactive = True  # widgets when a Jupyter frontend runs the notebook; False: static tables only
 ''' + SWEEP,
-        ['''from ticketlib import explore
+        ['''from ticketlib.study import explore
 
 view = explore.Explorer(runs, task=task, level=level, ticket=ticket, compare_with=compare_with)
 view.show(interactive)''',
          check("print(view.summary())"),
-         "md:## The same ticket through the API\n\n`ticketlib.tickets` loads a ticket from a run folder (at a "
+         "md:## The same ticket through the API\n\n`ticketlib.tickets.ticket` loads a ticket from a run folder (at a "
          "level) or a mask file; a `Ticket` has `mask`, `meta`, `layers()`, `matrices()` and `overlap(other)`.",
          '''from IPython.display import display
-from ticketlib import tickets
+from ticketlib.tickets.ticket import imp_levels_table, load_ticket
 
 if view.source is not None:  # None: no ticket in these runs (see above)
-    t = tickets.load_ticket(view.source, view.level)
+    t = load_ticket(view.source, view.level)
     print(f"{t.path.name}: level {t.level}, sparsity {t.sparsity:.2%}, {len(t.mask)} matrices")
-    display(tickets.imp_levels_table(view.source) if view.source.is_dir() else t.meta)'''], setup=None)
+    display(imp_levels_table(view.source) if view.source.is_dir() else t.meta)'''], setup=None)
 
 
 BUILDERS = {"01_find_tickets.ipynb": find_tickets, "02_baselines.ipynb": baselines, "03_transfer.ipynb": transfer,

@@ -32,8 +32,8 @@ import nbformat
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from build_notebooks import BUILDERS, NOTEBOOKS_DIR, build  # noqa: E402
 
-from ticketlib.profiles import load_profile  # noqa: E402
-from ticketlib.settings import RUNS  # noqa: E402
+from ticketlib.foundations.settings import RUNS  # noqa: E402
+from ticketlib.study.profiles import load_profile  # noqa: E402
 from ticketlib.sweep import expand, notebook_parameters  # noqa: E402
 from ticketlib.sweep.notebooks import execute_notebook  # noqa: E402
 

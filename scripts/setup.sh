@@ -50,7 +50,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   pip install --no-compile -c constraints.txt "torch==$TORCH_VERSION" -e ".[all]"
   # Fail here, not later; and compile what every run of the study imports (its kernel, the model,
   # figures, statistics) once here, not in each of the first runs' processes.
-  "$VENV/bin/python" -c "import torch, transformers, ticketlib.experiments, ticketlib.report, ticketlib.figures, \
+  "$VENV/bin/python" -c "import torch, transformers, ticketlib.study.experiments, ticketlib.study.report, ticketlib.study.figures, \
 ticketlib.sweep.execute, ipykernel.ipkernel, matplotlib.pyplot, seaborn, statsmodels.stats.multitest, \
 statsmodels.stats.weightstats, transformers.models.bert.modeling_bert"
   echo "$want" > "$stamp"

@@ -12,7 +12,7 @@ import torch
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from ticketlib import sweep
-from ticketlib.batching import Batches
+from ticketlib.foundations.batching import Batches
 
 
 def accuracy(features):

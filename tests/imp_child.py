@@ -11,11 +11,11 @@ sys.path.insert(0, os.path.dirname(__file__))
 import torch  # noqa: E402
 from conftest import synthetic_features, tiny_model  # noqa: E402
 
-import ticketlib.atomic as store  # noqa: E402
-import ticketlib.imp as imp  # noqa: E402
-import ticketlib.train as train  # noqa: E402
-from ticketlib.batching import pad_collate  # noqa: E402
-from ticketlib.config import IMPConfig, PruneConfig, TrainConfig  # noqa: E402
+import ticketlib.core.imp as imp  # noqa: E402
+import ticketlib.core.train as train  # noqa: E402
+import ticketlib.foundations.atomic as store  # noqa: E402
+from ticketlib.core.config import IMPConfig, PruneConfig, TrainConfig  # noqa: E402
+from ticketlib.foundations.batching import pad_collate  # noqa: E402
 
 
 def kill_points(phase: str | None, n: int) -> None:

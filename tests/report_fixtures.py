@@ -79,8 +79,8 @@ def make_mask(sparsity: float, seed: int, layers: int = 2) -> dict:
 
 
 def make_ticket_run(folder: Path, task: str, levels=(1, 2), seed: int = 0) -> Path:
-    from ticketlib.atomic import write_json
-    from ticketlib.mask_io import save_mask
+    from ticketlib.core.mask_io import save_mask
+    from ticketlib.foundations.atomic import write_json
 
     write_json(folder / "run.json", {"experiment": "find_tickets", "recipe": {"task": task}})
     for level in levels:

@@ -12,12 +12,12 @@ from pathlib import Path
 
 from conftest import tiny_model
 
-from ticketlib.atomic import write_json
-from ticketlib.mask_io import save_mask
-from ticketlib.masks import magnitude_prune
-from ticketlib.paths import IMP_DIR, LEVEL_FILE, MASK_FILE, RUN_FILE, level_dir
-from ticketlib.prunable import prunable_parameters
-from ticketlib.results import concat_rows, write_rows, write_table
+from ticketlib.core.mask_io import save_mask
+from ticketlib.core.masks import magnitude_prune
+from ticketlib.core.prunable import prunable_parameters
+from ticketlib.foundations.atomic import write_json
+from ticketlib.foundations.paths import IMP_DIR, LEVEL_FILE, MASK_FILE, RUN_FILE, level_dir
+from ticketlib.tickets.results import concat_rows, write_rows, write_table
 
 SPARSITY = {0: 0.0, 1: 0.2, 2: 0.4}
 TASKS = {"rt-sentiment": 0, "squad-qnli": 1}  # task -> seed of its tiny model

@@ -4,20 +4,21 @@ every TICKETLIB_* variable read in one place; no module over MAX_LINES lines; no
 mutable state (a `global`, or a module-level empty container); the LEAVES (file
 names, run configs, atomic I/O, statistics, the method registry) import nothing from ticketlib.
 
-The layers of ticketlib, bottom to top (a module imports its own layer and those below):
+The layers of ticketlib, bottom to top, each a subpackage (a module imports its own layer and
+those below; the interface layer is two: ticketlib.sweep and ticketlib.cli):
 
-  foundations  no domain knowledge: the version, settings (environment), paths (file names),
-               atomic file I/O, the hub check, the method registry, the paper's numbers,
-               statistics, metrics, batching, and the data helpers that know no task
+  foundations  no domain knowledge: settings (environment), paths (file names), atomic file
+               I/O, the hub check, the method registry, the paper's numbers, statistics,
+               metrics, batching (and the package's __init__: the version)
   core         pruning and training: the prunable set, masks and their files, the Masker, the
                run configs, rewinding, structured pruning and its unit scores, fine-tuning, the
                early-bird rule, IMP, shrink, Wanda, pooling heads
-  tasks        tasks and their data, models and pinned assets, the Recipe (a run's
-               parameters: task, model and the core configs) and a run's inputs built from it
+  tasks        the task registry and their data (tasks.data), models and pinned assets, the
+               Recipe (a run's parameters: task, model and the core configs) and a run's inputs
   tickets      a ticket and its folder, a run's result rows, and exporting a ticket
   study        experiments, run identity, profiles, the last study, the tables, claims and
                their wording, figures, the report, the summary and the explorer, budgets
-  interface    the sweep and the command line
+  interface    the sweep (ticketlib.sweep) and the command line (ticketlib.cli)
 
 KNOWN_UPWARD would list an upward import allowed for now, each with why (none today); the test
 fails on any other, and on a listed one that is gone (so the list is kept true).
@@ -103,30 +104,32 @@ def test_the_cycle_finder_finds_a_cycle():
 
 def test_no_import_circles_in_ticketlib():
     graph = import_graph()
-    assert "ticketlib.tickets" in graph and "ticketlib.imp" in graph
+    assert "ticketlib.tickets.ticket" in graph and "ticketlib.core.imp" in graph
     assert find_cycle(graph) is None, " -> ".join(find_cycle(graph))
 
 
-LAYERS = {
-    "foundations": ["ticketlib", "settings", "paths", "atomic", "hub", "methods", "paper", "stats", "metrics",
-                    "batching", "data.errors", "data.encode", "data.subsets", "data.squad_postprocess"],
-    "core": ["prunable", "masks", "mask_io", "masker", "config", "rewind", "structured", "unit_scores", "train",
-             "early_bird", "imp", "shrink", "wanda", "pooling", "contrastive", "unit_baselines"],
-    "tasks": ["tasks", "assets", "models", "params", "run_inputs", "data", "data.evaluation", "data.feature_cache",
-              "data.glue_tsv", "data.hub_source", "data.loading", "data.offline"],
-    "tickets": ["tickets", "ticket_folder", "sentence_folder", "results", "export"],
-    "study": ["experiments", "identity", "profiles", "last_study", "cells", "tables", "claims", "wording", "figures",
-              "summary", "report", "explore", "overlap", "budget", "curve", "early_bird_compare", "notebook_params"],
-    "interface": ["sweep", "sweep.driver", "sweep.engines", "sweep.execute", "sweep.notebooks", "sweep.plan",
-                  "sweep.shards", "sweep.shards_cli", "sweep.status", "sweep.__main__", "cli", "budget_cli",
-                  "early_bird_cli", "__main__"],
+LAYERS = {  # bottom to top: the subpackages of ticketlib (and its two top-level files) in each layer
+    "foundations": ["__init__", "foundations"],
+    "core": ["core"],
+    "tasks": ["tasks"],
+    "tickets": ["tickets"],
+    "study": ["study"],
+    "interface": ["sweep", "cli", "__main__"],
 }
 KNOWN_UPWARD: set[tuple[str, str]] = set()  # (module, what it imports), each with a comment saying why
 
 
+def layer_rank(module: str) -> int:
+    """The layer of a module: that of its subpackage (ticketlib.core.imp -> core)."""
+    part = module.split(".")[1] if "." in module else "__init__"
+    ranks = {name: rank for rank, names in enumerate(LAYERS.values()) for name in names}
+    if part not in ranks:
+        raise KeyError(f"{module} is in no layer: put it in one of the subpackages of LAYERS")
+    return ranks[part]
+
+
 def layer_of() -> dict[str, int]:
-    return {("ticketlib" if name == "ticketlib" else f"ticketlib.{name}"): rank
-            for rank, names in enumerate(LAYERS.values()) for name in names}
+    return {module: layer_rank(module) for module in import_graph()}
 
 
 def upward_imports(graph: dict[str, set[str]], layers: dict[str, int]) -> set[tuple[str, str]]:
@@ -134,10 +137,15 @@ def upward_imports(graph: dict[str, set[str]], layers: dict[str, int]) -> set[tu
             if layers[target] > layers[module]}
 
 
-def test_every_module_has_one_layer():
-    names = [name for names in LAYERS.values() for name in names]
-    assert len(names) == len(set(names))
-    assert set(layer_of()) == set(import_graph())
+def test_every_module_is_in_a_layer_subpackage():
+    """No flat modules: each module lives in the subpackage of its layer, which names it."""
+    flat = sorted(p.name for p in PACKAGE.glob("*.py") if p.name not in ("__init__.py", "__main__.py"))
+    assert flat == [], f"modules outside a layer subpackage: {flat}"
+    subpackages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+    assert subpackages == {name for names in LAYERS.values() for name in names} - {"__init__", "__main__"}
+    assert layer_rank("ticketlib.core.imp") < layer_rank("ticketlib.tasks.data.loading") < layer_rank(
+        "ticketlib.sweep.driver")
+    assert len(layer_of()) == len(import_graph())
 
 
 def test_the_layer_check_finds_an_upward_import():
@@ -148,12 +156,14 @@ def test_the_layer_check_finds_an_upward_import():
 
 
 def test_lazy_imports_count():
-    source = (PACKAGE / "overlap.py").read_text()  # builds its model only when asked to
-    assert "\n    from .run_inputs import" in source and "\nfrom .run_inputs import" not in source
-    assert "ticketlib.run_inputs" in import_graph()["ticketlib.overlap"]
+    source = (PACKAGE / "study" / "overlap.py").read_text()  # builds its model only when asked to
+    assert "\n    from ticketlib.tasks.run_inputs import" in source
+    assert "\nfrom ticketlib.tasks.run_inputs import" not in source
+    assert "ticketlib.tasks.run_inputs" in import_graph()["ticketlib.study.overlap"]
 
 
-LEAVES = ["ticketlib.paths", "ticketlib.config", "ticketlib.atomic", "ticketlib.stats", "ticketlib.methods"]
+LEAVES = ["ticketlib.foundations.paths", "ticketlib.foundations.atomic", "ticketlib.foundations.stats",
+          "ticketlib.foundations.methods", "ticketlib.core.config"]
 
 
 def test_the_leaves_import_nothing_from_ticketlib():
@@ -184,7 +194,7 @@ def test_environment_variables_are_read_in_one_place():
             continue
         if re.search(r"""["']TICKETLIB_[A-Z_]+["']""", path.read_text()):
             readers.append(path.name)
-    assert readers == [], f"TICKETLIB_* read outside ticketlib/settings.py: {readers}"
+    assert readers == [], f"TICKETLIB_* read outside ticketlib/foundations/settings.py: {readers}"
 
 
 def module_state(source: str) -> list[str]:
@@ -225,7 +235,8 @@ def test_the_sweep_and_the_command_line_load_no_torch():
     import subprocess
     import sys
 
-    code = ("import sys; import ticketlib.cli, ticketlib.params, ticketlib.profiles, ticketlib.sweep.driver, "
-            "ticketlib.sweep.execute; print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
+    code = ("import sys; import ticketlib.cli.main, ticketlib.tasks.params, ticketlib.study.profiles, "
+            "ticketlib.sweep.driver, ticketlib.sweep.execute; "
+            "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
     assert out.strip() == "[]"

@@ -8,8 +8,8 @@ import zipfile
 
 import pytest
 
-from ticketlib import assets
-from ticketlib.assets import Asset, AssetError, Member
+from ticketlib.tasks import assets
+from ticketlib.tasks.assets import Asset, AssetError, Member
 
 PAYLOAD = b"question\tanswer\n"
 SHA = hashlib.sha256(PAYLOAD).hexdigest()

@@ -10,10 +10,10 @@ import torch
 from conftest import tiny_model
 from safetensors.torch import save_file
 
-from ticketlib.cli import main
-from ticketlib.mask_io import save_mask
-from ticketlib.masks import magnitude_prune
-from ticketlib.prunable import prunable_state
+from ticketlib.cli.main import main
+from ticketlib.core.mask_io import save_mask
+from ticketlib.core.masks import magnitude_prune
+from ticketlib.core.prunable import prunable_state
 
 BASE = Path(__file__).parents[1] / "params" / "quick.yaml"
 IMP = ["imp", "--max-steps", "1", "--max-train-examples", "8", "--max-eval-examples", "8"]

@@ -9,9 +9,9 @@ import pytest
 import torch
 from conftest import tiny_model
 
-from ticketlib.config import PrunableSet
-from ticketlib.imp import one_shot_magnitude_mask
-from ticketlib.masker import Masker
+from ticketlib.core.config import PrunableSet
+from ticketlib.core.imp import one_shot_magnitude_mask
+from ticketlib.core.masker import Masker
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 

@@ -1,4 +1,4 @@
-"""The budget probe (ticketlib.budget): exact where exact (no steps: no movement, overlap 1;
+"""The budget probe (ticketlib.study.budget): exact where exact (no steps: no movement, overlap 1;
 one tensor moved by a known amount), deterministic with a seed, and its dense run is the
 baselines' full model bit for bit (slow: the real offline model, one layer)."""
 
@@ -11,10 +11,10 @@ import torch
 from conftest import synthetic_features, tiny_model
 from helpers import accuracy
 
-from ticketlib.budget import Budget, probe_model, relative_movement
-from ticketlib.cli import main
-from ticketlib.config import TrainConfig
-from ticketlib.prunable import prunable_state
+from ticketlib.cli.main import main
+from ticketlib.core.config import TrainConfig
+from ticketlib.core.prunable import prunable_state
+from ticketlib.study.budget import Budget, probe_model, relative_movement
 
 TRAIN = TrainConfig(learning_rate=1e-3, max_steps=8, batch_size=16, seed=0, progress=False)
 
@@ -64,10 +64,10 @@ def test_budget_parse_and_bad_input(tmp_path, capsys):
 
 @pytest.mark.slow  # the real offline model sliced to one layer: three short fine-tunings
 def test_dense_run_is_the_baselines_full_model_and_cells_are_not_redone(tmp_path, monkeypatch):
-    from ticketlib import experiments as ex
-    from ticketlib.budget import budget_recipe, run_probe
-    from ticketlib.params import Recipe
-    from ticketlib.run_inputs import load_data
+    from ticketlib.study import experiments as ex
+    from ticketlib.study.budget import budget_recipe, run_probe
+    from ticketlib.tasks.params import Recipe
+    from ticketlib.tasks.run_inputs import load_data
 
     monkeypatch.setenv("TQDM_DISABLE", "1")
     recipe = Recipe(task="rt-sentiment", num_layers=1, max_train_examples=24, max_eval_examples=24, batch_size=8,

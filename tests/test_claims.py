@@ -1,4 +1,4 @@
-"""ticketlib.claims: each verdict as a value, flipping where the numbers cross its rule
+"""ticketlib.study.claims: each verdict as a value, flipping where the numbers cross its rule
 (hand-written rows, hand-computed tests; no training)."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from report_fixtures import SPARSITY, row, study_rows
 
-from ticketlib import stats as S
-from ticketlib import wording as W
-from ticketlib.claims import Match, Rules, Verdict, judge
+from ticketlib.foundations import stats as S
+from ticketlib.study import wording as W
+from ticketlib.study.claims import Match, Rules, Verdict, judge
 
 FULL = (0.80, 0.81, 0.82)  # rt-sentiment's full model, 3 seeds; no-signal 0.5
 LEVEL = 3  # 48.8% sparsity (report_fixtures.SPARSITY): inside claim 1's range

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from ticketlib.cli import build_parser, main
-from ticketlib.profiles import load_profile
+from ticketlib.cli.main import build_parser, main
+from ticketlib.study.profiles import load_profile
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,10 +64,10 @@ def test_extends_finds_shipped_profiles_by_name_from_anywhere(tmp_path):
 
 
 def test_check_mask_takes_a_level_folder_and_the_pooling(tmp_path, capsys):
-    from ticketlib.mask_io import save_mask
-    from ticketlib.masks import magnitude_prune
-    from ticketlib.models import load_model
-    from ticketlib.prunable import prunable_state
+    from ticketlib.core.mask_io import save_mask
+    from ticketlib.core.masks import magnitude_prune
+    from ticketlib.core.prunable import prunable_state
+    from ticketlib.tasks.models import load_model
 
     model, _, _ = load_model("offline-minilm", "rt-sentiment", num_layers=2, pooling="mean")
     level = tmp_path / "run" / "imp" / "level_01"

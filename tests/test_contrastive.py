@@ -7,23 +7,23 @@ import pytest
 import torch
 from data_fixtures import tiny_checkpoint, tiny_tokenizer
 
-from ticketlib import metrics as M
-from ticketlib.batching import Batches, pad_collate
-from ticketlib.config import IMPConfig, PrunableSet, PruneConfig, TrainConfig
-from ticketlib.contrastive import SentenceEncoder, contrastive_loss
-from ticketlib.data import TaskData, load_task_data
-from ticketlib.data.encode import encode_retrieval
-from ticketlib.data.evaluation import retrieval_pool
-from ticketlib.data.offline import answer_sentences, retrieval_pairs
-from ticketlib.data.offline import retrieval_pool as build_pool
-from ticketlib.imp import run_imp
-from ticketlib.mask_io import check_fits, load_mask, save_mask
-from ticketlib.masker import Masker
-from ticketlib.masks import magnitude_prune
-from ticketlib.models import OFFLINE_MODEL, load_model
-from ticketlib.prunable import architecture_fingerprint, prunable_parameters, prunable_state
-from ticketlib.tasks import Retrieval, Task, get_task
-from ticketlib.train import fine_tune
+from ticketlib.core.config import IMPConfig, PrunableSet, PruneConfig, TrainConfig
+from ticketlib.core.contrastive import SentenceEncoder, contrastive_loss
+from ticketlib.core.imp import run_imp
+from ticketlib.core.mask_io import check_fits, load_mask, save_mask
+from ticketlib.core.masker import Masker
+from ticketlib.core.masks import magnitude_prune
+from ticketlib.core.prunable import architecture_fingerprint, prunable_parameters, prunable_state
+from ticketlib.core.train import fine_tune
+from ticketlib.foundations import metrics as M
+from ticketlib.foundations.batching import Batches, pad_collate
+from ticketlib.tasks.data import TaskData, load_task_data
+from ticketlib.tasks.data.encode import encode_retrieval
+from ticketlib.tasks.data.evaluation import retrieval_pool
+from ticketlib.tasks.data.offline import answer_sentences, retrieval_pairs
+from ticketlib.tasks.data.offline import retrieval_pool as build_pool
+from ticketlib.tasks.models import OFFLINE_MODEL, load_model
+from ticketlib.tasks.registry import Retrieval, Task, get_task
 
 SQRT_HALF = 1 / math.sqrt(2)
 

@@ -1,4 +1,4 @@
-"""The budget curve (ticketlib.curve) over two invented studies whose gaps are set exactly: at
+"""The budget curve (ticketlib.study.curve) over two invented studies whose gaps are set exactly: at
 48 x 32 the ticket matches at 25% only, at 192 x 8 at 25% and 50%; OMP trails IMP by OMP_GAP."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ticketlib.claims import Match
-from ticketlib.curve import PAPER_STEPS, curve_table, highest_table, read_budget, write_curve
-from ticketlib.results import NO_SIGNAL, write_table
+from ticketlib.study.claims import Match
+from ticketlib.study.curve import PAPER_STEPS, curve_table, highest_table, read_budget, write_curve
+from ticketlib.tickets.results import NO_SIGNAL, write_table
 
 SEEDS = range(6)
 FULL, SEED_STEP, NO_SIGNAL_SCORE = 0.80, 0.001, 0.5
@@ -89,7 +89,7 @@ def test_highest_matching_sparsity_by_each_criterion(studies):
 
 
 def test_write_curve_and_its_command(studies, tmp_path, capsys):
-    from ticketlib.cli import main
+    from ticketlib.cli.main import main
 
     out = tmp_path / "curve"
     assert main(["curve", *map(str, studies), "--out", str(out)]) == 0
@@ -104,7 +104,7 @@ def test_write_curve_and_its_command(studies, tmp_path, capsys):
 
 
 def test_a_folder_that_is_not_a_study_is_named(tmp_path, capsys):
-    from ticketlib.cli import main
+    from ticketlib.cli.main import main
 
     assert main(["curve", str(tmp_path), "--out", str(tmp_path / "out")]) != 0
     assert "not a study's reports folder" in capsys.readouterr().err

@@ -9,12 +9,12 @@ from data_fixtures import tiny_tokenizer, write_small_glue
 from torch import nn
 from transformers.modeling_outputs import QuestionAnsweringModelOutput, SequenceClassifierOutput
 
-from ticketlib.batching import Batches
-from ticketlib.data import DataUnavailableError, encode, load_task_data, mask_tokens
-from ticketlib.data.loading import TaskData
-from ticketlib.data.squad_postprocess import best_spans
-from ticketlib.data.subsets import take_subset
-from ticketlib.tasks import get_task
+from ticketlib.foundations.batching import Batches
+from ticketlib.tasks.data import DataUnavailableError, encode, load_task_data, mask_tokens
+from ticketlib.tasks.data.loading import TaskData
+from ticketlib.tasks.data.squad_postprocess import best_spans
+from ticketlib.tasks.data.subsets import take_subset
+from ticketlib.tasks.registry import get_task
 
 
 @pytest.fixture(autouse=True)
@@ -243,7 +243,7 @@ def test_hub_source_fails_fast_offline(tokenizer, monkeypatch, network_attempts)
         load_task_data("rte", "hub", tokenizer)
     with pytest.raises(DataUnavailableError, match="stand-in task 'wiki-mlm'"):
         load_task_data("mlm", "hub", tokenizer)
-    # At once: the flag came after huggingface_hub's import, so one DNS lookup (ticketlib.hub)
+    # At once: the flag came after huggingface_hub's import, so one DNS lookup (ticketlib.foundations.hub)
     # decides; no connection, so no download and none of its retries.
     assert [kind for kind, _ in network_attempts] in ([], ["lookup"])
 
@@ -261,7 +261,7 @@ def test_hub_source_converts_the_standard_datasets(tokenizer, monkeypatch):
     """The real load_dataset call path, with the hub replaced by in-memory datasets of the same schema."""
     import datasets
 
-    from ticketlib.data import hub_source
+    from ticketlib.tasks.data import hub_source
 
     calls = []
     mnli_rows = {"premise": ["the cat sat ."], "hypothesis": ["a cat sat ."], "label": [0], "idx": [0]}
@@ -285,7 +285,7 @@ def test_hub_source_converts_the_standard_datasets(tokenizer, monkeypatch):
 
 
 def test_qnli_pairs_take_the_answer_sentence_and_the_most_overlapping_other():
-    from ticketlib.data.offline import qnli_pairs
+    from ticketlib.tasks.data.offline import qnli_pairs
 
     context = "Paris is the capital of France. The Seine flows through Paris. Lyon is a city in France."
     def example(question, answer):

@@ -6,7 +6,7 @@
   a hang: how long an example takes is measured in benchmarks/, not asserted here.
 - ```yaml blocks are profiles when they say so (`extends:`): they are written to the clone's
   `params/` (under the path their first comment names, else `params/<name>.yaml`) and loaded
-  with `ticketlib.profiles.load_profile`; other YAML must parse.
+  with `ticketlib.study.profiles.load_profile`; other YAML must parse.
 - A block that cannot run here (installing, the two-hour study, a cluster, a network) carries a
   visible marker on the line right before its fence, with its reason:
 
@@ -175,7 +175,7 @@ def small_quick_profile(quick: dict) -> dict:
 def test_the_small_quick_profile_has_the_quick_studys_runs_model_and_levels(tmp_path):
     """What the docs blocks rely on: the same runs (names), model, layers, levels and pooling."""
     from ticketlib import sweep
-    from ticketlib.profiles import load_profile
+    from ticketlib.study.profiles import load_profile
 
     quick = yaml.safe_load((ROOT / "params" / "quick.yaml").read_text())
     small = {**small_quick_profile(quick), "extends": str(ROOT / "params" / "base.yaml"),
@@ -242,7 +242,7 @@ def _profile_block(block: Block, clone: Path) -> list[str]:
     named = re.match(r"#\s*(params/[\w.-]+\.ya?ml)\s*$", block.code.splitlines()[0])
     path = clone / (named[1] if named else f"params/{data['name']}.yaml")
     path.write_text(block.code)
-    return ["-c", f"from ticketlib.profiles import load_profile; load_profile({str(path)!r})"]
+    return ["-c", f"from ticketlib.study.profiles import load_profile; load_profile({str(path)!r})"]
 
 
 def _command(block: Block, clone: Path, scratch: Path) -> list[str]:

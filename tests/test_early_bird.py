@@ -1,4 +1,4 @@
-"""Early-bird tickets (issue 21 item 1; ticketlib.early_bird): the mask distance and the stopping
+"""Early-bird tickets (issue 21 item 1; ticketlib.core.early_bird): the mask distance and the stopping
 rule exactly, on hand-made masks and distances; the option off gives today's IMP run bit for bit
 (and today's manifests and run ids); on, the levels below the last stop early, the final level
 trains its full budget, and the run is deterministic and resumes; bad values fail early."""
@@ -12,14 +12,14 @@ import torch
 from conftest import synthetic_features, tiny_model
 from helpers import accuracy
 
-from ticketlib.atomic import canonical, read_json
-from ticketlib.cli import build_parser, recipe_from_args
-from ticketlib.config import EarlyBird, IMPConfig, PruneConfig, TrainConfig
-from ticketlib.early_bird import MaskWatch, early_bird_stop, mask_distance
-from ticketlib.imp import run_imp
-from ticketlib.mask_io import load_mask
-from ticketlib.params import Recipe
-from ticketlib.train import fine_tune
+from ticketlib.cli.main import build_parser, recipe_from_args
+from ticketlib.core.config import EarlyBird, IMPConfig, PruneConfig, TrainConfig
+from ticketlib.core.early_bird import MaskWatch, early_bird_stop, mask_distance
+from ticketlib.core.imp import run_imp
+from ticketlib.core.mask_io import load_mask
+from ticketlib.core.train import fine_tune
+from ticketlib.foundations.atomic import canonical, read_json
+from ticketlib.tasks.params import Recipe
 
 TRAIN = TrainConfig(learning_rate=1e-3, max_steps=24, batch_size=16, seed=0, progress=False)
 RULE = EarlyBird(every=2, epsilon=0.05, patience=3)

@@ -1,4 +1,4 @@
-"""Early-bird tickets against IMP (ticketlib.early_bird_compare, `ticketlib early-bird`): the
+"""Early-bird tickets against IMP (ticketlib.study.early_bird_compare, `ticketlib early-bird`): the
 shipped profile's runs pair with curve-192x8's by identity; on hand-made run folders at those
 very folders (level.json rows and final masks set exactly), the step totals, the ratio, the
 paired gap with its interval and the declared rule's verdict, and the masks' overlap."""
@@ -11,11 +11,13 @@ import pandas as pd
 import pytest
 import torch
 
-from ticketlib.atomic import write_json
-from ticketlib.claims import Match, Rules
-from ticketlib.cli import main
-from ticketlib.early_bird_cli import planned_runs
-from ticketlib.early_bird_compare import (
+from ticketlib.cli.early_bird import planned_runs
+from ticketlib.cli.main import main
+from ticketlib.core.mask_io import save_mask
+from ticketlib.foundations.atomic import write_json
+from ticketlib.foundations.paths import LEVEL_FILE, MASK_FILE, level_dir
+from ticketlib.study.claims import Match, Rules
+from ticketlib.study.early_bird_compare import (
     Planned,
     pair_runs,
     plain_identity,
@@ -24,10 +26,8 @@ from ticketlib.early_bird_compare import (
     task_table,
     write_comparison,
 )
-from ticketlib.identity import run_folder, run_identity
-from ticketlib.mask_io import save_mask
-from ticketlib.params import Recipe
-from ticketlib.paths import LEVEL_FILE, MASK_FILE, level_dir
+from ticketlib.study.identity import run_folder, run_identity
+from ticketlib.tasks.params import Recipe
 
 T_95_2 = 2.9199855803537242  # Student t, 2 degrees of freedom, one-sided 5%: the 90% interval of 3 pairs
 IMP_LEVEL, SECONDS_PER_STEP = 192, 0.25

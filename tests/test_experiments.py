@@ -7,10 +7,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from ticketlib import experiments as ex
-from ticketlib.params import Recipe
-from ticketlib.results import ROW_COLUMNS
-from ticketlib.run_inputs import load_data
+from ticketlib.study import experiments as ex
+from ticketlib.tasks.params import Recipe
+from ticketlib.tasks.run_inputs import load_data
+from ticketlib.tickets.results import ROW_COLUMNS
 
 pytestmark = pytest.mark.slow
 

@@ -1,5 +1,5 @@
-"""The explorer (ticketlib.explore) and the run selection behind the summary and explorer
-notebooks (ticketlib.last_study), on a fake finished study (tests/study_fixture.py): both the
+"""The explorer (ticketlib.study.explore) and the run selection behind the summary and explorer
+notebooks (ticketlib.study.last_study), on a fake finished study (tests/study_fixture.py): both the
 widget path and the static fallback; empty and bad inputs; training only on request."""
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 from study_fixture import BASELINE_LEVEL, BASELINE_SEEDS, BASELINES, FULL, SEED_STEP, SPARSITY, TASKS, make_study
 
-from ticketlib import explore
-from ticketlib.experiments import ensure_ticket
-from ticketlib.last_study import select_runs, tickets_listing
-from ticketlib.params import Recipe
-from ticketlib.results import ROW_COLUMNS
-from ticketlib.tickets import ticket_runs
+from ticketlib.study import explore
+from ticketlib.study.experiments import ensure_ticket
+from ticketlib.study.last_study import select_runs, tickets_listing
+from ticketlib.tasks.params import Recipe
+from ticketlib.tickets.results import ROW_COLUMNS
+from ticketlib.tickets.ticket import ticket_runs
 
 
 @pytest.fixture

@@ -13,14 +13,14 @@ from conftest import synthetic_features, tiny_config
 from data_fixtures import tiny_tokenizer
 from transformers import BertForSequenceClassification, BertModel
 
-from ticketlib import export
-from ticketlib.atomic import write_json
-from ticketlib.cli import main
-from ticketlib.config import IMPConfig, PruneConfig, TrainConfig
-from ticketlib.contrastive import SentenceEncoder
-from ticketlib.imp import run_imp
-from ticketlib.paths import RUN_FILE
-from ticketlib.pooling import MeanPooledClassifier
+from ticketlib.cli.main import main
+from ticketlib.core.config import IMPConfig, PruneConfig, TrainConfig
+from ticketlib.core.contrastive import SentenceEncoder
+from ticketlib.core.imp import run_imp
+from ticketlib.core.pooling import MeanPooledClassifier
+from ticketlib.foundations.atomic import write_json
+from ticketlib.foundations.paths import RUN_FILE
+from ticketlib.tickets import export
 
 TEXTS = ["a good film", "bad", "the film was not good at all"]
 LOADERS = ("transformers", "sentence_transformers")
@@ -237,11 +237,11 @@ def minilm_run(tmp_path, task, granularity):
     of `granularity` and, for a head, a stored 'trained' head that differs from the seeded one."""
     from safetensors.torch import save_file
 
-    from ticketlib.mask_io import save_mask
-    from ticketlib.models import load_model
-    from ticketlib.params import Recipe
-    from ticketlib.paths import level_dir
-    from ticketlib.structured import prune
+    from ticketlib.core.mask_io import save_mask
+    from ticketlib.core.structured import prune
+    from ticketlib.foundations.paths import level_dir
+    from ticketlib.tasks.models import load_model
+    from ticketlib.tasks.params import Recipe
 
     recipe = Recipe(task=task, pooling="mean", include_pooler=False, granularity=granularity)
     spec = recipe.prune_config().spec()
@@ -258,7 +258,7 @@ def minilm_run(tmp_path, task, granularity):
         model.classifier.load_state_dict({k.removeprefix("classifier."): v for k, v in head.items()})
     write_json(here / "level.json", {"level": 1, "metrics": {"accuracy": 0.5}})
     write_json(tmp_path / "run" / RUN_FILE, {"experiment": "find_tickets", "recipe": recipe.as_dict()})
-    from ticketlib.ticket_folder import apply_mask
+    from ticketlib.tickets.ticket_folder import apply_mask
 
     apply_mask(mask, None, model, spec)
     return tmp_path / "run", model.eval(), tokenizer

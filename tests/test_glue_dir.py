@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from data_fixtures import write_small_glue, write_tsv
 
-from ticketlib.data import DataFormatError, DataUnavailableError, load_raw
-from ticketlib.tasks import get_task
+from ticketlib.tasks.data import DataFormatError, DataUnavailableError, load_raw
+from ticketlib.tasks.registry import get_task
 
 GLUE_DIR = Path(os.environ.get("TICKETLIB_GLUE_DIR", Path(__file__).resolve().parents[1].parent / "shared/data/glue"))
 GENUINE = {"cola": (8551, 1043), "sst2": (67349, 872), "mrpc": (3668, 408), "stsb": (5749, 1500)}

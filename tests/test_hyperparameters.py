@@ -9,9 +9,9 @@ import dataclasses
 
 import pytest
 
-from ticketlib.cli import build_parser, flag, recipe_from_args
-from ticketlib.config import IMPConfig, PruneConfig, TrainConfig
-from ticketlib.params import Recipe, recipe_cell, recipe_help
+from ticketlib.cli.main import build_parser, flag, recipe_from_args
+from ticketlib.core.config import IMPConfig, PruneConfig, TrainConfig
+from ticketlib.tasks.params import Recipe, recipe_cell, recipe_help
 
 CONFIGS = (TrainConfig, PruneConfig, IMPConfig)
 

@@ -1,4 +1,4 @@
-"""One run identity for runs by hand and sweeps (ticketlib.identity, issue 13): the library's
+"""One run identity for runs by hand and sweeps (ticketlib.study.identity, issue 13): the library's
 experiment functions, given no run folder, resolve the very folder a sweep with the same
 parameters uses, for IMP and for the runs that take its ticket, whatever the profile calls the
 experiment; and a sweep takes over a folder a run by hand left, instead of starting again."""
@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 from helpers import PRODUCE_PARAMS, make_notebook
 
-from ticketlib import experiments as ex
-from ticketlib import identity, sweep
-from ticketlib.atomic import read_json
-from ticketlib.params import Recipe
-from ticketlib.paths import partial_dir
-from ticketlib.profiles import load_profile
+from ticketlib import sweep
+from ticketlib.foundations.atomic import read_json
+from ticketlib.foundations.paths import partial_dir
+from ticketlib.study import experiments as ex
+from ticketlib.study import identity
+from ticketlib.study.profiles import load_profile
+from ticketlib.tasks.params import Recipe
 
 OWN = {"baselines": ("at_levels", "methods", "seeds"),
        "transfer": ("source_task", "source_params", "at_levels", "seeds"),

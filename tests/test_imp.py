@@ -5,12 +5,19 @@ import torch
 from conftest import synthetic_features, tiny_model
 from helpers import accuracy
 
-from ticketlib.config import IMPConfig, PruneConfig, TrainConfig
-from ticketlib.imp import evaluate_ticket, imp_mask, one_shot_magnitude_mask, random_mask, run_imp, standard_pruning
-from ticketlib.mask_io import load_mask
-from ticketlib.masks import sparsity
-from ticketlib.prunable import prunable_parameters
-from ticketlib.rewind import base_snapshot
+from ticketlib.core.config import IMPConfig, PruneConfig, TrainConfig
+from ticketlib.core.imp import (
+    evaluate_ticket,
+    imp_mask,
+    one_shot_magnitude_mask,
+    random_mask,
+    run_imp,
+    standard_pruning,
+)
+from ticketlib.core.mask_io import load_mask
+from ticketlib.core.masks import sparsity
+from ticketlib.core.prunable import prunable_parameters
+from ticketlib.core.rewind import base_snapshot
 
 TRAIN = TrainConfig(learning_rate=1e-3, max_steps=8, batch_size=16, seed=0, progress=False)
 

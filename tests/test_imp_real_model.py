@@ -4,11 +4,11 @@ the checks are structural and bitwise, not about accuracy) and a real task."""
 import pytest
 import torch
 
-from ticketlib.config import IMPConfig, PruneConfig, TrainConfig
-from ticketlib.data import load_task_data
-from ticketlib.imp import run_imp
-from ticketlib.mask_io import load_mask
-from ticketlib.models import OFFLINE_MODEL, load_model, load_tokenizer
+from ticketlib.core.config import IMPConfig, PruneConfig, TrainConfig
+from ticketlib.core.imp import run_imp
+from ticketlib.core.mask_io import load_mask
+from ticketlib.tasks.data import load_task_data
+from ticketlib.tasks.models import OFFLINE_MODEL, load_model, load_tokenizer
 
 pytestmark = pytest.mark.slow
 

@@ -13,16 +13,17 @@ import imp_child
 import pytest
 from helpers import WRITE_ROW
 
-from ticketlib.atomic import read_json
-from ticketlib.mask_io import load_mask
+from ticketlib.core.mask_io import load_mask
+from ticketlib.foundations.atomic import read_json
 
 pytestmark = pytest.mark.slow  # processes killed and restarted: forked IMP children, whole sweeps (4-20 s each)
 
 CHILD = [sys.executable, str(Path(__file__).with_name("imp_child.py"))]
 # What an IMP child imports (seconds): the fork server imports it once. Library modules only: Python 3.11's fork
 # server imports these before it applies the test's sys.path, so tests/imp_child and conftest load in each child.
-PRELOAD = ["torch", "transformers.models.bert.modeling_bert", "pytest", "ticketlib.atomic", "ticketlib.batching",
-           "ticketlib.config", "ticketlib.imp", "ticketlib.mask_io", "ticketlib.train"]
+PRELOAD = ["torch", "transformers.models.bert.modeling_bert", "pytest", "ticketlib.foundations.atomic",
+           "ticketlib.foundations.batching", "ticketlib.core.config", "ticketlib.core.imp", "ticketlib.core.mask_io",
+           "ticketlib.core.train"]
 
 
 def run_child(run_dir, *kill):
@@ -239,7 +240,7 @@ def test_sigkill_a_sweep_then_resume(tmp_path, sweep_reference, kill):
 
     import pandas as pd
 
-    from ticketlib.results import ROW_COLUMNS
+    from ticketlib.tickets.results import ROW_COLUMNS
 
     reference, duration = sweep_reference
     root = make_toy(tmp_path)
@@ -341,8 +342,8 @@ def test_a_pool_worker_leaves_a_run_it_takes_once_its_driver_is_gone(tmp_path, m
     import os
 
     from ticketlib import sweep
-    from ticketlib.paths import lock_path
-    from ticketlib.profiles import load_profile
+    from ticketlib.foundations.paths import lock_path
+    from ticketlib.study.profiles import load_profile
     from ticketlib.sweep.engines import _execute_in_pool
 
     root = make_toy(tmp_path)

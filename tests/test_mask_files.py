@@ -3,9 +3,9 @@ import torch
 from conftest import tiny_model
 from safetensors.torch import save_file
 
-from ticketlib.mask_io import check_fits, load_mask, save_mask
-from ticketlib.masks import magnitude_prune
-from ticketlib.prunable import architecture_fingerprint, prunable_state
+from ticketlib.core.mask_io import check_fits, load_mask, save_mask
+from ticketlib.core.masks import magnitude_prune
+from ticketlib.core.prunable import architecture_fingerprint, prunable_state
 
 
 @pytest.fixture

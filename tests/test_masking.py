@@ -3,10 +3,10 @@ import torch
 from conftest import synthetic_features, tiny_model
 from torch.nn.utils import prune
 
-from ticketlib.batching import pad_collate
-from ticketlib.masker import Masker
-from ticketlib.masks import magnitude_prune
-from ticketlib.prunable import prunable_parameters, prunable_state
+from ticketlib.core.masker import Masker
+from ticketlib.core.masks import magnitude_prune
+from ticketlib.core.prunable import prunable_parameters, prunable_state
+from ticketlib.foundations.batching import pad_collate
 
 
 def _batch(features):

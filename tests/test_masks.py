@@ -2,8 +2,8 @@ import pytest
 import torch
 from conftest import tiny_model
 
-from ticketlib.config import Schedule
-from ticketlib.masks import (
+from ticketlib.core.config import Schedule
+from ticketlib.core.masks import (
     check_sparsity,
     full_mask,
     magnitude_prune,
@@ -12,7 +12,7 @@ from ticketlib.masks import (
     sparsity,
     sparsity_report,
 )
-from ticketlib.prunable import prunable_parameters, prunable_state
+from ticketlib.core.prunable import prunable_parameters, prunable_state
 
 
 def pruned_count(mask):
@@ -110,7 +110,7 @@ def test_sparsity_report_rows_and_fully_pruned_warning():
 def test_pruning_equals_a_stable_sort_with_heavy_ties(n_prune):
     # The pruning rule is defined as "the n lowest, ties to the earlier position, pruned first";
     # the implementation finds it in O(N) with kthvalue. Check it against the definition.
-    from ticketlib.masks import _prune_lowest
+    from ticketlib.core.masks import _prune_lowest
     generator = torch.Generator().manual_seed(n_prune)
     scores = torch.randint(0, 7, (1000,), generator=generator).float()  # ~140 ties per value
     keep = torch.ones(1000, dtype=torch.bool)

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from ticketlib import metrics as M
+from ticketlib.foundations import metrics as M
 
 PRED = [1, 1, 0, 0, 1]
 GOLD = [1, 0, 0, 0, 1]  # TP 2, FP 1, TN 2, FN 0

@@ -5,7 +5,7 @@ import torch
 from data_fixtures import tiny_tokenizer
 from transformers import BertConfig, BertModel
 
-from ticketlib.models import ModelUnavailableError, load_model
+from ticketlib.tasks.models import ModelUnavailableError, load_model
 
 
 @pytest.fixture
@@ -69,7 +69,7 @@ def test_unreachable_hub_name_fails_at_once_in_one_line(monkeypatch, network_att
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelUnavailableError) as error:
         load_model("bert-base-uncased", "rte")
-    # At once: the flag came after huggingface_hub's import, so one DNS lookup (ticketlib.hub)
+    # At once: the flag came after huggingface_hub's import, so one DNS lookup (ticketlib.foundations.hub)
     # decides; no connection, so no download and none of its retries.
     assert [kind for kind, _ in network_attempts] in ([], ["lookup"])
     message = str(error.value)
@@ -99,7 +99,7 @@ def test_offline_flag_serves_a_model_from_the_hugging_face_cache(checkpoint, tmp
     script = ("import socket\nattempts = []\n"
               "def refuse(*args, **kwargs):\n    attempts.append(args)\n    raise OSError('no network in this test')\n"
               "socket.getaddrinfo = socket.socket.connect = refuse\n"
-              "from ticketlib.models import ModelUnavailableError, load_model\n"
+              "from ticketlib.tasks.models import ModelUnavailableError, load_model\n"
               "model, _, info = load_model('tiny-org/tiny-bert', 'rte', seed=0)\n"
               "print(info['origin'], model.config.num_hidden_layers)\n"
               "try:\n    load_model('tiny-org/not-downloaded', 'rte')\n"

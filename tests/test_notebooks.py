@@ -17,7 +17,7 @@ import nbformat
 import pytest
 
 from ticketlib import sweep
-from ticketlib.params import Recipe, recipe_default
+from ticketlib.tasks.params import Recipe, recipe_default
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -60,7 +60,7 @@ def test_parameters_cell_holds_every_recipe_field_with_its_default(name):
     for field in Recipe.names():
         assert params[field] == recipe_default(field), field
     cell = parameters_cell(read(ROOT / "notebooks" / name))
-    assert "# the task, a ticketlib.tasks name" in cell  # the help text comes along
+    assert "# the task, a ticketlib.tasks.registry name" in cell  # the help text comes along
     # and the cell builds the default recipe
     namespace: dict = {}
     exec(cell, {}, namespace)
@@ -213,7 +213,7 @@ def test_an_edited_parameters_cell_is_what_runs(study_repo):
 def test_papermill_by_hand_with_another_task(tmp_path, capsys):
     """`papermill ... -f <resolved smoke parameters> -p task squad-qnli` on the IMP notebook: the
     `-p` values win over the file's (cut further to one step: the run itself is not the point)."""
-    from ticketlib.cli import main
+    from ticketlib.cli.main import main
 
     assert main(["sweep", "params", "smoke", "find_tickets"]) == 0  # `ticketlib sweep params`, in this process
     (tmp_path / "smoke.yaml").write_text(capsys.readouterr().out)
@@ -288,12 +288,12 @@ def test_the_cell_after_the_parameters_checks_them_first(name):
     """The check is the first statement after the parameters, and names exactly the parameters cell's
     names; no later cell binds a loop variable at top level (a leftover int from a previous "run
     all" in the same kernel would look like a parameter to the check)."""
-    from ticketlib.notebook_params import check_parameters
+    from ticketlib.study.notebook_params import check_parameters
 
     nb = build_notebooks.build(name)
     params_at = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
     following = nb.cells[params_at + 1].source.splitlines()
-    assert following[0] == "from ticketlib.notebook_params import check_parameters"
+    assert following[0] == "from ticketlib.study.notebook_params import check_parameters"
     assert following[1].startswith("check_parameters(globals(), ")
     namespace: dict = {}
     exec(nb.cells[params_at].source, {}, namespace)
@@ -308,7 +308,7 @@ def test_the_cell_after_the_parameters_checks_them_first(name):
 def test_check_parameters_ignores_what_a_notebook_binds_later():
     import pandas as pd
 
-    from ticketlib.notebook_params import check_parameters
+    from ticketlib.study.notebook_params import check_parameters
 
     check_parameters({"seed": 0, "run_dir": "", "rows": pd.DataFrame(), "pd": pd, "_": 3, "In": [""],
                       "fig": object(), "tickets": {"a": Path("x")}}, ["run_dir"], recipe=True)

@@ -4,11 +4,11 @@ fine-tune of the offline model on the offline sentiment task. Slow."""
 import pytest
 import torch
 
-from ticketlib.config import TrainConfig
-from ticketlib.data import load_raw, load_task_data
-from ticketlib.models import load_model
-from ticketlib.tasks import get_task
-from ticketlib.train import fine_tune
+from ticketlib.core.config import TrainConfig
+from ticketlib.core.train import fine_tune
+from ticketlib.tasks.data import load_raw, load_task_data
+from ticketlib.tasks.models import load_model
+from ticketlib.tasks.registry import get_task
 
 pytestmark = pytest.mark.slow
 

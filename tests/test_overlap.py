@@ -1,4 +1,4 @@
-"""ticketlib.overlap: the tickets' Jaccard overlaps as tidy rows, against hand-counted masks."""
+"""ticketlib.study.overlap: the tickets' Jaccard overlaps as tidy rows, against hand-counted masks."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import pytest
 import torch
 from report_fixtures import study_rows
 
-from ticketlib import cells as C
-from ticketlib import tables as T
-from ticketlib.overlap import METRIC, OVERLAP_METHOD, THETA0, overlap_rows
-from ticketlib.results import ROW_COLUMNS
-from ticketlib.tickets import Ticket
+from ticketlib.study import cells as C
+from ticketlib.study import tables as T
+from ticketlib.study.overlap import METRIC, OVERLAP_METHOD, THETA0, overlap_rows
+from ticketlib.tickets.results import ROW_COLUMNS
+from ticketlib.tickets.ticket import Ticket
 
 
 def mask(*kept):

@@ -7,16 +7,16 @@ from conftest import synthetic_features
 from data_fixtures import tiny_checkpoint
 from transformers import BertForSequenceClassification
 
-from ticketlib.config import PrunableSet, TrainConfig
-from ticketlib.mask_io import check_fits
-from ticketlib.masker import Masker
-from ticketlib.masks import full_mask, magnitude_prune
-from ticketlib.models import OFFLINE_MODEL, load_model
-from ticketlib.params import Recipe
-from ticketlib.pooling import MeanPooledClassifier, mean_pool
-from ticketlib.prunable import architecture_fingerprint, prunable_parameters, prunable_state
-from ticketlib.run_inputs import fresh_model
-from ticketlib.train import fine_tune
+from ticketlib.core.config import PrunableSet, TrainConfig
+from ticketlib.core.mask_io import check_fits
+from ticketlib.core.masker import Masker
+from ticketlib.core.masks import full_mask, magnitude_prune
+from ticketlib.core.pooling import MeanPooledClassifier, mean_pool
+from ticketlib.core.prunable import architecture_fingerprint, prunable_parameters, prunable_state
+from ticketlib.core.train import fine_tune
+from ticketlib.tasks.models import OFFLINE_MODEL, load_model
+from ticketlib.tasks.params import Recipe
+from ticketlib.tasks.run_inputs import fresh_model
 
 IDS = [[2, 10, 11, 12, 13, 3], [2, 20, 21, 3, 0, 0]]
 MASK = [[1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]]

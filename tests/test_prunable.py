@@ -3,8 +3,8 @@ import torch
 from conftest import tiny_model
 from transformers import BertConfig, BertForSequenceClassification
 
-from ticketlib.config import PrunableSet
-from ticketlib.prunable import architecture_fingerprint, layer_of, prunable_parameters
+from ticketlib.core.config import PrunableSet
+from ticketlib.core.prunable import architecture_fingerprint, layer_of, prunable_parameters
 
 
 def test_bert_base_prunable_set_is_the_papers():

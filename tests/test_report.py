@@ -21,11 +21,11 @@ matplotlib.use("Agg")
 from browser import open_browser, visit  # noqa: E402
 from report_fixtures import MATRICES, RT_IMP, SPARSITY, make_study, study_rows  # noqa: E402
 
-from ticketlib import cells as C  # noqa: E402
-from ticketlib import figures, report, summary  # noqa: E402
-from ticketlib import tables as T  # noqa: E402
-from ticketlib.claims import Verdict  # noqa: E402
-from ticketlib.masks import masks_overlap  # noqa: E402
+from ticketlib.core.masks import masks_overlap  # noqa: E402
+from ticketlib.study import cells as C  # noqa: E402
+from ticketlib.study import figures, report, summary  # noqa: E402
+from ticketlib.study import tables as T  # noqa: E402
+from ticketlib.study.claims import Verdict  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 # One worker under pytest-xdist (--dist loadgroup): the module-scoped report (`built`) and browser are made once.
@@ -111,11 +111,11 @@ def test_a_run_page_made_in_another_store_names_no_machine_path(tmp_path):
 
 
 def test_a_warning_in_a_run_page_names_its_source_file_without_the_clone():
-    import ticketlib.structured
+    import ticketlib.core.structured
 
-    source = Path(ticketlib.structured.__file__).resolve()
+    source = Path(ticketlib.core.structured.__file__).resolve()
     page = f"<pre>{source}:339: UserWarning: LAYER COLLAPSE</pre>"
-    assert report.without_store(page, "") == "<pre>ticketlib/structured.py:339: UserWarning: LAYER COLLAPSE</pre>"
+    assert report.without_store(page, "") == "<pre>ticketlib/core/structured.py:339: UserWarning: LAYER COLLAPSE</pre>"
 
 
 MACHINE_PATHS = ("/work/", "/home/", "/tmp/", "/root/", "/Users/", "file://")
@@ -176,8 +176,8 @@ def test_a_missing_no_signal_score_is_measured_on_the_tasks_eval_data(tmp_path):
     (rt-sentiment, offline assets fetched by scripts/setup.sh): the majority class's share."""
     import collections
 
-    from ticketlib.params import Recipe
-    from ticketlib.run_inputs import load_data
+    from ticketlib.tasks.params import Recipe
+    from ticketlib.tasks.run_inputs import load_data
 
     params = {"task": "rt-sentiment", "model": "offline-minilm", "source": "offline", "max_train_examples": 32,
               "max_eval_examples": 120}
@@ -249,7 +249,7 @@ def test_transfer_heatmap_shows_the_differences_from_the_own_ticket():
 def test_layer_and_overlap_heatmaps_show_the_masks(tmp_path):
     from report_fixtures import make_ticket_run
 
-    from ticketlib.tickets import load_ticket
+    from ticketlib.tickets.ticket import load_ticket
 
     runs = {task: make_ticket_run(tmp_path / task, task, seed=i) for i, task in enumerate(("a-task", "b-task"))}
     fig = figures.layer_figure(runs, level=2)
@@ -365,10 +365,10 @@ def test_the_committed_cpu_report_renders_in_a_real_browser(browser):
 
 
 def test_every_method_of_the_results_table_has_a_curve():
-    """The methods table (ticketlib.results.METHODS) serves experiments, stats and figures: a
+    """The methods table (ticketlib.tickets.results.METHODS) serves experiments, stats and figures: a
     baseline the experiments can train (Wanda, standard pruning, OMP) must draw, never raise."""
-    from ticketlib import experiments as ex
-    from ticketlib.results import METHOD_NAMES
+    from ticketlib.study import experiments as ex
+    from ticketlib.tickets.results import METHOD_NAMES
 
     assert set(ex.METHODS) | {"transfer"} == set(METHOD_NAMES)
     rows = study_rows()

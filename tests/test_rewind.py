@@ -2,10 +2,10 @@ import pytest
 import torch
 from conftest import tiny_model
 
-from ticketlib.masker import Masker
-from ticketlib.masks import magnitude_prune
-from ticketlib.prunable import prunable_parameters, prunable_state
-from ticketlib.rewind import base_snapshot, head_parameters, head_snapshot, reset_head, rewind
+from ticketlib.core.masker import Masker
+from ticketlib.core.masks import magnitude_prune
+from ticketlib.core.prunable import prunable_parameters, prunable_state
+from ticketlib.core.rewind import base_snapshot, head_parameters, head_snapshot, reset_head, rewind
 
 
 def scramble(model):

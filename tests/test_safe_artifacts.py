@@ -59,12 +59,12 @@ def test_every_artifact_writer_follows_the_umask(tmp_path, umask):
     import torch
     from report_fixtures import make_study
 
-    from ticketlib.atomic import write_bytes, write_json
-    from ticketlib.mask_io import save_mask
-    from ticketlib.report import build_report
-    from ticketlib.results import write_rows, write_table
+    from ticketlib.core.mask_io import save_mask
+    from ticketlib.foundations.atomic import write_bytes, write_json
+    from ticketlib.study.report import build_report
     from ticketlib.sweep.status import RunStatus
-    from ticketlib.ticket_folder import facts, save_folder
+    from ticketlib.tickets.results import write_rows, write_table
+    from ticketlib.tickets.ticket_folder import facts, save_folder
 
     run = tmp_path / "store" / "find_tickets" / "run"
     mask = {"encoder.layer.0.attention.self.query.weight": torch.rand(4, 4) > 0.5}
@@ -94,7 +94,7 @@ def test_follow_umask_fixes_what_transformers_writes_owner_only(tmp_path, umask)
     owner-only (0600) whatever the umask; store.follow_umask gives the folder the umask's modes."""
     from conftest import tiny_model
 
-    from ticketlib.atomic import follow_umask
+    from ticketlib.foundations.atomic import follow_umask
 
     tiny_model().save_pretrained(str(tmp_path / "checkpoint"))
     assert modes_below(tmp_path)["checkpoint/model.safetensors"] == 0o600  # what follow_umask is for

@@ -17,8 +17,8 @@ import pytest
 from helpers import make_toy_repo, results_without_clock
 
 from ticketlib import sweep
-from ticketlib.cli import main
-from ticketlib.profiles import load_profile
+from ticketlib.cli.main import main
+from ticketlib.study.profiles import load_profile
 from ticketlib.sweep.shards import ShardError, export_shard, import_shard, parse_shard, select_shard
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -195,7 +195,7 @@ experiments:
 
 def _verdicts(path: Path) -> list[tuple]:
     """Each claim's verdict and each task's, and the paper's matching table."""
-    from ticketlib.claims import judge
+    from ticketlib.study.claims import judge
 
     judgement = judge(pd.read_csv(path))
     return [(c.number, c.verdict, [(t.task, t.verdict) for t in c.tasks]) for c in judgement.claims] + [
@@ -227,7 +227,7 @@ def test_real_seed_shards_merged_equal_one_store(tmp_path):
     merged, one = tmp_path / "rm" / "results.csv", tmp_path / "r1" / "results.csv"
     assert results_without_clock(merged) == results_without_clock(one)
     assert _verdicts(merged) == _verdicts(one)
-    from ticketlib.claims import judge
+    from ticketlib.study.claims import judge
 
     matching = judge(pd.read_csv(merged)).matching.set_index("task")  # the merge feeds the verdicts both shards
     assert list(matching.index) == ["squad-qnli"] and matching.loc["squad-qnli", "full seeds"] == 2

@@ -8,16 +8,16 @@ import yaml
 from conftest import synthetic_features, tiny_model
 from transformers import AutoModelForSequenceClassification
 
-from ticketlib import export, ticket_folder
-from ticketlib.atomic import write_json
-from ticketlib.config import IMPConfig, PruneConfig, TrainConfig
-from ticketlib.imp import run_imp
-from ticketlib.mask_io import load_mask
-from ticketlib.paths import MASK_FILE, RUN_FILE
-from ticketlib.prunable import prunable_parameters
-from ticketlib.shrink import load_shrunk
-from ticketlib.structured import prune
-from ticketlib.tickets import Ticket, load_ticket
+from ticketlib.core.config import IMPConfig, PruneConfig, TrainConfig
+from ticketlib.core.imp import run_imp
+from ticketlib.core.mask_io import load_mask
+from ticketlib.core.prunable import prunable_parameters
+from ticketlib.core.shrink import load_shrunk
+from ticketlib.core.structured import prune
+from ticketlib.foundations.atomic import write_json
+from ticketlib.foundations.paths import MASK_FILE, RUN_FILE
+from ticketlib.tickets import export, ticket_folder
+from ticketlib.tickets.ticket import Ticket, load_ticket
 
 
 def front_matter(text):
@@ -114,12 +114,12 @@ def test_export_is_a_plain_transformers_checkpoint_with_zeros_where_the_mask_is_
 def test_cli_export_of_a_minilm_run_loads_in_plain_transformers(tmp_path):
     """`ticketlib export` builds theta_0 from the run's recipe (offline MiniLM), applies the
     level's mask and writes a folder AutoModelForSequenceClassification loads."""
-    from ticketlib.cli import main
-    from ticketlib.config import PrunableSet
-    from ticketlib.mask_io import save_mask
-    from ticketlib.models import load_model
-    from ticketlib.params import Recipe
-    from ticketlib.paths import level_dir
+    from ticketlib.cli.main import main
+    from ticketlib.core.config import PrunableSet
+    from ticketlib.core.mask_io import save_mask
+    from ticketlib.foundations.paths import level_dir
+    from ticketlib.tasks.models import load_model
+    from ticketlib.tasks.params import Recipe
 
     recipe = Recipe(pooling="cls")  # [CLS] through the pooler: Hugging Face's own classifier
     spec = PrunableSet(include_pooler=recipe.include_pooler)
@@ -145,12 +145,12 @@ def test_cli_export_of_a_minilm_run_loads_in_plain_transformers(tmp_path):
 
 @pytest.mark.slow
 def test_cli_export_fine_tune_trains_the_ticket_and_keeps_its_zeros(tmp_path):
-    from ticketlib.cli import main
-    from ticketlib.config import PrunableSet
-    from ticketlib.mask_io import save_mask
-    from ticketlib.models import load_model
-    from ticketlib.params import Recipe
-    from ticketlib.paths import level_dir
+    from ticketlib.cli.main import main
+    from ticketlib.core.config import PrunableSet
+    from ticketlib.core.mask_io import save_mask
+    from ticketlib.foundations.paths import level_dir
+    from ticketlib.tasks.models import load_model
+    from ticketlib.tasks.params import Recipe
 
     recipe = Recipe(max_train_examples=64, max_eval_examples=32, max_steps=2, pooling="cls")
     spec = PrunableSet(include_pooler=recipe.include_pooler)

@@ -8,10 +8,10 @@ import torch
 from conftest import synthetic_features, tiny_model
 from safetensors.torch import load_file
 
-from ticketlib.config import PrunableSet
-from ticketlib.prunable import prunable_parameters
-from ticketlib.shrink import WEIGHTS_FILE, load_shrunk, save_shrunk, shrink, shrink_record
-from ticketlib.structured import Units, expand, layout, structured_prune
+from ticketlib.core.config import PrunableSet
+from ticketlib.core.prunable import prunable_parameters
+from ticketlib.core.shrink import WEIGHTS_FILE, load_shrunk, save_shrunk, shrink, shrink_record
+from ticketlib.core.structured import Units, expand, layout, structured_prune
 
 
 def batch(features):
@@ -96,7 +96,7 @@ def test_save_and_load_round_trip_bit_for_bit(tmp_path):
 
 
 def test_a_base_model_without_pooler_shrinks_and_round_trips(tmp_path):
-    """The encoder of a mean-pooled model (ticketlib.pooling): a BertModel built without pooler
+    """The encoder of a mean-pooled model (ticketlib.core.pooling): a BertModel built without pooler
     takes the task model's mask (keys are base-relative) and loads back without a pooler."""
     from conftest import tiny_config
     from transformers import BertModel
@@ -132,8 +132,8 @@ def test_bad_input_is_refused(tmp_path):
 
 @pytest.mark.slow
 def test_shrunk_minilm_matches_the_masked_model_on_real_sentences():
-    from ticketlib.data import load_task_data
-    from ticketlib.models import load_model
+    from ticketlib.tasks.data import load_task_data
+    from ticketlib.tasks.models import load_model
 
     model, tokenizer, _ = load_model("offline-minilm", "rt-sentiment", seed=0)
     data = load_task_data("rt-sentiment", "offline", tokenizer, max_train_examples=8, max_eval_examples=16)

@@ -156,7 +156,7 @@ def test_smoke_sweep_on_slurm_with_a_cancelled_job_resumes_to_the_same_results(s
     assert set(overlaps["method"]) == {"mask_overlap"} and set(overlaps["metric"]) == {"jaccard"}
     assert list(overlaps["source_task"]) == ["theta0-magnitude"], overlaps
     html = (tmp_path / "reports-whole" / "index.html").read_text()
-    assert "figures/curves.png" in html  # the report draws its own figures (ticketlib.report)
+    assert "figures/curves.png" in html  # the report draws its own figures (ticketlib.study.report)
 
     # 2. A fresh store: cancel the IMP job once its first level is done (the second is training).
     process = study(tmp_path, "cancelled")

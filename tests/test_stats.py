@@ -1,4 +1,4 @@
-"""ticketlib.stats against hand-computed numbers: intervals, the matching rule, the learned rule,
+"""ticketlib.foundations.stats against hand-computed numbers: intervals, the matching rule, the learned rule,
 transfer differences and the claims' verdicts (hand-written rows, no training)."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from report_fixtures import row, study_rows
 
-from ticketlib import cells as C
-from ticketlib import stats as S
-from ticketlib import tables as T
+from ticketlib.foundations import stats as S
+from ticketlib.study import cells as C
+from ticketlib.study import tables as T
 
 # --- intervals: t quantiles from the tables (t_0.975: 12.7062 at 1 df, 4.3027 at 2, 2.7764 at 4)
 

@@ -6,11 +6,11 @@ import pytest
 import torch
 from conftest import tiny_model
 
-from ticketlib.config import PrunableSet, Schedule
-from ticketlib.mask_io import load_mask, save_mask
-from ticketlib.masks import sparsity
-from ticketlib.prunable import prunable_parameters
-from ticketlib.structured import (
+from ticketlib.core.config import PrunableSet, Schedule
+from ticketlib.core.mask_io import load_mask, save_mask
+from ticketlib.core.masks import sparsity
+from ticketlib.core.prunable import prunable_parameters
+from ticketlib.core.structured import (
     Units,
     coverage,
     expand,
@@ -153,8 +153,8 @@ def test_random_units_are_seeded_and_have_the_same_count():
 
 
 def test_dispatcher_keeps_unstructured_pruning_unchanged():
-    from ticketlib.masks import magnitude_prune, random_prune
-    from ticketlib.prunable import prunable_state
+    from ticketlib.core.masks import magnitude_prune, random_prune
+    from ticketlib.core.prunable import prunable_state
 
     model = tiny_model()
     a, b = prune(model, 0.3), magnitude_prune(prunable_state(model), 0.3)
@@ -191,8 +191,8 @@ def test_unit_mask_goes_into_the_mask_file_metadata(tmp_path):
 
 
 def test_structured_imp_run_and_baselines(tmp_path, features):
-    from ticketlib.config import IMPConfig, PruneConfig, TrainConfig
-    from ticketlib.imp import imp_mask, one_shot_magnitude_mask, random_mask, run_imp
+    from ticketlib.core.config import IMPConfig, PruneConfig, TrainConfig
+    from ticketlib.core.imp import imp_mask, one_shot_magnitude_mask, random_mask, run_imp
 
     model = tiny_model()
     config = IMPConfig(prune=PruneConfig(levels=2, rate=0.25, granularity="heads+neurons"),

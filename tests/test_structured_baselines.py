@@ -1,4 +1,4 @@
-"""Structured baselines paired with a ticket (ticketlib.unit_baselines): random units and OMP prune
+"""Structured baselines paired with a ticket (ticketlib.core.unit_baselines): random units and OMP prune
 exactly the ticket's heads and neurons (per kind; per layer and kind with scope layerwise), for
 every allocation, with bit-exact masks per seed; the experiments' and the overlap's paths use them."""
 
@@ -10,14 +10,14 @@ from conftest import tiny_model
 from data_fixtures import tiny_checkpoint
 from transformers import BertConfig, BertForSequenceClassification
 
-from ticketlib.atomic import write_json
-from ticketlib.imp import one_shot_magnitude_mask
-from ticketlib.masks import magnitude_prune, sparsity
-from ticketlib.params import Recipe
-from ticketlib.paths import RUN_FILE
-from ticketlib.prunable import base_model, prunable_state
-from ticketlib.structured import Units, expand, is_structured, layout, level_target, prune, units_from_mask
-from ticketlib.unit_baselines import paired_unit_mask, prune_to_counts, pruned_counts, ticket_counts
+from ticketlib.core.imp import one_shot_magnitude_mask
+from ticketlib.core.masks import magnitude_prune, sparsity
+from ticketlib.core.prunable import base_model, prunable_state
+from ticketlib.core.structured import Units, expand, is_structured, layout, level_target, prune, units_from_mask
+from ticketlib.core.unit_baselines import paired_unit_mask, prune_to_counts, pruned_counts, ticket_counts
+from ticketlib.foundations.atomic import write_json
+from ticketlib.foundations.paths import RUN_FILE
+from ticketlib.tasks.params import Recipe
 
 ALLOCATIONS = [("joint", 1.0), ("equal", 1.0), ("ratio", 0.5)]
 
@@ -114,7 +114,7 @@ def test_random_units_are_bit_exact_per_seed(scope, expected):
 
 
 def test_the_baseline_path_pairs_a_structured_ticket():
-    from ticketlib.experiments import RANDOM_PRUNING_SEED_OFFSET, _paired_units
+    from ticketlib.study.experiments import RANDOM_PRUNING_SEED_OFFSET, _paired_units
 
     trained, theta0 = model_4_heads(1), model_4_heads(0)
     recipe = Recipe(granularity="heads+neurons", structured_allocation="equal", scope="layerwise")
@@ -130,9 +130,9 @@ def test_the_baseline_path_pairs_a_structured_ticket():
 
 
 def test_the_overlaps_theta0_mask_of_a_structured_ticket_has_its_counts(tmp_path):
-    from ticketlib.overlap import theta0_magnitude_mask
-    from ticketlib.run_inputs import fresh_model
-    from ticketlib.tickets import Ticket
+    from ticketlib.study.overlap import theta0_magnitude_mask
+    from ticketlib.tasks.run_inputs import fresh_model
+    from ticketlib.tickets.ticket import Ticket
 
     checkpoint = tiny_checkpoint(tmp_path / "tiny-bert", seed=3)
     for granularity, allocation in (("heads+neurons", "equal"), ("weights", "joint")):

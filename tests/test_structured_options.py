@@ -10,16 +10,16 @@ import torch
 from conftest import synthetic_features, tiny_model
 from transformers import BertConfig, BertForSequenceClassification
 
-from ticketlib.atomic import canonical, read_json
-from ticketlib.batching import Batches
-from ticketlib.config import IMPConfig, PruneConfig, TrainConfig
-from ticketlib.imp import imp_mask, one_shot_magnitude_mask, random_mask, run_imp
-from ticketlib.params import Recipe
-from ticketlib.paths import MANIFEST_FILE
-from ticketlib.prunable import base_model, prunable_parameters
-from ticketlib.structured import level_target, prune, structured_prune, units_from_mask
-from ticketlib.train import fine_tune, gradient_totals
-from ticketlib.unit_scores import layout, taylor_scores
+from ticketlib.core.config import IMPConfig, PruneConfig, TrainConfig
+from ticketlib.core.imp import imp_mask, one_shot_magnitude_mask, random_mask, run_imp
+from ticketlib.core.prunable import base_model, prunable_parameters
+from ticketlib.core.structured import level_target, prune, structured_prune, units_from_mask
+from ticketlib.core.train import fine_tune, gradient_totals
+from ticketlib.core.unit_scores import layout, taylor_scores
+from ticketlib.foundations.atomic import canonical, read_json
+from ticketlib.foundations.batching import Batches
+from ticketlib.foundations.paths import MANIFEST_FILE
+from ticketlib.tasks.params import Recipe
 
 TRAIN = TrainConfig(learning_rate=1e-3, max_steps=6, batch_size=8, progress=False)
 

@@ -18,9 +18,9 @@ import pytest
 from helpers import PRODUCE, make_toy_repo, run_toy
 
 from ticketlib import sweep
-from ticketlib.atomic import read_json
-from ticketlib.params import Recipe
-from ticketlib.profiles import ProfileError, load_profile
+from ticketlib.foundations.atomic import read_json
+from ticketlib.study.profiles import ProfileError, load_profile
+from ticketlib.tasks.params import Recipe
 
 # --- profiles -------------------------------------------------------------------------------
 
@@ -115,9 +115,9 @@ def _edit_produce(toy, cosmetic: bool) -> None:
 
 
 def test_identity_follows_parameters_dependencies_and_version_not_the_notebooks_code(toy, monkeypatch):
-    """ticketlib.identity: a run is its experiment, parameters, dependencies and the version; a
+    """ticketlib.study.identity: a run is its experiment, parameters, dependencies and the version; a
     notebook's code is not part of it (a run by hand cannot know it), cosmetic or not."""
-    from ticketlib import identity
+    from ticketlib.study import identity
 
     before = _ids(toy)
     _edit_produce(toy, cosmetic=True)
@@ -224,7 +224,7 @@ def test_sweep_commands_list_and_params(tmp_path, capsys):
     """`ticketlib sweep list|params` (python -m ticketlib.sweep forwards to them)."""
     import yaml
 
-    from ticketlib.cli import main
+    from ticketlib.cli.main import main
 
     runs = sweep.expand(load_profile("smoke"), tmp_path)
     assert main(["sweep", "list", "smoke", "--store", str(tmp_path)]) == 0

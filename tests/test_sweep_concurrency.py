@@ -9,7 +9,7 @@ from filelock import FileLock
 from helpers import PRODUCE, PRODUCE_PARAMS, make_notebook, run_toy
 
 from ticketlib import sweep
-from ticketlib.profiles import load_profile
+from ticketlib.study.profiles import load_profile
 
 
 def logging_produce(toy, sleep_s: float = 0.0):

@@ -2,8 +2,8 @@
 
 import pytest
 
-from ticketlib import metrics as M
-from ticketlib.tasks import TASKS, get_task
+from ticketlib.foundations import metrics as M
+from ticketlib.tasks.registry import TASKS, get_task
 
 PAPER_TASKS = ["cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli", "squad", "mlm"]
 

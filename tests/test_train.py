@@ -3,9 +3,9 @@ import torch
 from conftest import synthetic_features, tiny_model
 from helpers import accuracy
 
-from ticketlib.batching import Batches, batch_indices, pad_collate
-from ticketlib.config import TrainConfig
-from ticketlib.train import fine_tune, linear_schedule
+from ticketlib.core.config import TrainConfig
+from ticketlib.core.train import fine_tune, linear_schedule
+from ticketlib.foundations.batching import Batches, batch_indices, pad_collate
 
 
 def test_fine_tune_learns_and_is_bit_for_bit_deterministic():

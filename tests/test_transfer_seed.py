@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ticketlib.profiles import load_profile
-from ticketlib.results import ROW_COLUMNS, concat_rows
+from ticketlib.study.profiles import load_profile
 from ticketlib.sweep import expand
+from ticketlib.tickets.results import ROW_COLUMNS, concat_rows
 
 
 def test_cpu_transfer_trains_each_seed_with_its_own_mask(tmp_path):

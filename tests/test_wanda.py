@@ -7,8 +7,8 @@ import torch
 from conftest import synthetic_features, tiny_model
 from torch import nn
 
-from ticketlib.prunable import prunable_parameters
-from ticketlib.wanda import (
+from ticketlib.core.prunable import prunable_parameters
+from ticketlib.core.wanda import (
     calibration_batches,
     collect_input_norms,
     input_norms,
@@ -78,11 +78,11 @@ def test_hooks_see_what_the_model_computes():
 def test_wanda_baseline_trains_at_the_tickets_sparsity():
     """The "wanda" method of the baselines experiment: a Wanda mask of theta_0 (MiniLM,
     calibrated on rt-sentiment's training features) at the ticket's sparsity, fine-tuned."""
-    from ticketlib import experiments as ex
-    from ticketlib.imp import one_shot_magnitude_mask
-    from ticketlib.masks import sparsity
-    from ticketlib.params import Recipe
-    from ticketlib.run_inputs import fresh_model, load_data
+    from ticketlib.core.imp import one_shot_magnitude_mask
+    from ticketlib.core.masks import sparsity
+    from ticketlib.study import experiments as ex
+    from ticketlib.tasks.params import Recipe
+    from ticketlib.tasks.run_inputs import fresh_model, load_data
 
     assert "wanda" in ex.METHODS and "wanda" in ex.METHOD_TITLES
     recipe = Recipe(max_train_examples=64, max_eval_examples=32, max_steps=2)

@@ -1,7 +1,7 @@
-"""`python -m ticketlib.sweep ARGS` is `ticketlib sweep ARGS` (ticketlib.cli)."""
+"""`python -m ticketlib.sweep ARGS` is `ticketlib sweep ARGS` (ticketlib.cli.main)."""
 
 import sys
 
-from ..cli import main
+from ticketlib.cli.main import main
 
 sys.exit(main(["sweep", *sys.argv[1:]]))

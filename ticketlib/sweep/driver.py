@@ -11,15 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..atomic import write_json
-from ..paths import RESULTS_CSV, ROWS_FILE, RUNS_JSON, TABLES_LOCK, partial_dir
-from ..profiles import Profile, load_profile
-from ..results import concat_rows, write_table
-from ..settings import repo_root, store_root
-from .engines import make_engine
-from .execute import new_status, run_spec, short
-from .plan import Run, expand
-from .status import RunStatus, is_finished, reusable_status, stored_status
+from ticketlib.foundations.atomic import write_json
+from ticketlib.foundations.paths import RESULTS_CSV, ROWS_FILE, RUNS_JSON, TABLES_LOCK, partial_dir
+from ticketlib.foundations.settings import repo_root, store_root
+from ticketlib.study.profiles import Profile, load_profile
+from ticketlib.sweep.engines import make_engine
+from ticketlib.sweep.execute import new_status, run_spec, short
+from ticketlib.sweep.plan import Run, expand
+from ticketlib.sweep.status import RunStatus, is_finished, reusable_status, stored_status
+from ticketlib.tickets.results import concat_rows, write_table
 
 
 def log(message: str) -> None:
@@ -69,7 +69,7 @@ def plan_sweep(profile: str | Path | Profile, store: Path | None = None, reports
 
 
 def _shard_runs(runs: list[Run], filters: dict) -> list[Run]:
-    from .shards import select_shard
+    from ticketlib.sweep.shards import select_shard
 
     chosen = select_shard(runs, filters)
     borrowed = [r.name for r in chosen.borrowed if not is_finished(r.folder)]
@@ -183,7 +183,7 @@ def run_folder_now(run: Run, status: RunStatus | None) -> Path:
 
 def write_tables(runs: list[Run], statuses: dict[str, RunStatus], reports: Path, profile: Profile,
                  store: Path) -> None:
-    """results.csv (every finished run's rows, in run order, ticketlib.results) and runs.json
+    """results.csv (every finished run's rows, in run order, ticketlib.tickets.results) and runs.json
     (every run's status).
 
     The store is the truth: a run another sweep finished meanwhile counts as done. Writers take a
@@ -219,7 +219,7 @@ def main_sweep(profile: str, store=None, reports=None, engine=None, jobs=None, t
                          shard=shard)
     reports = Path(reports or repo_root() / "reports").resolve()
     if build_report:
-        from ..report import build_report as build
+        from ticketlib.study.report import build_report as build
 
         index = build(reports)
         log(f"report: {index}")

@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-from .execute import execute_run
+from ticketlib.sweep.execute import execute_run
 
 _executing = threading.Lock()  # held by a pool worker while it executes a run
 

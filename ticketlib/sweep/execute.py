@@ -11,13 +11,13 @@ import traceback
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..atomic import to_jsonable
-from ..identity import describe
-from ..paths import NOTEBOOK_FILE, NOTEBOOK_HTML, lock_path, partial_dir, store_of
-from ..settings import RUNS, threads_env
-from .notebooks import code_hash, execute_notebook, notebook_to_html
-from .plan import Run
-from .status import RunStatus, reusable_status
+from ticketlib.foundations.atomic import to_jsonable
+from ticketlib.foundations.paths import NOTEBOOK_FILE, NOTEBOOK_HTML, lock_path, partial_dir, store_of
+from ticketlib.foundations.settings import RUNS, threads_env
+from ticketlib.study.identity import describe
+from ticketlib.sweep.notebooks import code_hash, execute_notebook, notebook_to_html
+from ticketlib.sweep.plan import Run
+from ticketlib.sweep.status import RunStatus, reusable_status
 
 
 def run_spec(run: Run, threads: int | None, html: bool = True, inputs: list[str] | None = None) -> dict:
@@ -42,7 +42,7 @@ def execute_run(spec: dict) -> dict:
     second process lock a new file while the first still holds the old one) is held from the
     check "is it finished?" to the rename into place, so two sweeps on one store never both
     execute a run: the second either finds the lock held or, once it gets it, the run finished.
-    A folder a run by hand left under the final name (ticketlib.identity: the same folder) is
+    A folder a run by hand left under the final name (ticketlib.study.identity: the same folder) is
     taken over: moved to `.partial` and executed there, so the notebook resumes its work."""
     from filelock import FileLock, Timeout
 

@@ -13,8 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..atomic import atomic_path
-from ..profiles import ProfileError
+from ticketlib.foundations.atomic import atomic_path
+from ticketlib.study.profiles import ProfileError
 
 INJECTED_TAG = "injected-parameters"
 
@@ -30,7 +30,7 @@ def read_notebook(path: Path) -> dict:
 
 def code_hash(path: Path) -> str:
     """Hash of the notebook's code cells (sources only, papermill's injected cell excluded).
-    Recorded in a run's status, not part of its identity (see ticketlib.identity)."""
+    Recorded in a run's status, not part of its identity (see ticketlib.study.identity)."""
     digest = hashlib.sha256()
     for cell in read_notebook(path)["cells"]:
         if cell["cell_type"] == "code" and INJECTED_TAG not in cell.get("metadata", {}).get("tags", []):

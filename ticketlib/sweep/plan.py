@@ -1,5 +1,5 @@
 """Planning a sweep: a profile's grid expanded into runs, in dependency order, each with its
-identity, id and folder (ticketlib.identity: the same scheme as runs by hand)."""
+identity, id and folder (ticketlib.study.identity: the same scheme as runs by hand)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..atomic import to_jsonable
-from ..identity import notebook_experiment, run_folder, run_id, run_identity
-from ..params import Recipe, suggest
-from ..profiles import Profile, ProfileError, unknown_key_error
-from ..settings import repo_root
-from .notebooks import notebook_parameters
+from ticketlib.foundations.atomic import to_jsonable
+from ticketlib.foundations.settings import repo_root
+from ticketlib.study.identity import notebook_experiment, run_folder, run_id, run_identity
+from ticketlib.study.profiles import Profile, ProfileError, unknown_key_error
+from ticketlib.sweep.notebooks import notebook_parameters
+from ticketlib.tasks.params import Recipe, suggest
 
 SWEEP_PARAMS = ("run_dir", "run_id")  # set by the sweep for every run, never by a profile
 
@@ -41,7 +41,7 @@ class Run:
         return {p: ([r.run_id for r in d] if isinstance(d, list) else d.run_id) for p, d in self.needs.items()}
 
     def identity(self) -> dict:
-        """ticketlib.identity: what the notebook computes (not the profile's experiment name), its
+        """ticketlib.study.identity: what the notebook computes (not the profile's experiment name), its
         parameters and the runs it needs."""
         return run_identity(notebook_experiment(self.notebook), self.params, self.needs_ids())
 

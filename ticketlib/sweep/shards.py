@@ -16,7 +16,7 @@ from its run store to another in one archive, and the store that has them all is
   A corrupt or truncated archive is a one-line error and writes nothing; importing the same
   archive twice changes nothing; a run already in the store whose files differ is refused.
 - Merge: import every shard into one store and run `ticketlib study` on it: every run is found
-  by its id (ticketlib.identity), only the runs of no shard run, and the report is the study's.
+  by its id (ticketlib.study.identity), only the runs of no shard run, and the report is the study's.
 """
 
 from __future__ import annotations
@@ -35,13 +35,13 @@ from pathlib import Path
 
 import yaml
 
-from .. import __version__
-from ..atomic import atomic_path, read_json
-from ..identity import run_folder, run_id
-from ..paths import PARAMS_FILE, STATUS_FILE, lock_path
-from ..paths import SHARD_MANIFEST as MANIFEST
-from .plan import Run
-from .status import is_finished
+from ticketlib import __version__
+from ticketlib.foundations.atomic import atomic_path, read_json
+from ticketlib.foundations.paths import PARAMS_FILE, STATUS_FILE, lock_path
+from ticketlib.foundations.paths import SHARD_MANIFEST as MANIFEST
+from ticketlib.study.identity import run_folder, run_id
+from ticketlib.sweep.plan import Run
+from ticketlib.sweep.status import is_finished
 
 FORMAT = "ticketlib-shard/1"
 RUNS = "runs"  # the archive's folder holding the run folders, laid out as in the store

@@ -7,16 +7,16 @@ from pathlib import Path
 
 
 def _shard(args) -> dict:
-    from .shards import parse_shard
+    from ticketlib.sweep.shards import parse_shard
 
     return parse_shard(getattr(args, "shard", None))
 
 
 def _shard_export(args) -> None:
-    from ..profiles import load_profile
-    from ..settings import store_root
-    from . import expand
-    from .shards import export_shard
+    from ticketlib.foundations.settings import store_root
+    from ticketlib.study.profiles import load_profile
+    from ticketlib.sweep import expand
+    from ticketlib.sweep.shards import export_shard
 
     profile = load_profile(args.profile)
     store = Path(args.store or store_root()).resolve()
@@ -27,8 +27,8 @@ def _shard_export(args) -> None:
 
 
 def _shard_import(args) -> None:
-    from ..settings import store_root
-    from .shards import import_shard
+    from ticketlib.foundations.settings import store_root
+    from ticketlib.sweep.shards import import_shard
 
     store = Path(args.store or store_root()).resolve()
     for archive in args.archives:

@@ -1,4 +1,4 @@
-"""A run's status: one dataclass, stored as `<run>/status.json` (ticketlib.atomic.write_json)."""
+"""A run's status: one dataclass, stored as `<run>/status.json` (ticketlib.foundations.atomic.write_json)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..atomic import read_json, write_json
-from ..paths import STATUS_FILE, partial_dir
-from .notebooks import code_hash
+from ticketlib.foundations.atomic import read_json, write_json
+from ticketlib.foundations.paths import STATUS_FILE, partial_dir
+from ticketlib.sweep.notebooks import code_hash
 
 STATES = ("ok", "failed", "skipped", "pending")
 
@@ -88,7 +88,7 @@ def stored_status(folder: Path) -> RunStatus:
 
 def run_state(folder: Path, notebook: Path) -> str:
     """For `ticketlib sweep list`: "done" (finished), "done*" (finished with other code in its
-    notebook than now: not re-run, see ticketlib.identity), "failed" or "todo"."""
+    notebook than now: not re-run, see ticketlib.study.identity), "failed" or "todo"."""
     if is_finished(folder):
         made_with = RunStatus.read(folder).notebook_code
         return "done" if made_with in (None, code_hash(notebook)) else "done*"

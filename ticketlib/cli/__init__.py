@@ -1,0 +1,1 @@
+"""The command line (`python -m ticketlib`, `ticketlib`): one subcommand per flow."""

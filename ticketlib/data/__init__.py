@@ -1,8 +1,0 @@
-"""Task data: sources (hub, GLUE folder, offline registry assets), subsets, tokenization with a
-feature cache, and evaluation. Start at `load_task_data`."""
-
-from .encode import mask_tokens
-from .errors import DataFormatError, DataUnavailableError
-from .loading import TaskData, load_raw, load_task_data
-
-__all__ = ["TaskData", "load_task_data", "load_raw", "mask_tokens", "DataUnavailableError", "DataFormatError"]
