@@ -65,8 +65,15 @@ def part1(args, tokenizer_data):
     config = IMPConfig(prune=PruneConfig(levels=1, rate=args.sparsity, include_pooler=False), train=train)
     with tempfile.TemporaryDirectory() as run_dir:
         start = time.perf_counter()
-        rows = run_imp(model, data.train_features, None, config, run_dir, metadata={"task": "rt-sentiment"},
-                       pad_token_id=data.pad_token_id)
+        rows = run_imp(
+            model,
+            data.train_features,
+            None,
+            config,
+            run_dir,
+            metadata={"task": "rt-sentiment"},
+            pad_token_id=data.pad_token_id,
+        )
         imp_wall = time.perf_counter() - start
         mask_bytes = os.path.getsize(os.path.join(run_dir, "level_01", "mask.safetensors"))
     loops = sum(r["train_seconds"] for r in rows)
@@ -82,22 +89,30 @@ def part1(args, tokenizer_data):
             "sparsity_report": timed(lambda: sparsity_report(mask, warn=False)),
             "save_mask_file": timed(lambda: save_mask(os.path.join(tmp, "m.safetensors"), mask, level=1)),
         }
-    return {"num_layers": args.num_layers, "examples": len(data.train_features), "steps_per_run": plain.steps,
-            "plain_fine_tune_wall_s": round(plain_wall, 2), "plain_loop_s": round(plain.seconds, 2),
-            "imp_levels_run": len(rows), "imp_wall_s": round(imp_wall, 2),
-            "imp_loops_s": [r["train_seconds"] for r in rows],
-            "imp_wall_per_level_s": round(imp_wall / len(rows), 2),
-            "imp_level_over_plain_run": round(imp_wall / len(rows) / plain_wall, 3),
-            "imp_overhead_per_level_s": round(overhead, 3),
-            "imp_overhead_share_of_plain_run": round(overhead / plain_wall, 4),
-            "components_s_median": components, "mask_file_bytes": mask_bytes}
+    return {
+        "num_layers": args.num_layers,
+        "examples": len(data.train_features),
+        "steps_per_run": plain.steps,
+        "plain_fine_tune_wall_s": round(plain_wall, 2),
+        "plain_loop_s": round(plain.seconds, 2),
+        "imp_levels_run": len(rows),
+        "imp_wall_s": round(imp_wall, 2),
+        "imp_loops_s": [r["train_seconds"] for r in rows],
+        "imp_wall_per_level_s": round(imp_wall / len(rows), 2),
+        "imp_level_over_plain_run": round(imp_wall / len(rows) / plain_wall, 3),
+        "imp_overhead_per_level_s": round(overhead, 3),
+        "imp_overhead_share_of_plain_run": round(overhead / plain_wall, 4),
+        "components_s_median": components,
+        "mask_file_bytes": mask_bytes,
+    }
 
 
 def step_seconds(model, masker, features, pad, steps, seed):
     marks = []
     config = TrainConfig(learning_rate=5e-5, max_steps=steps + 1, seed=seed, progress=False)
-    fine_tune(model, features, config, masker=masker, on_step=lambda *_: marks.append(time.perf_counter()),
-              pad_token_id=pad)
+    fine_tune(
+        model, features, config, masker=masker, on_step=lambda *_: marks.append(time.perf_counter()), pad_token_id=pad
+    )
     return [b - a for a, b in zip(marks, marks[1:])]
 
 
@@ -115,21 +130,31 @@ def part2(args, tokenizer_data):
         random.Random(round_).shuffle(order)
         for depth in order:
             model, masker = models[depth]
-            per_step[depth] += step_seconds(model, masker, data[4000].train_features, data[4000].pad_token_id,
-                                            args.steps, round_)
+            per_step[depth] += step_seconds(
+                model, masker, data[4000].train_features, data[4000].pad_token_id, args.steps, round_
+            )
     median = {d: statistics.median(v) for d, v in per_step.items()}
     table = []
     for depth in depths:
         for n in sizes:
             steps = math.ceil(n / 32)
-            row = {"num_layers": depth, "examples": n, "steps_per_level": steps,
-                   "s_per_step_median": round(median[depth], 4),
-                   "predicted_level_s": round(steps * median[depth], 1)}
+            row = {
+                "num_layers": depth,
+                "examples": n,
+                "steps_per_level": steps,
+                "s_per_step_median": round(median[depth], 4),
+                "predicted_level_s": round(steps * median[depth], 1),
+            }
             if args.full or depth == min(depths):
                 model, masker = models[depth]
                 start = time.perf_counter()
-                fine_tune(model, data[n].train_features, TrainConfig(learning_rate=5e-5, epochs=1.0, progress=False),
-                          masker=masker, pad_token_id=data[n].pad_token_id)
+                fine_tune(
+                    model,
+                    data[n].train_features,
+                    TrainConfig(learning_rate=5e-5, epochs=1.0, progress=False),
+                    masker=masker,
+                    pad_token_id=data[n].pad_token_id,
+                )
                 row["measured_level_s"] = round(time.perf_counter() - start, 1)
             table.append(row)
     return table
@@ -152,18 +177,31 @@ def main(argv=None) -> None:
 
     def tokenizer_data(tokenizer, n):
         if n not in cache:
-            cache[n] = load_task_data("rt-sentiment", "offline", tokenizer, max_train_examples=n,
-                                      max_eval_examples=16, max_length=128)
+            cache[n] = load_task_data(
+                "rt-sentiment", "offline", tokenizer, max_train_examples=n, max_eval_examples=16, max_length=128
+            )
         return cache[n]
 
-    result = {"benchmark": "imp_cost", "model": OFFLINE_MODEL, "task": "rt-sentiment", "batch_size": 32,
-              "sparsity": args.sparsity, "loadavg_before": os.getloadavg()}
+    result = {
+        "benchmark": "imp_cost",
+        "model": OFFLINE_MODEL,
+        "task": "rt-sentiment",
+        "batch_size": 32,
+        "sparsity": args.sparsity,
+        "loadavg_before": os.getloadavg(),
+    }
     if args.skip != "part1":
         result["one_level_vs_plain"] = part1(args, tokenizer_data)
     if args.skip != "part2":
         result["growth_one_epoch_per_level"] = part2(args, tokenizer_data)
-    result.update(loadavg_after=os.getloadavg(), torch=torch.__version__, threads=torch.get_num_threads(),
-                  machine=platform.machine(), cpu_count=os.cpu_count(), date=time.strftime("%Y-%m-%d %H:%M"))
+    result.update(
+        loadavg_after=os.getloadavg(),
+        torch=torch.__version__,
+        threads=torch.get_num_threads(),
+        machine=platform.machine(),
+        cpu_count=os.cpu_count(),
+        date=time.strftime("%Y-%m-%d %H:%M"),
+    )
     print(json.dumps(result, indent=2))
 
 

@@ -99,6 +99,7 @@ def shrink_ffn(model: nn.Module) -> tuple[nn.Module, dict]:
 def try_semi_structured(model: nn.Module) -> str:
     try:
         from torch.sparse import to_sparse_semi_structured
+
         weight = next(iter(prunable_parameters(model, SPEC).values())).detach()
         to_sparse_semi_structured(weight)
         return "available (not used: the tickets are not 2:4 patterned; re-pruning to 2:4 would change the outputs)"
@@ -109,9 +110,12 @@ def try_semi_structured(model: nn.Module) -> str:
 def fully_pruned_rows(mask) -> dict:
     rows = sum(int((~m).all(dim=1).sum()) for m in mask.values())
     cols = sum(int((~m).all(dim=0).sum()) for m in mask.values())
-    return {"fully_pruned_rows": rows, "fully_pruned_columns": cols,
-            "rows_total": sum(m.shape[0] for m in mask.values()),
-            "columns_total": sum(m.shape[1] for m in mask.values())}
+    return {
+        "fully_pruned_rows": rows,
+        "fully_pruned_columns": cols,
+        "rows_total": sum(m.shape[0] for m in mask.values()),
+        "columns_total": sum(m.shape[1] for m in mask.values()),
+    }
 
 
 def masks_for(args, model) -> dict[float, tuple]:
@@ -124,8 +128,10 @@ def masks_for(args, model) -> dict[float, tuple]:
             lv = min(found, key=lambda lv: abs(sparsity(found[lv]) - target))
             chosen[target] = (found[lv], f"IMP {run} level {lv}")
         return chosen
-    return {t: (one_shot_magnitude_mask(model, t, SPEC), "one-shot global magnitude mask of theta_0")
-            for t in args.sparsities}
+    return {
+        t: (one_shot_magnitude_mask(model, t, SPEC), "one-shot global magnitude mask of theta_0")
+        for t in args.sparsities
+    }
 
 
 def median_latencies(models: dict, inputs: dict, rounds: int, repeats: int) -> dict[str, float]:
@@ -164,14 +170,21 @@ def main(argv=None) -> None:
     data = load_task_data("rt-sentiment", "offline", tokenizer, max_length=128, max_eval_examples=872)
     features = sorted(data.eval_features, key=lambda f: len(f["input_ids"]))
     middle = len(features) // 2
-    batch_32 = next(iter(Batches(features[middle - 16: middle + 16], 32, pad_token_id=data.pad_token_id)))[1]
+    batch_32 = next(iter(Batches(features[middle - 16 : middle + 16], 32, pad_token_id=data.pad_token_id)))[1]
     batch_1 = next(iter(Batches([features[middle]], 1, pad_token_id=data.pad_token_id)))[1]
-    inputs = {"batch1": {k: v for k, v in batch_1.items() if k != "labels"},
-              "batch32": {k: v for k, v in batch_32.items() if k != "labels"}}
+    inputs = {
+        "batch1": {k: v for k, v in batch_1.items() if k != "labels"},
+        "batch32": {k: v for k, v in batch_32.items() if k != "labels"},
+    }
     semi = try_semi_structured(theta0)
-    results = {"benchmark": "sparse_inference", "model": OFFLINE_MODEL, "num_layers": info["num_layers"],
-               "tokens": {k: list(v["input_ids"].shape) for k, v in inputs.items()}, "semi_structured_2_4": semi,
-               "by_sparsity": {}}
+    results = {
+        "benchmark": "sparse_inference",
+        "model": OFFLINE_MODEL,
+        "num_layers": info["num_layers"],
+        "tokens": {k: list(v["input_ids"].shape) for k, v in inputs.items()},
+        "semi_structured_2_4": semi,
+        "by_sparsity": {},
+    }
     models = {"dense_unpruned": theta0}
     checks = {}
     for target, (mask, origin) in masks_for(args, theta0).items():
@@ -187,19 +200,31 @@ def main(argv=None) -> None:
                     diff = (m(**x).logits - masked(**x).logits).abs().max().item()
                     checks[f"{name}/{key}"] = diff
         models.update(variants)
-        results["by_sparsity"][tag] = {"sparsity": round(sparsity(mask), 4), "mask": origin, **shrink_info,
-                                       **fully_pruned_rows(mask)}
+        results["by_sparsity"][tag] = {
+            "sparsity": round(sparsity(mask), 4),
+            "mask": origin,
+            **shrink_info,
+            **fully_pruned_rows(mask),
+        }
     median_ms = median_latencies(models, inputs, args.rounds, args.repeats)
     results["latency_ms_median"] = median_ms
     results["speedup_over_masked_dense"] = {
         f"{n}/{k}": round(median_ms[f"{n.split('/')[0]}/dense/{k}"] / median_ms[f"{n}/{k}"], 3)
-        for (n, k) in (key.rsplit("/", 1) for key in median_ms) if "/" in n and not n.endswith("/dense")}
+        for (n, k) in (key.rsplit("/", 1) for key in median_ms)
+        if "/" in n and not n.endswith("/dense")
+    }
     results["max_abs_logit_difference"] = {k: float(f"{v:.3g}") for k, v in checks.items()}
     results["outputs_equal_within_atol"] = all(v <= args.atol for v in checks.values())
     results["atol"] = args.atol
-    results.update(torch=torch.__version__, threads=torch.get_num_threads(), machine=platform.machine(),
-                   cpu_count=os.cpu_count(), loadavg=os.getloadavg(), date=time.strftime("%Y-%m-%d %H:%M"),
-                   mkl=torch.backends.mkl.is_available())
+    results.update(
+        torch=torch.__version__,
+        threads=torch.get_num_threads(),
+        machine=platform.machine(),
+        cpu_count=os.cpu_count(),
+        loadavg=os.getloadavg(),
+        date=time.strftime("%Y-%m-%d %H:%M"),
+        mkl=torch.backends.mkl.is_available(),
+    )
     print(json.dumps(results, indent=2))
 
 

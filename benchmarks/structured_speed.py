@@ -38,7 +38,8 @@ from ticketlib.core.masker import Masker
 from ticketlib.core.masks import magnitude_prune, sparsity
 from ticketlib.core.prunable import prunable_state
 from ticketlib.core.shrink import save_shrunk, shrink
-from ticketlib.core.structured import coverage, structured_prune, units_from_mask
+from ticketlib.core.structured import coverage, structured_prune
+from ticketlib.core.units import units_from_mask
 from ticketlib.foundations.batching import Batches
 from ticketlib.tasks.data import load_task_data
 from ticketlib.tasks.models import OFFLINE_MODEL, load_model
@@ -51,8 +52,9 @@ def structured_mask(model, fraction: float):
     """A fraction f of the heads' weights and f of the neurons' (structured_allocation 'equal')."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return structured_prune(model, fraction * coverage(model, "heads+neurons", SPEC), "heads+neurons", SPEC,
-                                allocation="equal")
+        return structured_prune(
+            model, fraction * coverage(model, "heads+neurons", SPEC), "heads+neurons", SPEC, allocation="equal"
+        )
 
 
 def size_on_disk(model, folder: Path, shrunk_record=None) -> int:
@@ -66,8 +68,12 @@ def size_on_disk(model, folder: Path, shrunk_record=None) -> int:
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--fractions", nargs="+", type=float, default=[0.5, 0.7])
-    p.add_argument("--tickets", nargs="*", default=[],
-                   help="structured tickets to measure too: mask files or find_tickets run folders (highest level)")
+    p.add_argument(
+        "--tickets",
+        nargs="*",
+        default=[],
+        help="structured tickets to measure too: mask files or find_tickets run folders (highest level)",
+    )
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--repeats", type=int, default=10, help="forward passes per variant per round")
     p.add_argument("--threads", type=int, default=None)
@@ -79,13 +85,19 @@ def main(argv=None) -> None:
     data = load_task_data("rt-sentiment", "offline", tokenizer, max_length=128, max_eval_examples=872)
     features = sorted(data.eval_features, key=lambda f: len(f["input_ids"]))
     middle = len(features) // 2
-    batch_32 = next(iter(Batches(features[middle - 16: middle + 16], 32, pad_token_id=data.pad_token_id)))[1]
+    batch_32 = next(iter(Batches(features[middle - 16 : middle + 16], 32, pad_token_id=data.pad_token_id)))[1]
     batch_1 = next(iter(Batches([features[middle]], 1, pad_token_id=data.pad_token_id)))[1]
-    inputs = {"batch1": {k: v for k, v in batch_1.items() if k != "labels"},
-              "batch32": {k: v for k, v in batch_32.items() if k != "labels"}}
+    inputs = {
+        "batch1": {k: v for k, v in batch_1.items() if k != "labels"},
+        "batch32": {k: v for k, v in batch_32.items() if k != "labels"},
+    }
     models = {"dense": theta0}
-    results = {"benchmark": "structured_speed", "model": OFFLINE_MODEL,
-               "tokens": {k: list(v["input_ids"].shape) for k, v in inputs.items()}, "tickets": {}}
+    results = {
+        "benchmark": "structured_speed",
+        "model": OFFLINE_MODEL,
+        "tokens": {k: list(v["input_ids"].shape) for k, v in inputs.items()},
+        "tickets": {},
+    }
     tmp = Path(tempfile.mkdtemp(prefix="structured_speed_"))
     sizes = {"dense": size_on_disk(theta0, tmp)}
     masks = {f"f{round(100 * f)}": (structured_mask(theta0, f), {"unit_fraction": f}) for f in args.fractions}
@@ -103,11 +115,16 @@ def main(argv=None) -> None:
             diff = max((shrunk(**x).logits - masked(**x).logits).abs().max().item() for x in inputs.values())
         units = units_from_mask(mask, theta0, SPEC)
         results["tickets"][tag] = {
-            **about, "weight_sparsity": round(weight_sparsity, 4),
-            "heads_kept": int(sum(int(h.sum()) for h in units.heads)), "heads_total": 72,
-            "neurons_kept": int(sum(int(n.sum()) for n in units.neurons)), "neurons_total": 6 * 1536,
-            "heads_per_layer": record["num_attention_heads"], "neurons_per_layer": record["intermediate_sizes"],
-            "max_abs_logit_difference_shrunk_vs_masked": float(f"{diff:.3g}")}
+            **about,
+            "weight_sparsity": round(weight_sparsity, 4),
+            "heads_kept": int(sum(int(h.sum()) for h in units.heads)),
+            "heads_total": 72,
+            "neurons_kept": int(sum(int(n.sum()) for n in units.neurons)),
+            "neurons_total": 6 * 1536,
+            "heads_per_layer": record["num_attention_heads"],
+            "neurons_per_layer": record["intermediate_sizes"],
+            "max_abs_logit_difference_shrunk_vs_masked": float(f"{diff:.3g}"),
+        }
         models[f"{tag}/unstructured"] = unstructured
         models[f"{tag}/shrunk"] = shrunk
         (tmp / tag).mkdir()
@@ -117,12 +134,22 @@ def main(argv=None) -> None:
         m.eval()
     median_ms = median_latencies(models, inputs, args.rounds, args.repeats)
     results["latency_ms_median"] = median_ms
-    results["speedup_over_dense"] = {f"{n}/{k}": round(median_ms[f"dense/{k}"] / median_ms[f"{n}/{k}"], 3)
-                                     for (n, k) in (key.rsplit("/", 1) for key in median_ms) if n != "dense"}
+    results["speedup_over_dense"] = {
+        f"{n}/{k}": round(median_ms[f"dense/{k}"] / median_ms[f"{n}/{k}"], 3)
+        for (n, k) in (key.rsplit("/", 1) for key in median_ms)
+        if n != "dense"
+    }
     results["size_on_disk_bytes"] = sizes
-    results.update(torch=torch.__version__, threads=torch.get_num_threads(), machine=platform.machine(),
-                   cpu_count=os.cpu_count(), loadavg=os.getloadavg(), date=time.strftime("%Y-%m-%d %H:%M"),
-                   rounds=args.rounds, repeats=args.repeats)
+    results.update(
+        torch=torch.__version__,
+        threads=torch.get_num_threads(),
+        machine=platform.machine(),
+        cpu_count=os.cpu_count(),
+        loadavg=os.getloadavg(),
+        date=time.strftime("%Y-%m-%d %H:%M"),
+        rounds=args.rounds,
+        repeats=args.repeats,
+    )
     text = json.dumps(results, indent=2)
     print(text)
     if args.out:

@@ -41,8 +41,13 @@ def run_measured(command: list[str], env: dict, log_path: str) -> dict:
     wall = time.perf_counter() - start
     with open(log_path) as log:
         tail = log.read()[-1500:]
-    return {"returncode": proc.returncode, "wall_s": round(wall, 1), "peak_rss_mib": round(peak / 2**20),
-            "log": log_path, "output_tail": tail}
+    return {
+        "returncode": proc.returncode,
+        "wall_s": round(wall, 1),
+        "peak_rss_mib": round(peak / 2**20),
+        "log": log_path,
+        "output_tail": tail,
+    }
 
 
 def main(argv=None) -> None:
@@ -52,17 +57,39 @@ def main(argv=None) -> None:
     p.add_argument("--command", default=None, help="a shell command to measure instead (e.g. 'bash scripts/study.sh')")
     args = p.parse_args(argv)
     folder = args.keep or tempfile.mkdtemp(prefix="study-cost-")
-    command = ["bash", "-c", args.command] if args.command else [
-        sys.executable, "-m", "ticketlib", "study", "--profile", args.profile,
-        "--store", os.path.join(folder, "runs"), "--reports", os.path.join(folder, "reports")]
+    command = (
+        ["bash", "-c", args.command]
+        if args.command
+        else [
+            sys.executable,
+            "-m",
+            "ticketlib",
+            "study",
+            "--profile",
+            args.profile,
+            "--store",
+            os.path.join(folder, "runs"),
+            "--reports",
+            os.path.join(folder, "reports"),
+        ]
+    )
     env = dict(os.environ)
-    result = {"benchmark": "study_cost", "command": args.command or " ".join(command[1:]), "folder": folder,
-              "loadavg_before": os.getloadavg()}
+    result = {
+        "benchmark": "study_cost",
+        "command": args.command or " ".join(command[1:]),
+        "folder": folder,
+        "loadavg_before": os.getloadavg(),
+    }
     os.makedirs(folder, exist_ok=True)
     result["first_run_after_setup"] = run_measured(command, env, os.path.join(folder, "first_run.log"))
     result["rerun_cached"] = run_measured(command, env, os.path.join(folder, "rerun.log"))
-    result.update(loadavg_after=os.getloadavg(), machine=platform.machine(), cpu_count=os.cpu_count(),
-                  memory_gib=round(psutil.virtual_memory().total / 2**30, 1), date=time.strftime("%Y-%m-%d %H:%M"))
+    result.update(
+        loadavg_after=os.getloadavg(),
+        machine=platform.machine(),
+        cpu_count=os.cpu_count(),
+        memory_gib=round(psutil.virtual_memory().total / 2**30, 1),
+        date=time.strftime("%Y-%m-%d %H:%M"),
+    )
     print(json.dumps(result, indent=2))
 
 

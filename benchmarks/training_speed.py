@@ -125,8 +125,9 @@ class LoopVariant:
     def __init__(self, name, args, data, mask, model=None):
         masking, self.group, pad_max = LOOP_VARIANTS[name]
         self.model = model or load_model(OFFLINE_MODEL, "rt-sentiment", num_layers=args.num_layers, seed=0)[0]
-        self.features = pad_to(data.train_features, args.max_length, data.pad_token_id) if pad_max \
-            else data.train_features
+        self.features = (
+            pad_to(data.train_features, args.max_length, data.pad_token_id) if pad_max else data.train_features
+        )
         self.pad = data.pad_token_id
         self.masker = None
         self.prune_mask = mask if masking == "torch_prune" else None
@@ -142,12 +143,21 @@ class LoopVariant:
     def train_steps(self, n, seed=0, on_step=None):
         """n plain training steps (for the profiler)."""
         config = self._config(seed, max_steps=n)
-        self._with_masking_method(lambda: fine_tune(self.model, self.features, config, masker=self.masker,
-                                                    on_step=on_step, pad_token_id=self.pad))
+        self._with_masking_method(
+            lambda: fine_tune(
+                self.model, self.features, config, masker=self.masker, on_step=on_step, pad_token_id=self.pad
+            )
+        )
 
     def _config(self, seed, **budget) -> TrainConfig:
-        return TrainConfig(learning_rate=2e-5, batch_size=self.args.batch_size, group_by_length=self.group,
-                           seed=seed, progress=False, **budget)
+        return TrainConfig(
+            learning_rate=2e-5,
+            batch_size=self.args.batch_size,
+            group_by_length=self.group,
+            seed=seed,
+            progress=False,
+            **budget,
+        )
 
     def _with_masking_method(self, train):
         """train(), with the model re-parametrised by torch.nn.utils.prune for this call only if
@@ -164,18 +174,38 @@ class LoopVariant:
         if self.args.epoch_examples:
             features = epoch_subset(self.features, self.args.epoch_examples, seed)
             config = self._config(seed, epochs=1)
-            self.tokens.append(sum(b["input_ids"].numel() for _, b in Batches(
-                features, self.args.batch_size, shuffle=True, seed=seed, group_by_length=self.group,
-                pad_token_id=self.pad)))
-            return [timed_call(lambda: fine_tune(self.model, features, config, masker=self.masker,
-                                                 pad_token_id=self.pad))]
+            self.tokens.append(
+                sum(
+                    b["input_ids"].numel()
+                    for _, b in Batches(
+                        features,
+                        self.args.batch_size,
+                        shuffle=True,
+                        seed=seed,
+                        group_by_length=self.group,
+                        pad_token_id=self.pad,
+                    )
+                )
+            )
+            return [
+                timed_call(lambda: fine_tune(self.model, features, config, masker=self.masker, pad_token_id=self.pad))
+            ]
         config = self._config(seed, max_steps=self.args.steps + 1)
-        return step_gaps(lambda on_step: fine_tune(self.model, self.features, config, masker=self.masker,
-                                                   on_step=on_step, pad_token_id=self.pad))
+        return step_gaps(
+            lambda on_step: fine_tune(
+                self.model, self.features, config, masker=self.masker, on_step=on_step, pad_token_id=self.pad
+            )
+        )
 
     def mean_width(self, seed=0):
-        b = Batches(self.features, self.args.batch_size, shuffle=True, seed=seed, group_by_length=self.group,
-                    pad_token_id=self.pad)
+        b = Batches(
+            self.features,
+            self.args.batch_size,
+            shuffle=True,
+            seed=seed,
+            group_by_length=self.group,
+            pad_token_id=self.pad,
+        )
         widths, real, total = [], 0, 0
         for _, batch in b:
             widths.append(batch["input_ids"].shape[1])
@@ -198,6 +228,7 @@ class TrainerVariant:
             self.real += int(batch["attention_mask"].sum())
             self.total += batch["attention_mask"].numel()
             return batch
+
         self.collator = collator
         self.model = model or load_model(OFFLINE_MODEL, "rt-sentiment", num_layers=args.num_layers, seed=0)[0]
         self.features = data.train_features
@@ -215,16 +246,30 @@ class TrainerVariant:
         epoch = bool(self.args.epoch_examples)
         features = epoch_subset(self.features, self.args.epoch_examples, seed) if epoch else self.features
         targs = self.TrainingArguments(
-            output_dir=self.tmp, per_device_train_batch_size=self.args.batch_size,
-            max_steps=-1 if epoch else self.args.steps + 1, num_train_epochs=1,
-            learning_rate=2e-5, weight_decay=0.0, adam_epsilon=1e-8, max_grad_norm=1.0, lr_scheduler_type="linear",
-            warmup_steps=0, train_sampling_strategy="group_by_length", seed=seed, report_to=[], save_strategy="no",
+            output_dir=self.tmp,
+            per_device_train_batch_size=self.args.batch_size,
+            max_steps=-1 if epoch else self.args.steps + 1,
+            num_train_epochs=1,
+            learning_rate=2e-5,
+            weight_decay=0.0,
+            adam_epsilon=1e-8,
+            max_grad_norm=1.0,
+            lr_scheduler_type="linear",
+            warmup_steps=0,
+            train_sampling_strategy="group_by_length",
+            seed=seed,
+            report_to=[],
+            save_strategy="no",
             logging_strategy="no",
-            disable_tqdm=True, use_cpu=True, dataloader_num_workers=0)
+            disable_tqdm=True,
+            use_cpu=True,
+            dataloader_num_workers=0,
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            trainer = self.Trainer(model=self.model, args=targs, train_dataset=features,
-                                   data_collator=self.collator, callbacks=[Mark()])
+            trainer = self.Trainer(
+                model=self.model, args=targs, train_dataset=features, data_collator=self.collator, callbacks=[Mark()]
+            )
             tokens_before = self.total
             seconds = timed_call(trainer.train)
         if epoch:
@@ -248,14 +293,20 @@ def masking_ops_in_steps(variants: dict, mask, steps: int = 8) -> dict:
     for name in ("dense", "masked", "torch_prune"):
         if name not in variants:
             continue
-        with profile(activities=[ProfilerActivity.CPU], record_shapes=True,
-                     schedule=schedule(wait=1, warmup=1, active=steps)) as prof:
+        with profile(
+            activities=[ProfilerActivity.CPU], record_shapes=True, schedule=schedule(wait=1, warmup=1, active=steps)
+        ) as prof:
             variants[name].train_steps(steps + 2, on_step=lambda *_: prof.step())
         events = prof.events()
-        multiplies = sum(e.self_cpu_time_total for e in events if e.name in ("aten::mul", "aten::mul_")
-                         and e.input_shapes and tuple(e.input_shapes[0]) in shapes)
-        out[name] = {"weight_shaped_multiplies_ms": round(multiplies / steps / 1e3, 2),
-                     "all_ops_ms": round(sum(e.self_cpu_time_total for e in events) / steps / 1e3, 1)}
+        multiplies = sum(
+            e.self_cpu_time_total
+            for e in events
+            if e.name in ("aten::mul", "aten::mul_") and e.input_shapes and tuple(e.input_shapes[0]) in shapes
+        )
+        out[name] = {
+            "weight_shaped_multiplies_ms": round(multiplies / steps / 1e3, 2),
+            "all_ops_ms": round(sum(e.self_cpu_time_total for e in events) / steps / 1e3, 1),
+        }
     return out
 
 
@@ -268,11 +319,18 @@ def main(argv=None) -> None:
     p.add_argument("--max-length", type=int, default=128)
     p.add_argument("--num-layers", type=int, default=None, help="default: all 6 of MiniLM")
     p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--epoch-examples", type=int, default=None,
-                   help="time one whole epoch over the same N examples per variant per round (see above)")
-    p.add_argument("--separate-models", action="store_true",
-                   help="load a model per variant (runs A-E did; F-J shared one among the ticketlib-loop variants "
-                        "only) instead of sharing one among all of them")
+    p.add_argument(
+        "--epoch-examples",
+        type=int,
+        default=None,
+        help="time one whole epoch over the same N examples per variant per round (see above)",
+    )
+    p.add_argument(
+        "--separate-models",
+        action="store_true",
+        help="load a model per variant (runs A-E did; F-J shared one among the ticketlib-loop variants "
+        "only) instead of sharing one among all of them",
+    )
     p.add_argument("--variants", nargs="+", default=[*LOOP_VARIANTS, "hf_trainer"])
     args = p.parse_args(argv)
     if args.threads:
@@ -285,11 +343,19 @@ def main(argv=None) -> None:
     # separately loaded copies of the same model train up to 3-6% apart on this CPU (measured),
     # more than the effects timed here. Its pruned entries hold whatever the last round left
     # (zeros after a masked round): a dense matmul costs the same either way.
-    shared = None if args.separate_models else load_model(OFFLINE_MODEL, "rt-sentiment",
-                                                          num_layers=args.num_layers, seed=0)[0]
-    variants = {name: (TrainerVariant(args, data, tokenizer, shared) if name == "hf_trainer" else
-                       LoopVariant(name, args, data, mask, shared))
-                for name in args.variants}
+    shared = (
+        None
+        if args.separate_models
+        else load_model(OFFLINE_MODEL, "rt-sentiment", num_layers=args.num_layers, seed=0)[0]
+    )
+    variants = {
+        name: (
+            TrainerVariant(args, data, tokenizer, shared)
+            if name == "hf_trainer"
+            else LoopVariant(name, args, data, mask, shared)
+        )
+        for name in args.variants
+    }
     times = {name: [] for name in variants}
     load_before = os.getloadavg()
     order = list(variants)
@@ -310,37 +376,52 @@ def main(argv=None) -> None:
         for base in (b for b in ("dense", "masked") if b in times):
             for k in (k for k in times if k != base):
                 r = [a / b for a, b in zip(times[k], times[base])]
-                paired[f"{k}_over_{base}"] = {"median": round(statistics.median(r), 3),
-                                              "quartiles": [round(q, 3) for q in statistics.quantiles(r, n=4)],
-                                              "per_round": [round(x, 3) for x in r]}
+                paired[f"{k}_over_{base}"] = {
+                    "median": round(statistics.median(r), 3),
+                    "quartiles": [round(q, 3) for q in statistics.quantiles(r, n=4)],
+                    "per_round": [round(x, 3) for x in r],
+                }
     widths = {k: v.mean_width() for k, v in variants.items() if isinstance(v, LoopVariant)}
     if "hf_trainer" in variants and variants["hf_trainer"].total:
         t = variants["hf_trainer"]
         widths["hf_trainer"] = (statistics.mean(t.widths), 1 - t.real / t.total)
     ops = masking_ops_in_steps({k: v for k, v in variants.items() if isinstance(v, LoopVariant)}, mask)
     result = {
-        "benchmark": "training_speed", "model": OFFLINE_MODEL, "num_layers": info["num_layers"],
-        "task": "rt-sentiment", "train_examples": len(data.train_features), "sparsity": args.sparsity,
-        "batch_size": args.batch_size, "max_length": args.max_length,
+        "benchmark": "training_speed",
+        "model": OFFLINE_MODEL,
+        "num_layers": info["num_layers"],
+        "task": "rt-sentiment",
+        "train_examples": len(data.train_features),
+        "sparsity": args.sparsity,
+        "batch_size": args.batch_size,
+        "max_length": args.max_length,
         "steps_per_variant": {k: len(v) for k, v in times.items()},
-        "epoch_examples": args.epoch_examples, "separate_models": args.separate_models,
+        "epoch_examples": args.epoch_examples,
+        "separate_models": args.separate_models,
         "unit": "seconds per whole epoch (training call)" if args.epoch_examples else "seconds per step",
         "padded_tokens_per_epoch": {k: v.tokens for k, v in variants.items()} if args.epoch_examples else None,
         "seconds_per_step_median": {k: round(v, 4) for k, v in median.items()},
-        "seconds_per_step_quartiles": {k: [round(q, 4) for q in statistics.quantiles(v, n=4)]
-                                       for k, v in times.items()},
+        "seconds_per_step_quartiles": {
+            k: [round(q, 4) for q in statistics.quantiles(v, n=4)] for k, v in times.items()
+        },
         "ratios": {k: round(v, 3) for k, v in ratios.items()},
         "paired_ratios_per_round": paired or None,
         "masking_ops_ms_per_step_profiled": ops,
         "mean_batch_width_and_padding_fraction": {k: [round(w, 1), round(f, 3)] for k, (w, f) in widths.items()},
-        "torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.machine(),
-        "cpu_count": os.cpu_count(), "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "loadavg_before": load_before,
+        "loadavg_after": os.getloadavg(),
         "date": time.strftime("%Y-%m-%d %H:%M"),
     }
     import transformers
+
     result["transformers"] = transformers.__version__
     try:
         import accelerate
+
         result["accelerate"] = accelerate.__version__
     except ImportError:
         pass

@@ -91,9 +91,13 @@ def refresh(names: list[str] | None = None) -> None:
             execute_notebook(NOTEBOOKS_DIR / name, output, params[name], cwd=tmp, progress_bar=False)
             if name in wanted:
                 nb = strip_papermill(nbformat.read(str(output), as_version=4))
-                nb.metadata["ticketlib"] = {"outputs_from": {"script": "scripts/refresh_notebooks.py",
-                                                             "profile": PROFILE,
-                                                             "parameters": procedure_params(STORE_PLACEHOLDER)[name]}}
+                nb.metadata["ticketlib"] = {
+                    "outputs_from": {
+                        "script": "scripts/refresh_notebooks.py",
+                        "profile": PROFILE,
+                        "parameters": procedure_params(STORE_PLACEHOLDER)[name],
+                    }
+                }
                 nbformat.write(nb, str(NOTEBOOKS_DIR / name))
                 print(f"wrote {NOTEBOOKS_DIR / name}", flush=True)
 
@@ -118,8 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help="notebook files to refresh (default: all)")
     parser.add_argument("--prepare", type=Path, help="write nbval's copies into this folder instead")
-    parser.add_argument("--store", type=Path, help="with --prepare: the run store nbval's kernels use "
-                                                   "(TICKETLIB_RUNS)")
+    parser.add_argument("--store", type=Path, help="with --prepare: the run store nbval's kernels use (TICKETLIB_RUNS)")
     args = parser.parse_args(argv)
     if args.prepare:
         if not args.store:

@@ -26,8 +26,10 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip --disable-pip-version-check -q install -c constraints.txt -e ".[browser]"
   echo "$want" > "$stamp"
 fi
-# Lint first (pyproject.toml [tool.ruff]): a style error fails in seconds, not after the suite.
+# Lint and format first (pyproject.toml [tool.ruff]): a style error fails in seconds, not after
+# the suite. `.venv/bin/ruff format .` writes the format this checks.
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
 export TICKETLIB_GLUE_DIR="${TICKETLIB_GLUE_DIR:-$(cd .. && pwd)/shared/data/glue}"
 # Library tests (the 25 slowest listed at the end: where the suite's time goes), then the
 # committed notebooks re-executed by nbval (smoke profile). One pytest process: with two xdist

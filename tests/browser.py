@@ -24,8 +24,10 @@ FACTS = """() => ({
 def _missing(what: str) -> None:
     if os.environ.get("CI"):  # CI runs scripts/test.sh, which installs both: missing there is a failure
         pytest.fail(f"{what} on the CI machine: scripts/test.sh should have installed it")
-    pytest.skip(f"{what}: the browser tests need Debian's `chromium` (apt-get install -y chromium) and "
-                "Playwright (pip install -e '.[browser]'); `bash scripts/test.sh` installs both")
+    pytest.skip(
+        f"{what}: the browser tests need Debian's `chromium` (apt-get install -y chromium) and "
+        "Playwright (pip install -e '.[browser]'); `bash scripts/test.sh` installs both"
+    )
 
 
 def chromium() -> str:

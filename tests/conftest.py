@@ -29,8 +29,15 @@ def pytest_collection_modifyitems(config, items):
 
 
 def tiny_config(layers: int = 2, hidden: int = 32, vocab: int = 64) -> BertConfig:
-    return BertConfig(vocab_size=vocab, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
-                      intermediate_size=2 * hidden, max_position_embeddings=64, num_labels=2)
+    return BertConfig(
+        vocab_size=vocab,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        intermediate_size=2 * hidden,
+        max_position_embeddings=64,
+        num_labels=2,
+    )
 
 
 def tiny_model(head: str = "cls", seed: int = 0, **config_kwargs):
@@ -48,8 +55,9 @@ def synthetic_features(n: int = 64, seed: int = 0, vocab: int = 64) -> list[dict
         label = rng.random() < 0.5
         if label:
             ids[rng.randrange(1, length - 1)] = 7
-        features.append({"input_ids": ids, "attention_mask": [1] * length,
-                         "token_type_ids": [0] * length, "labels": int(label)})
+        features.append(
+            {"input_ids": ids, "attention_mask": [1] * length, "token_type_ids": [0] * length, "labels": int(label)}
+        )
     return features
 
 
@@ -83,6 +91,7 @@ def network_attempts(monkeypatch) -> list[tuple]:
         def refuse(*args, **kwargs):
             attempts.append((kind, args[1] if kind == "connect" else args[:2]))
             raise OSError("no network in this test")
+
         return refuse
 
     monkeypatch.setattr(socket, "getaddrinfo", refuser("lookup"))

@@ -17,6 +17,7 @@ from ticketlib.foundations.batching import Batches
 
 def accuracy(features):
     """An evaluate function for run_imp and fine_tune: the share of `features` classified right."""
+
     def evaluate(model):
         correct = 0
         with torch.no_grad():
@@ -24,6 +25,7 @@ def accuracy(features):
                 labels = batch.pop("labels")
                 correct += int((model(**batch).logits.argmax(-1) == labels).sum())
         return {"accuracy": correct / len(features)}
+
     return evaluate
 
 
@@ -48,13 +50,16 @@ with open(out / "rows.csv", "w", newline="") as rows:
     csv.writer(rows, lineterminator="\\n").writerows([row.keys(), row.values()])
 """
 
-PRODUCE = """\
+PRODUCE = (
+    """\
 import json, pathlib
 out = pathlib.Path(run_dir or ".")
 if fail:
     raise RuntimeError(f"boom for {task}")
 (out / "value.json").write_text(json.dumps({"task": task, "value": value}))
-""" + WRITE_ROW
+"""
+    + WRITE_ROW
+)
 
 CONSUME = """\
 import json, pathlib
@@ -80,7 +85,8 @@ def make_toy_repo(root: Path, produce: str = PRODUCE, consume: str = CONSUME, ga
     make_notebook(nbs / "consume.ipynb", 'task = "a"\nticket = ""\nrun_dir = ""\nrun_id = ""', consume)
     make_notebook(nbs / "gather.ipynb", 'runs = []\nrun_dir = ""\nrun_id = ""', gather)
     (root / "params").mkdir()
-    (root / "params" / "base.yaml").write_text(textwrap.dedent("""\
+    (root / "params" / "base.yaml").write_text(
+        textwrap.dedent("""\
         notebooks: notebooks
         experiments:
           produce: {notebook: produce.ipynb}
@@ -90,8 +96,10 @@ def make_toy_repo(root: Path, produce: str = PRODUCE, consume: str = CONSUME, ga
           gather:
             notebook: gather.ipynb
             needs: {runs: {after: [produce, consume]}}
-        """))
-    (root / "params" / "toy.yaml").write_text(textwrap.dedent("""\
+        """)
+    )
+    (root / "params" / "toy.yaml").write_text(
+        textwrap.dedent("""\
         extends: base.yaml
         name: toy
         defaults: {value: 0.5}
@@ -99,7 +107,8 @@ def make_toy_repo(root: Path, produce: str = PRODUCE, consume: str = CONSUME, ga
         experiments:
           produce: {grid: {task: [a, b, c]}}
           consume: {grid: {task: [a, b, c]}}
-        """))
+        """)
+    )
     return root
 
 

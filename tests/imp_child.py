@@ -53,8 +53,10 @@ def kill_points(phase: str | None, n: int) -> None:
 def main(run_dir: str, phase: str | None = None, n: int = 0) -> None:
     kill_points(phase, n)
     torch.set_num_threads(1)
-    config = IMPConfig(prune=PruneConfig(levels=3, rate=0.2),
-                       train=TrainConfig(learning_rate=1e-3, max_steps=6, batch_size=16, progress=False))
+    config = IMPConfig(
+        prune=PruneConfig(levels=3, rate=0.2),
+        train=TrainConfig(learning_rate=1e-3, max_steps=6, batch_size=16, progress=False),
+    )
     dev = synthetic_features(32, seed=1)
 
     def evaluate(model):

@@ -23,9 +23,22 @@ RT_TO_RETRIEVAL = (0.70, 0.75, 0.80)
 
 
 def row(experiment, method, task, level, seed, value, source=None, metric="accuracy", run_id="r"):
-    return {"experiment": experiment, "method": method, "task": task, "source_task": source or task, "model":
-            "offline-minilm", "seed": seed, "level": level, "sparsity": 0.0 if level == 0 else SPARSITY[level],
-            "rewind_step": 0, "metric": metric, "value": value, "steps": 48, "train_seconds": 30.0, "run_id": run_id}
+    return {
+        "experiment": experiment,
+        "method": method,
+        "task": task,
+        "source_task": source or task,
+        "model": "offline-minilm",
+        "seed": seed,
+        "level": level,
+        "sparsity": 0.0 if level == 0 else SPARSITY[level],
+        "rewind_step": 0,
+        "metric": metric,
+        "value": value,
+        "steps": 48,
+        "train_seconds": 30.0,
+        "run_id": run_id,
+    }
 
 
 def study_rows() -> pd.DataFrame:
@@ -36,11 +49,13 @@ def study_rows() -> pd.DataFrame:
     for level, values in RT_IMP.items():
         for seed, value in enumerate(values):
             rows.append(row("baselines", "imp", "rt-sentiment", level, seed, value, run_id="b"))
-            rows.append(row("baselines", "random_pruning", "rt-sentiment", level, seed, RT_RANDOM[level][seed],
-                            run_id="b"))
+            rows.append(
+                row("baselines", "random_pruning", "rt-sentiment", level, seed, RT_RANDOM[level][seed], run_id="b")
+            )
             if level in RT_REINIT:
-                rows.append(row("baselines", "random_reinit", "rt-sentiment", level, seed, RT_REINIT[level][seed],
-                                run_id="b"))
+                rows.append(
+                    row("baselines", "random_reinit", "rt-sentiment", level, seed, RT_REINIT[level][seed], run_id="b")
+                )
     for level, value in ((0, 0.80), (1, 0.81), (2, 0.79), (3, 0.78), (4, 0.69)):  # the one-seed IMP search
         rows.append(row("find_tickets", "imp", "rt-sentiment", level, 0, value, run_id="f-rt"))
     for seed, value in enumerate((0.52, 0.50, 0.51)):  # at chance
@@ -49,21 +64,78 @@ def study_rows() -> pd.DataFrame:
         rows.append(row("find_tickets", "no_signal", "squad-qnli", 0, seed, 0.50, run_id=f"f-qnli-{seed}"))
     for seed, (full, pruned) in enumerate(((0.90, 0.89), (0.91, 0.90), (0.92, 0.90))):
         for level, value in ((0, full), (2, pruned)):
-            rows.append(row("find_tickets", "imp", "squad-retrieval", level, seed, value, metric="accuracy_at_1",
-                            run_id=f"f-ret-{seed}"))
-            rows.append(row("find_tickets", "imp", "squad-retrieval", level, seed, value - 0.05, metric="mrr",
-                            run_id=f"f-ret-{seed}"))
-        rows.append(row("find_tickets", "no_signal", "squad-retrieval", 0, seed, 0.002, metric="accuracy_at_1",
-                        run_id=f"f-ret-{seed}"))
-        rows.append(row("transfer", "transfer", "rt-sentiment", 2, seed, RETRIEVAL_TO_RT[seed],
-                        source="squad-retrieval", run_id="t1"))
-        rows.append(row("transfer", "transfer", "squad-retrieval", 2, seed, RT_TO_RETRIEVAL[seed],
-                        source="rt-sentiment", metric="accuracy_at_1", run_id="t2"))
+            rows.append(
+                row(
+                    "find_tickets",
+                    "imp",
+                    "squad-retrieval",
+                    level,
+                    seed,
+                    value,
+                    metric="accuracy_at_1",
+                    run_id=f"f-ret-{seed}",
+                )
+            )
+            rows.append(
+                row(
+                    "find_tickets",
+                    "imp",
+                    "squad-retrieval",
+                    level,
+                    seed,
+                    value - 0.05,
+                    metric="mrr",
+                    run_id=f"f-ret-{seed}",
+                )
+            )
+        rows.append(
+            row(
+                "find_tickets",
+                "no_signal",
+                "squad-retrieval",
+                0,
+                seed,
+                0.002,
+                metric="accuracy_at_1",
+                run_id=f"f-ret-{seed}",
+            )
+        )
+        rows.append(
+            row(
+                "transfer",
+                "transfer",
+                "rt-sentiment",
+                2,
+                seed,
+                RETRIEVAL_TO_RT[seed],
+                source="squad-retrieval",
+                run_id="t1",
+            )
+        )
+        rows.append(
+            row(
+                "transfer",
+                "transfer",
+                "squad-retrieval",
+                2,
+                seed,
+                RT_TO_RETRIEVAL[seed],
+                source="rt-sentiment",
+                metric="accuracy_at_1",
+                run_id="t2",
+            )
+        )
     return pd.DataFrame(rows)
 
 
-MATRICES = ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
-            "intermediate.dense", "output.dense")
+MATRICES = (
+    "attention.self.query",
+    "attention.self.key",
+    "attention.self.value",
+    "attention.output.dense",
+    "intermediate.dense",
+    "output.dense",
+)
 
 
 def make_mask(sparsity: float, seed: int, layers: int = 2) -> dict:
@@ -85,10 +157,11 @@ def make_ticket_run(folder: Path, task: str, levels=(1, 2), seed: int = 0) -> Pa
     write_json(folder / "run.json", {"experiment": "find_tickets", "recipe": {"task": task}})
     for level in levels:
         level_dir = folder / "imp" / f"level_{level:02d}"
-        save_mask(level_dir / "mask.safetensors", make_mask(SPARSITY[level], seed * 10 + level), task=task,
-                  level=level)
-        write_json(level_dir / "level.json", {"level": level, "sparsity": SPARSITY[level], "steps": 48,
-                                              "train_seconds": 1.0, "metrics": {}})
+        save_mask(level_dir / "mask.safetensors", make_mask(SPARSITY[level], seed * 10 + level), task=task, level=level)
+        write_json(
+            level_dir / "level.json",
+            {"level": level, "sparsity": SPARSITY[level], "steps": 48, "train_seconds": 1.0, "metrics": {}},
+        )
     return folder
 
 
@@ -104,30 +177,81 @@ def make_study(tmp_path: Path, notebook_html: str = "<html><body><p>executed</p>
         folder.mkdir(parents=True, exist_ok=True)
         if html:
             (folder / "notebook.html").write_text(notebook_html)
-        runs.append({"run_id": f"id{len(runs)}", "experiment": experiment, "name": f"{experiment}[{label}]",
-                     "label": label, "status": status, "skipped": False, "duration_s": duration, "error": error,
-                     "params": params, "needs": {}, "folder": str(folder)})
+        runs.append(
+            {
+                "run_id": f"id{len(runs)}",
+                "experiment": experiment,
+                "name": f"{experiment}[{label}]",
+                "label": label,
+                "status": status,
+                "skipped": False,
+                "duration_s": duration,
+                "error": error,
+                "params": params,
+                "needs": {},
+                "folder": str(folder),
+            }
+        )
 
     for i, task in enumerate(("rt-sentiment", "squad-qnli", "squad-retrieval")):
         folder = make_ticket_run(store / "find_tickets" / f"{task}-{i}", task, seed=i)
         experiment = "find_tickets_retrieval" if task == "squad-retrieval" else "find_tickets"  # a profile's name
-        add(experiment, f"task={task}", "ok", {**DEFAULTS, "task": task,
-                                               "max_steps": 32 if task == "squad-qnli" else 48}, folder)
-    add("find_tickets", "task=wiki-mlm", "failed", {**DEFAULTS, "task": "wiki-mlm"},
-        store / "find_tickets" / "wiki-mlm-9.partial", error="RuntimeError: <boom> & co")
-    add("baselines", "task=rt-sentiment", "ok", {**DEFAULTS, "task": "rt-sentiment", "at_levels": [1, 2, 3, 4],
-                                                 "seeds": [0, 1, 2]}, store / "baselines" / "b")
-    add("transfer", "task=rt-sentiment, source_task=squad-retrieval", "ok",
+        add(
+            experiment,
+            f"task={task}",
+            "ok",
+            {**DEFAULTS, "task": task, "max_steps": 32 if task == "squad-qnli" else 48},
+            folder,
+        )
+    add(
+        "find_tickets",
+        "task=wiki-mlm",
+        "failed",
+        {**DEFAULTS, "task": "wiki-mlm"},
+        store / "find_tickets" / "wiki-mlm-9.partial",
+        error="RuntimeError: <boom> & co",
+    )
+    add(
+        "baselines",
+        "task=rt-sentiment",
+        "ok",
+        {**DEFAULTS, "task": "rt-sentiment", "at_levels": [1, 2, 3, 4], "seeds": [0, 1, 2]},
+        store / "baselines" / "b",
+    )
+    add(
+        "transfer",
+        "task=rt-sentiment, source_task=squad-retrieval",
+        "ok",
         {**DEFAULTS, "task": "rt-sentiment", "source_task": "squad-retrieval", "at_levels": [2]},
-        store / "transfer" / "t1")
-    add("transfer", "task=squad-retrieval, source_task=rt-sentiment", "ok",
+        store / "transfer" / "t1",
+    )
+    add(
+        "transfer",
+        "task=squad-retrieval, source_task=rt-sentiment",
+        "ok",
         {**DEFAULTS, "task": "squad-retrieval", "source_task": "rt-sentiment", "at_levels": [2]},
-        store / "transfer" / "t2")
-    add("summary", "", "ok", {"level": 2, "note": "What it can show: matching up to 40%.\n\nWhat it cannot: "
-                                                  "the paper's 90%."}, store / "summary" / "s", duration=5.0)
+        store / "transfer" / "t2",
+    )
+    add(
+        "summary",
+        "",
+        "ok",
+        {"level": 2, "note": "What it can show: matching up to 40%.\n\nWhat it cannot: the paper's 90%."},
+        store / "summary" / "s",
+        duration=5.0,
+    )
     reports.mkdir(parents=True)
-    (reports / "runs.json").write_text(json.dumps({"profile": "test", "description": "A hand-written study.",
-                                                   "store": str(store), "defaults": DEFAULTS,
-                                                   "task_params": {"squad-qnli": {"max_steps": 32}}, "runs": runs}))
+    (reports / "runs.json").write_text(
+        json.dumps(
+            {
+                "profile": "test",
+                "description": "A hand-written study.",
+                "store": str(store),
+                "defaults": DEFAULTS,
+                "task_params": {"squad-qnli": {"max_steps": 32}},
+                "runs": runs,
+            }
+        )
+    )
     study_rows().to_csv(reports / "results.csv", index=False)
     return reports

@@ -29,9 +29,22 @@ SEED_STEP = 0.01
 
 
 def row(task, experiment, method, level, seed, value, run_id, source_task=None):
-    return {"experiment": experiment, "method": method, "task": task, "source_task": source_task or task,
-            "model": "tiny-bert", "seed": seed, "level": level, "sparsity": SPARSITY[level], "rewind_step": 0,
-            "metric": "accuracy", "value": value, "steps": 4, "train_seconds": 0.1, "run_id": run_id}
+    return {
+        "experiment": experiment,
+        "method": method,
+        "task": task,
+        "source_task": source_task or task,
+        "model": "tiny-bert",
+        "seed": seed,
+        "level": level,
+        "sparsity": SPARSITY[level],
+        "rewind_step": 0,
+        "metric": "accuracy",
+        "value": value,
+        "steps": 4,
+        "train_seconds": 0.1,
+        "run_id": run_id,
+    }
 
 
 def find_tickets_run(store: Path, task: str, seed: int) -> Path:
@@ -44,8 +57,10 @@ def find_tickets_run(store: Path, task: str, seed: int) -> Path:
         where = level_dir(folder / IMP_DIR, level)
         save_mask(where / MASK_FILE, mask, task=task, level=level)
         value = 0.8 - 0.05 * level
-        write_json(where / LEVEL_FILE, {"level": level, "sparsity": target, "steps": 4, "train_seconds": 0.1,
-                                        "metrics": {"accuracy": value}})
+        write_json(
+            where / LEVEL_FILE,
+            {"level": level, "sparsity": target, "steps": 4, "train_seconds": 0.1, "metrics": {"accuracy": value}},
+        )
         rows.append(row(task, "find_tickets", "imp", level, 0, value, folder.name))
     write_rows(folder, rows)
     return folder
@@ -71,11 +86,24 @@ def make_study(root: Path, profile: str = "fake") -> tuple[Path, Path]:
     summary = store / "summary" / "0123456789ab"  # a run that reads results and makes none: no run.json
     write_json(summary / "status.json", {"status": "ok"})
     folders.append(summary)
-    runs = [{"run_id": f.name, "experiment": f.parent.name, "name": f"{f.parent.name}[{f.name}]", "label": f.name,
-             "status": "ok", "skipped": False, "duration_s": 1.0, "error": None, "params": {}, "needs": {},
-             "folder": str(f)} for f in folders]
-    write_json(reports / "runs.json", {"profile": profile, "description": "a fake study", "store": str(store),
-                                       "runs": runs})
-    write_table(concat_rows([f / "rows.csv" for f in folders if (f / "rows.csv").is_file()]),
-                reports / "results.csv")
+    runs = [
+        {
+            "run_id": f.name,
+            "experiment": f.parent.name,
+            "name": f"{f.parent.name}[{f.name}]",
+            "label": f.name,
+            "status": "ok",
+            "skipped": False,
+            "duration_s": 1.0,
+            "error": None,
+            "params": {},
+            "needs": {},
+            "folder": str(f),
+        }
+        for f in folders
+    ]
+    write_json(
+        reports / "runs.json", {"profile": profile, "description": "a fake study", "store": str(store), "runs": runs}
+    )
+    write_table(concat_rows([f / "rows.csv" for f in folders if (f / "rows.csv").is_file()]), reports / "results.csv")
     return store, reports

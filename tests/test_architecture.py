@@ -80,7 +80,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                return stack[stack.index(nxt):] + [nxt]
+                return stack[stack.index(nxt) :] + [nxt]
             if nxt not in state:
                 cycle = visit(nxt)
                 if cycle:
@@ -133,8 +133,9 @@ def layer_of() -> dict[str, int]:
 
 
 def upward_imports(graph: dict[str, set[str]], layers: dict[str, int]) -> set[tuple[str, str]]:
-    return {(module, target) for module, targets in graph.items() for target in targets
-            if layers[target] > layers[module]}
+    return {
+        (module, target) for module, targets in graph.items() for target in targets if layers[target] > layers[module]
+    }
 
 
 def test_every_module_is_in_a_layer_subpackage():
@@ -143,15 +144,19 @@ def test_every_module_is_in_a_layer_subpackage():
     assert flat == [], f"modules outside a layer subpackage: {flat}"
     subpackages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
     assert subpackages == {name for names in LAYERS.values() for name in names} - {"__init__", "__main__"}
-    assert layer_rank("ticketlib.core.imp") < layer_rank("ticketlib.tasks.data.loading") < layer_rank(
-        "ticketlib.sweep.driver")
+    assert (
+        layer_rank("ticketlib.core.imp")
+        < layer_rank("ticketlib.tasks.data.loading")
+        < layer_rank("ticketlib.sweep.driver")
+    )
     assert len(layer_of()) == len(import_graph())
 
 
 def test_the_layer_check_finds_an_upward_import():
     layers = {"ticketlib.low": 0, "ticketlib.high": 1}
     assert upward_imports({"ticketlib.low": {"ticketlib.high"}, "ticketlib.high": set()}, layers) == {
-        ("ticketlib.low", "ticketlib.high")}
+        ("ticketlib.low", "ticketlib.high")
+    }
     assert upward_imports({"ticketlib.low": set(), "ticketlib.high": {"ticketlib.low"}}, layers) == set()
 
 
@@ -162,8 +167,13 @@ def test_lazy_imports_count():
     assert "ticketlib.tasks.run_inputs" in import_graph()["ticketlib.study.overlap"]
 
 
-LEAVES = ["ticketlib.foundations.paths", "ticketlib.foundations.atomic", "ticketlib.foundations.stats",
-          "ticketlib.foundations.methods", "ticketlib.core.config"]
+LEAVES = [
+    "ticketlib.foundations.paths",
+    "ticketlib.foundations.atomic",
+    "ticketlib.foundations.stats",
+    "ticketlib.foundations.methods",
+    "ticketlib.core.config",
+]
 
 
 def test_the_leaves_import_nothing_from_ticketlib():
@@ -174,7 +184,8 @@ def test_the_leaves_import_nothing_from_ticketlib():
 def test_imports_go_down_the_layers():
     found = upward_imports(import_graph(), layer_of())
     assert found - KNOWN_UPWARD == set(), "upward imports (see LAYERS): " + ", ".join(
-        f"{a} -> {b}" for a, b in sorted(found - KNOWN_UPWARD))
+        f"{a} -> {b}" for a, b in sorted(found - KNOWN_UPWARD)
+    )
     assert KNOWN_UPWARD - found == set(), f"no longer upward, remove from KNOWN_UPWARD: {KNOWN_UPWARD - found}"
 
 
@@ -182,8 +193,11 @@ MAX_LINES = 400  # a module longer than this mixes concerns: split it by concern
 
 
 def test_no_module_is_over_the_line_limit():
-    long = {str(p.relative_to(ROOT)): n for p in sorted(PACKAGE.rglob("*.py"))
-            if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    long = {
+        str(p.relative_to(ROOT)): n
+        for p in sorted(PACKAGE.rglob("*.py"))
+        if (n := len(p.read_text().splitlines())) > MAX_LINES
+    }
     assert long == {}, f"modules over {MAX_LINES} lines: {long}"
 
 
@@ -206,10 +220,15 @@ def module_state(source: str) -> list[str]:
             found += [f"global {name}" for name in node.names]
     for node in ast.parse(source).body:
         value = node.value if isinstance(node, (ast.Assign, ast.AnnAssign)) else None
-        literal = isinstance(value, (ast.Dict, ast.List, ast.Set)) \
-            and not (value.keys if isinstance(value, ast.Dict) else value.elts)
-        call = isinstance(value, ast.Call) and isinstance(value.func, ast.Name) \
-            and value.func.id in ("dict", "list", "set") and not value.args
+        literal = isinstance(value, (ast.Dict, ast.List, ast.Set)) and not (
+            value.keys if isinstance(value, ast.Dict) else value.elts
+        )
+        call = (
+            isinstance(value, ast.Call)
+            and isinstance(value.func, ast.Name)
+            and value.func.id in ("dict", "list", "set")
+            and not value.args
+        )
         empty = literal or call
         if empty:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
@@ -223,8 +242,9 @@ def test_the_state_check_finds_state():
 
 
 def test_no_module_global_mutable_state():
-    state = {str(p.relative_to(ROOT)): found for p in sorted(PACKAGE.rglob("*.py"))
-             if (found := module_state(p.read_text()))}
+    state = {
+        str(p.relative_to(ROOT)): found for p in sorted(PACKAGE.rglob("*.py")) if (found := module_state(p.read_text()))
+    }
     assert state == {}, f"module-global mutable state (pass it, or keep it on an object): {state}"
 
 
@@ -235,8 +255,10 @@ def test_the_sweep_and_the_command_line_load_no_torch():
     import subprocess
     import sys
 
-    code = ("import sys; import ticketlib.cli.main, ticketlib.tasks.params, ticketlib.study.profiles, "
-            "ticketlib.sweep.driver, ticketlib.sweep.execute; "
-            "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))")
+    code = (
+        "import sys; import ticketlib.cli.main, ticketlib.tasks.params, ticketlib.study.profiles, "
+        "ticketlib.sweep.driver, ticketlib.sweep.execute; "
+        "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
     assert out.strip() == "[]"

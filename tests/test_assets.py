@@ -33,10 +33,23 @@ def fake(tmp_path, monkeypatch):
         sdist.addfile(info, io.BytesIO(inner.getvalue()))
     sha = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in house.iterdir()}
     registry = {
-        "fake-wheel": Asset("fake-wheel", "fake", "1.0", "fake-1.0-py3-none-any.whl",
-                            sha["fake-1.0-py3-none-any.whl"], (Member("fake/data/qa.tsv", SHA),)),
-        "fake-sdist": Asset("fake-sdist", "fake", "1.0", "fake-1.0.tar.gz", sha["fake-1.0.tar.gz"],
-                            (Member("fake-1.0/res.tar.gz", SHA, inner="res/qa.tsv"),), sdist=True),
+        "fake-wheel": Asset(
+            "fake-wheel",
+            "fake",
+            "1.0",
+            "fake-1.0-py3-none-any.whl",
+            sha["fake-1.0-py3-none-any.whl"],
+            (Member("fake/data/qa.tsv", SHA),),
+        ),
+        "fake-sdist": Asset(
+            "fake-sdist",
+            "fake",
+            "1.0",
+            "fake-1.0.tar.gz",
+            sha["fake-1.0.tar.gz"],
+            (Member("fake-1.0/res.tar.gz", SHA, inner="res/qa.tsv"),),
+            sdist=True,
+        ),
     }
     monkeypatch.setattr(assets, "ASSETS", registry)
     monkeypatch.setenv("TICKETLIB_CACHE", str(tmp_path / "cache"))

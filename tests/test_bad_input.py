@@ -66,8 +66,11 @@ def _notebook_without_parameters(tmp: Path) -> str:
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("task = 'rt-sentiment'")]  # not tagged `parameters`
     nbformat.write(nb, folder / "01_find_tickets.ipynb")
-    return _profile(tmp, f"notebooks: {folder}\nexperiments:\n  find_tickets:\n    notebook: 01_find_tickets.ipynb\n"
-                         "    grid: {task: [rt-sentiment]}\n")
+    return _profile(
+        tmp,
+        f"notebooks: {folder}\nexperiments:\n  find_tickets:\n    notebook: 01_find_tickets.ipynb\n"
+        "    grid: {task: [rt-sentiment]}\n",
+    )
 
 
 # (id, argv builder, expected text in the error)
@@ -90,13 +93,24 @@ CASES = [
     ("unknown source", lambda t: IMP + ["--source", "ftp"], "source"),
     ("model path missing", lambda t: IMP + ["--model", str(t / "no-such-model")], "no-such-model"),
     ("model neither path nor reachable", lambda t: IMP + ["--model", "someone/unknown-bert"], "unknown-bert"),
-    ("GLUE folder missing TSV",
-     lambda t: IMP + ["--task", "sst2", "--source", "glue_dir", "--glue-dir", _glue(t, None)],
-     "train.tsv"),
-    ("GLUE TSV malformed", lambda t: IMP + ["--task", "sst2", "--source", "glue_dir", "--glue-dir",
-                                            _glue(t, "sentence\tlabel\nfine film\tmaybe\n")], "maybe"),
-    ("empty training set after subsetting", lambda t: ["imp", "--max-steps", "1", "--max-train-examples", "0"],
-     "max_train_examples"),
+    (
+        "GLUE folder missing TSV",
+        lambda t: IMP + ["--task", "sst2", "--source", "glue_dir", "--glue-dir", _glue(t, None)],
+        "train.tsv",
+    ),
+    (
+        "GLUE TSV malformed",
+        lambda t: (
+            IMP
+            + ["--task", "sst2", "--source", "glue_dir", "--glue-dir", _glue(t, "sentence\tlabel\nfine film\tmaybe\n")]
+        ),
+        "maybe",
+    ),
+    (
+        "empty training set after subsetting",
+        lambda t: ["imp", "--max-steps", "1", "--max-train-examples", "0"],
+        "max_train_examples",
+    ),
     ("run dir with ..", lambda t: IMP + ["--run-dir", str(t / "store" / ".." / "elsewhere")], ".."),
     ("mask for another shape", lambda t: ["check-mask", _mask_file(t, "tiny")], "does not fit"),
     ("truncated mask file", lambda t: ["check-mask", _mask_file(t, "truncated")], "truncated.safetensors"),
@@ -104,29 +118,57 @@ CASES = [
     ("mask values other than 0/1", lambda t: ["check-mask", _mask_file(t, "twos")], "0/1"),
     ("mask file missing", lambda t: ["check-mask", str(t / "nope.safetensors")], "nope.safetensors"),
     ("profile file missing", lambda t: ["study", "--profile", str(t / "nope.yaml")], "nope.yaml"),
-    ("profile unknown key", lambda t: ["study", "--profile", _profile(t, f"extends: {BASE}\n" + "defualts: {}\n")],
-     "defualts"),
-    ("profile misspelt parameter", lambda t: ["study", "--profile", _profile(
-        t, f"extends: {BASE}\n" + "defaults: {learning_rat: 1.0e-5}\n")], "learning_rat"),
-    ("profile wrong type", lambda t: ["study", "--profile", _profile(
-        t, f"extends: {BASE}\n" + "defaults: {learning_rate: fast}\n")], "learning_rate"),
-    ("profile unknown task in grid", lambda t: ["study", "--profile", _profile(
-        t, f"extends: {BASE}\n" + "experiments:\n  find_tickets:\n    grid: {task: [sentimen]}\n")], "sentimen"),
+    (
+        "profile unknown key",
+        lambda t: ["study", "--profile", _profile(t, f"extends: {BASE}\n" + "defualts: {}\n")],
+        "defualts",
+    ),
+    (
+        "profile misspelt parameter",
+        lambda t: ["study", "--profile", _profile(t, f"extends: {BASE}\n" + "defaults: {learning_rat: 1.0e-5}\n")],
+        "learning_rat",
+    ),
+    (
+        "profile wrong type",
+        lambda t: ["study", "--profile", _profile(t, f"extends: {BASE}\n" + "defaults: {learning_rate: fast}\n")],
+        "learning_rate",
+    ),
+    (
+        "profile unknown task in grid",
+        lambda t: [
+            "study",
+            "--profile",
+            _profile(t, f"extends: {BASE}\n" + "experiments:\n  find_tickets:\n    grid: {task: [sentimen]}\n"),
+        ],
+        "sentimen",
+    ),
     ("profile not YAML", lambda t: ["study", "--profile", _profile(t, "defaults: [unclosed\n")], "profile.yaml"),
-    ("notebook without a parameters cell", lambda t: ["study", "--profile", _notebook_without_parameters(t)],
-     "parameters"),
+    (
+        "notebook without a parameters cell",
+        lambda t: ["study", "--profile", _notebook_without_parameters(t)],
+        "parameters",
+    ),
     ("store path with ..", lambda t: ["study", "--store", str(t / "a" / ".." / "b")], ".."),
     ("misspelt flag", lambda t: ["imp", "--max-stesp", "8"], "did you mean --max-steps"),
     ("abbreviated flag", lambda t: ["imp", "--max-step", "8"], "did you mean --max-steps"),
     ("misspelt profile", lambda t: ["sweep", "list", "quik"], "did you mean 'quick'? profiles: base, cpu"),
-    ("misspelt experiment", lambda t: ["sweep", "params", "quick", "find_ticket"],
-     "did you mean 'find_tickets'? experiments: baselines, explore, find_tickets, find_tickets_retrieval"),
+    (
+        "misspelt experiment",
+        lambda t: ["sweep", "params", "quick", "find_ticket"],
+        "did you mean 'find_tickets'? experiments: baselines, explore, find_tickets, find_tickets_retrieval",
+    ),
     ("check-mask on a run folder", lambda t: ["check-mask", _run_folder(t)], "level_01 (levels: level_00, level_01)"),
     ("check-mask on a missing path", lambda t: ["check-mask", str(t / "gone")], "gone does not exist"),
-    ("export of a missing run folder", lambda t: ["export", str(t / "gone"), "--level", "1", "--out", str(t / "o")],
-     "gone does not exist"),
-    ("export of a mask file", lambda t: ["export", _mask_file(t, "tiny"), "--level", "1", "--out", str(t / "o")],
-     "is a file; export takes the find_tickets run folder"),
+    (
+        "export of a missing run folder",
+        lambda t: ["export", str(t / "gone"), "--level", "1", "--out", str(t / "o")],
+        "gone does not exist",
+    ),
+    (
+        "export of a mask file",
+        lambda t: ["export", _mask_file(t, "tiny"), "--level", "1", "--out", str(t / "o")],
+        "is a file; export takes the find_tickets run folder",
+    ),
 ]
 
 
@@ -146,8 +188,9 @@ def test_bad_input_is_refused_early_in_one_line(case, tmp_path, capsys, monkeypa
         code = main(args)
     except SystemExit as exit_:  # argparse: wrong type or choice
         code = exit_.code
-    err = [line for line in capsys.readouterr().err.splitlines()
-           if line.strip() and not line.startswith(("usage:", " "))]
+    err = [
+        line for line in capsys.readouterr().err.splitlines() if line.strip() and not line.startswith(("usage:", " "))
+    ]
     assert code not in (0, None), f"accepted: {args}"
     assert len(err) == 1, err
     assert expected.lower() in err[0].lower(), err[0]

@@ -69,8 +69,7 @@ def test_prune_rounds_on_a_shared_model_leave_the_same_weight_tensors():
     after = dict(model.named_parameters())
     assert after.keys() == before.keys()
     assert all(after[k] is before[k] and after[k].data_ptr() == pointers[k] for k in before)
-    assert not any(name.endswith(("_orig", "_mask")) for name, _ in
-                   [*model.named_parameters(), *model.named_buffers()])
+    assert not any(name.endswith(("_orig", "_mask")) for name, _ in [*model.named_parameters(), *model.named_buffers()])
     assert all(not m._forward_pre_hooks for m in model.modules())
     assert torch.equal(model(input_ids=ids).logits, dense_logits)  # restored: the unmasked weights
     Masker(model, mask, PrunableSet(include_pooler=False)).apply()

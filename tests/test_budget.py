@@ -15,6 +15,7 @@ from ticketlib.cli.main import main
 from ticketlib.core.config import TrainConfig
 from ticketlib.core.prunable import prunable_state
 from ticketlib.study.budget import Budget, probe_model, relative_movement
+from ticketlib.study.subnetworks import train_mask
 
 TRAIN = TrainConfig(learning_rate=1e-3, max_steps=8, batch_size=16, seed=0, progress=False)
 
@@ -64,20 +65,28 @@ def test_budget_parse_and_bad_input(tmp_path, capsys):
 
 @pytest.mark.slow  # the real offline model sliced to one layer: three short fine-tunings
 def test_dense_run_is_the_baselines_full_model_and_cells_are_not_redone(tmp_path, monkeypatch):
-    from ticketlib.study import experiments as ex
     from ticketlib.study.budget import budget_recipe, run_probe
     from ticketlib.tasks.params import Recipe
     from ticketlib.tasks.run_inputs import load_data
 
     monkeypatch.setenv("TQDM_DISABLE", "1")
-    recipe = Recipe(task="rt-sentiment", num_layers=1, max_train_examples=24, max_eval_examples=24, batch_size=8,
-                    max_steps=3, levels=1, include_pooler=False, threads=1)
+    recipe = Recipe(
+        task="rt-sentiment",
+        num_layers=1,
+        max_train_examples=24,
+        max_eval_examples=24,
+        batch_size=8,
+        max_steps=3,
+        levels=1,
+        include_pooler=False,
+        threads=1,
+    )
     budget = Budget(3, 8, 1e-4)
     out = tmp_path / "probe.jsonl"
     table = run_probe(recipe, [budget, Budget(0, 8, 1e-4)], [0], out, log=lambda _: None)
     assert len(table) == 2 and (tmp_path / "probe.csv").is_file()
     row = json.loads(out.read_text().splitlines()[0])
-    full = ex._train_mask(load_data(budget_recipe(recipe, budget)), None, 0)  # the baselines' "full" method
+    full = train_mask(load_data(budget_recipe(recipe, budget)), None, 0)  # the baselines' "full" method
     assert row["metrics"] == full["metrics"] and row["steps"] == full["steps"] == 3
     assert table.loc[1, "movement"] == 0.0 and table.loc[1, "jaccard_theta0"] == 1.0
     run_probe(recipe, [budget], [0], out, log=lambda _: pytest.fail("a measured cell ran again"))

@@ -11,7 +11,8 @@ from report_fixtures import SPARSITY, row, study_rows
 
 from ticketlib.foundations import stats as S
 from ticketlib.study import wording as W
-from ticketlib.study.claims import Match, Rules, Verdict, judge
+from ticketlib.study.claims import judge
+from ticketlib.study.rules import Match, Rules, Verdict
 
 FULL = (0.80, 0.81, 0.82)  # rt-sentiment's full model, 3 seeds; no-signal 0.5
 LEVEL = 3  # 48.8% sparsity (report_fixtures.SPARSITY): inside claim 1's range
@@ -25,8 +26,10 @@ def task_rows(task="rt-sentiment", full=FULL, imp=None, metric="accuracy", no_si
     rows += [row("baselines", "no_signal", task, 0, 0, no_signal, metric=metric)]
     rows += [row("baselines", "imp", task, LEVEL, s, v, metric=metric) for s, v in enumerate(imp_values)]
     for method, gaps in baselines.items():
-        rows += [row("baselines", method, task, LEVEL, s, v - g, metric=metric)
-                 for s, (v, g) in enumerate(zip(imp_values, gaps))]
+        rows += [
+            row("baselines", method, task, LEVEL, s, v - g, metric=metric)
+            for s, (v, g) in enumerate(zip(imp_values, gaps))
+        ]
     return rows
 
 
@@ -36,6 +39,7 @@ def verdicts(rows, **rules):
 
 
 # --- claim 1 ----------------------------------------------------------------------------------
+
 
 def test_claim_1_matching_not_matching_and_undecided_per_task():
     # differences 0, .001, .002 against -0.01: t = 0.011 / (0.001 / sqrt 3) = 19.05, p = 0.001371;
@@ -89,6 +93,7 @@ def test_claim_1_is_not_testable_below_its_sparsities_or_without_a_learned_task(
 
 # --- claim 2 ----------------------------------------------------------------------------------
 
+
 def test_claim_2_per_task_supported_contradicted_undecided():
     ahead = (0.05, 0.051, 0.052)
     assert verdicts(task_rows(random_pruning=ahead, random_reinit=ahead))[1][1] == Verdict.SUPPORTED
@@ -104,8 +109,9 @@ def test_claim_2_per_task_supported_contradicted_undecided():
 
 def test_claim_2_counts_only_levels_where_the_ticket_learned():
     # IMP and both baselines collapse to chance (0.5): the gaps are not counted
-    collapsed = task_rows(imp=(-0.30, -0.31, -0.32), random_pruning=(0.05, 0.051, 0.052),
-                          random_reinit=(0.05, 0.051, 0.052))
+    collapsed = task_rows(
+        imp=(-0.30, -0.31, -0.32), random_pruning=(0.05, 0.051, 0.052), random_reinit=(0.05, 0.051, 0.052)
+    )
     judgement, found = verdicts(collapsed)
     assert found[1] == Verdict.NOT_TESTABLE
     assert all(not c.counted and "did not learn" in c.why_not_counted for c in judgement.claims[1].tasks[0].cells)
@@ -113,23 +119,32 @@ def test_claim_2_counts_only_levels_where_the_ticket_learned():
 
 # --- claim 3 ----------------------------------------------------------------------------------
 
+
 def transfer_rows(source_gap=(0.0, 0.001, 0.002), other_gap=(-0.05, -0.051, -0.052), source_imp=None):
     """squad-retrieval (the pre-training source) with its own ticket, its mask on rt-sentiment as
     rt-sentiment's full + `source_gap`, and sst2's mask on rt-sentiment as full + `other_gap`."""
     rows = task_rows() + task_rows("sst2")
-    rows += task_rows("squad-retrieval", full=(0.85, 0.86, 0.87), imp=source_imp, metric="accuracy_at_1",
-                      no_signal=0.002)
-    rows += [row("transfer", "transfer", "rt-sentiment", LEVEL, s, f + d, source="squad-retrieval")
-             for s, (f, d) in enumerate(zip(FULL, source_gap))]
-    rows += [row("transfer", "transfer", "rt-sentiment", LEVEL, s, f + d, source="sst2")
-             for s, (f, d) in enumerate(zip(FULL, other_gap))]
+    rows += task_rows(
+        "squad-retrieval", full=(0.85, 0.86, 0.87), imp=source_imp, metric="accuracy_at_1", no_signal=0.002
+    )
+    rows += [
+        row("transfer", "transfer", "rt-sentiment", LEVEL, s, f + d, source="squad-retrieval")
+        for s, (f, d) in enumerate(zip(FULL, source_gap))
+    ]
+    rows += [
+        row("transfer", "transfer", "rt-sentiment", LEVEL, s, f + d, source="sst2")
+        for s, (f, d) in enumerate(zip(FULL, other_gap))
+    ]
     return rows
 
 
 def test_claim_3_source_that_is_no_ticket_is_tested_at_its_lowest_pruned_level_and_says_so():
     rows = transfer_rows(source_imp=(-0.05, -0.051, -0.052))  # retrieval's own ticket: not matching
-    lower = [dict(r, level=LEVEL - 1, sparsity=SPARSITY[LEVEL - 1])  # the same rows a level lower
-             for r in rows if r["method"] in ("imp", "transfer")]
+    lower = [
+        dict(r, level=LEVEL - 1, sparsity=SPARSITY[LEVEL - 1])  # the same rows a level lower
+        for r in rows
+        if r["method"] in ("imp", "transfer")
+    ]
     judgement, found = verdicts(rows + lower)
     claim = judgement.claims[2]
     assert claim.note == "source_not_a_ticket" and claim.source == "squad-retrieval"
@@ -170,6 +185,7 @@ def test_claim_3_without_transfer_rows():
 
 
 # --- rules and the realistic table -------------------------------------------------------------
+
 
 def test_rules_are_checked():
     assert Rules.from_mapping({"margins": {"accuracy": 0.02}}).margin_for("accuracy") == 0.02

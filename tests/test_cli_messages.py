@@ -28,8 +28,12 @@ def parsers(parser: argparse.ArgumentParser, name: str = "ticketlib"):
 
 
 def test_every_positional_has_help():
-    missing = [f"{name}: {a.dest}" for name, parser in parsers(build_parser()) for a in parser._actions
-               if not a.option_strings and not isinstance(a, argparse._SubParsersAction) and not a.help]
+    missing = [
+        f"{name}: {a.dest}"
+        for name, parser in parsers(build_parser())
+        for a in parser._actions
+        if not a.option_strings and not isinstance(a, argparse._SubParsersAction) and not a.help
+    ]
     assert missing == []
 
 
@@ -46,8 +50,13 @@ def test_top_level_help_lists_each_command_once(capsys):
 def test_no_traceback_when_the_reader_closes_the_pipe(tmp_path):
     """`ticketlib sweep list cpu | head -2`: head exits; the command stops without a traceback."""
     env = {**os.environ, "TICKETLIB_RUNS": str(tmp_path)}
-    process = subprocess.Popen([sys.executable, "-m", "ticketlib", "sweep", "list", "cpu"], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ticketlib", "sweep", "list", "cpu"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=ROOT,
+    )
     process.stdout.close()  # before it writes anything: every write meets a closed pipe
     err = process.stderr.read().decode()
     assert process.wait() == 1
@@ -81,17 +90,30 @@ def test_check_mask_takes_a_level_folder_and_the_pooling(tmp_path, capsys):
 @pytest.mark.slow  # three tiny IMP runs on a 2-layer slice of the offline model (about 30 s)
 def test_imp_says_where_its_run_is_and_whether_it_is_new_resumed_or_reused(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("TICKETLIB_RUNS", str(tmp_path / "store"))
-    argv = ["imp", "--num-layers", "2", "--max-train-examples", "32", "--max-eval-examples", "32", "--max-steps", "2",
-            "--levels", "1", "--threads", "1"]
+    argv = [
+        "imp",
+        "--num-layers",
+        "2",
+        "--max-train-examples",
+        "32",
+        "--max-eval-examples",
+        "32",
+        "--max-steps",
+        "2",
+        "--levels",
+        "1",
+        "--threads",
+        "1",
+    ]
 
     def run_folder_line() -> tuple[Path, str]:
         assert main(argv) == 0
         out = capsys.readouterr().out
         line = next(line for line in out.splitlines() if line.startswith("run folder: "))
         assert "no signal" in out  # the table ends with the task's no-signal score
-        folder, state = line[len("run folder: "):].rsplit(" (", 1)
+        folder, state = line[len("run folder: ") :].rsplit(" (", 1)
         assert folder.startswith("<store>/")  # within the store: no machine path in a notebook's output
-        return tmp_path / "store" / folder[len("<store>/"):], state
+        return tmp_path / "store" / folder[len("<store>/") :], state
 
     folder, state = run_folder_line()
     assert state == "new)" and folder.parent == tmp_path / "store" / "find_tickets" and (folder / "rows.csv").is_file()

@@ -35,6 +35,7 @@ def checkpoint(tmp_path_factory):
 
 # --- the loss -------------------------------------------------------------------------------
 
+
 def test_contrastive_loss_by_hand():
     # Cosines: q0 = (2, 0) vs s0 = (1, 0): 1, vs s1 = (1, 1): 1/sqrt2; q1 = (0, 3): 0 and 1/sqrt2.
     queries = torch.tensor([[2.0, 0.0], [0.0, 3.0]], dtype=torch.float64)
@@ -51,17 +52,21 @@ def test_contrastive_loss_by_hand():
     assert symmetric.item() == pytest.approx(((row0 + row1) / 2 + (col0 + col1) / 2) / 2, abs=1e-12)
     scaled_down, _ = contrastive_loss(queries, sentences, scale=1.0)
     assert scaled_down.item() == pytest.approx(
-        (math.log(math.e + math.exp(SQRT_HALF)) - 1 + math.log(1 + math.exp(SQRT_HALF)) - SQRT_HALF) / 2, abs=1e-12)
+        (math.log(math.e + math.exp(SQRT_HALF)) - 1 + math.log(1 + math.exp(SQRT_HALF)) - SQRT_HALF) / 2, abs=1e-12
+    )
     with pytest.raises(ValueError, match="matching"):
         contrastive_loss(queries, sentences[:1])
 
 
 # --- retrieval metrics and the no-signal bar ------------------------------------------------
 
+
 def test_retrieval_metrics_by_hand():
-    similarities = [[0.9, 0.1, 0.3],   # gold 0 is first: rank 1
-                    [0.5, 0.2, 0.7],   # gold 1 is last: rank 3
-                    [0.1, 0.8, 0.8]]   # gold 2 ties with candidate 1: counted against it, rank 2
+    similarities = [
+        [0.9, 0.1, 0.3],  # gold 0 is first: rank 1
+        [0.5, 0.2, 0.7],  # gold 1 is last: rank 3
+        [0.1, 0.8, 0.8],
+    ]  # gold 2 ties with candidate 1: counted against it, rank 2
     assert M.retrieval_ranks(similarities, [0, 1, 2]).tolist() == [1, 3, 2]
     scores = M.retrieval_metrics(similarities, [0, 1, 2])
     assert scores["accuracy_at_1"] == pytest.approx(1 / 3)
@@ -101,15 +106,21 @@ CONTEXT = "Paris is the capital of France. The Seine flows through Paris. Lyon i
 
 
 def squad_example(qid, question, answer, context=CONTEXT):
-    return {"id": qid, "context": context, "question": question,
-            "answers": {"text": [answer], "answer_start": [context.index(answer)]}}
+    return {
+        "id": qid,
+        "context": context,
+        "question": question,
+        "answers": {"text": [answer], "answer_start": [context.index(answer)]},
+    }
 
 
 def test_retrieval_pairs_take_the_answer_sentence():
-    examples = [squad_example("q1", "Which river flows through Paris?", "The Seine"),
-                squad_example("q2", "What is the capital of France?", "Paris"),
-                squad_example("q3", "What spans two sentences?", "France. The Seine"),  # skipped
-                squad_example("q4", "Where is Lyon?", "France", context="Lyon is in France.")]  # one sentence: kept
+    examples = [
+        squad_example("q1", "Which river flows through Paris?", "The Seine"),
+        squad_example("q2", "What is the capital of France?", "Paris"),
+        squad_example("q3", "What spans two sentences?", "France. The Seine"),  # skipped
+        squad_example("q4", "Where is Lyon?", "France", context="Lyon is in France."),
+    ]  # one sentence: kept
     assert retrieval_pairs(examples) == [
         {"id": "q1", "text_a": "Which river flows through Paris?", "text_b": "The Seine flows through Paris."},
         {"id": "q2", "text_a": "What is the capital of France?", "text_b": "Paris is the capital of France."},
@@ -126,6 +137,7 @@ def test_retrieval_pool_has_distinct_sentences_and_is_fixed():
     order = [p["id"] for p in pairs]
     assert [order.index(p["id"]) for p in pool] == sorted(order.index(p["id"]) for p in pool)
     import hashlib
+
     rank = {p["id"]: hashlib.sha256(f"s:{p['id']}".encode()).hexdigest() for p in pairs}
     for p in pool:  # each kept pair is its sentence's smallest-hash question
         assert rank[p["id"]] == min(rank[q["id"]] for q in pairs if q["text_b"] == p["text_b"])
@@ -135,10 +147,22 @@ def test_retrieval_pool_has_distinct_sentences_and_is_fixed():
 
 def test_encode_and_collate_pairs(tmp_path):
     tokenizer = tiny_tokenizer(tmp_path / "tok")
-    features = encode_retrieval(tokenizer, [{"text_a": "who ran home ?", "text_b": "the dog ran home today ."},
-                                            {"text_a": "what sat ?", "text_b": "the cat sat ."}], max_length=16)
-    assert set(features[0]) == {"input_ids", "attention_mask", "token_type_ids", "pair_input_ids",
-                                "pair_attention_mask", "pair_token_type_ids"}
+    features = encode_retrieval(
+        tokenizer,
+        [
+            {"text_a": "who ran home ?", "text_b": "the dog ran home today ."},
+            {"text_a": "what sat ?", "text_b": "the cat sat ."},
+        ],
+        max_length=16,
+    )
+    assert set(features[0]) == {
+        "input_ids",
+        "attention_mask",
+        "token_type_ids",
+        "pair_input_ids",
+        "pair_attention_mask",
+        "pair_token_type_ids",
+    }
     assert features[0]["input_ids"] == tokenizer("who ran home ?")["input_ids"]
     assert features[0]["pair_input_ids"] == tokenizer("the dog ran home today .")["input_ids"]
     batch = pad_collate(features, pad_token_id=0)
@@ -157,6 +181,7 @@ def test_encode_and_collate_pairs(tmp_path):
 
 # --- the model, training and evaluation -----------------------------------------------------
 
+
 def pair_features(n=32, seed=0):
     """Pairs whose sentence holds token w + 25 for each question token w (in 10..34): unrelated
     tokens for an untrained model, a mapping a tiny model learns in a few dozen steps."""
@@ -165,8 +190,16 @@ def pair_features(n=32, seed=0):
     for _ in range(n):
         words = torch.randint(10, 35, (3,), generator=generator).tolist()
         question, sentence = [2] + words + [3], [2] + [w + 25 for w in words[::-1]] + [62, 3]
-        features.append({"input_ids": question, "attention_mask": [1] * 5, "token_type_ids": [0] * 5,
-                         "pair_input_ids": sentence, "pair_attention_mask": [1] * 6, "pair_token_type_ids": [0] * 6})
+        features.append(
+            {
+                "input_ids": question,
+                "attention_mask": [1] * 5,
+                "token_type_ids": [0] * 5,
+                "pair_input_ids": sentence,
+                "pair_attention_mask": [1] * 6,
+                "pair_token_type_ids": [0] * 6,
+            }
+        )
     return features
 
 
@@ -186,31 +219,38 @@ def test_sentence_encoder_loss_is_the_contrastive_loss_of_its_embeddings(checkpo
 
 def tiny_task_data(features, eval_features):
     task = get_task("squad-retrieval")
-    return TaskData(task=task, source="offline", train_features=features, eval_sets={"dev": eval_features},
-                    pad_token_id=0)
+    return TaskData(
+        task=task, source="offline", train_features=features, eval_sets={"dev": eval_features}, pad_token_id=0
+    )
 
 
 def test_fine_tune_trains_the_encoder_unchanged_and_evaluation_ranks_the_pool(checkpoint):
     model, _, _ = load_model(checkpoint, "squad-retrieval", seed=0)
     dev = pair_features(12, seed=1)
-    dev.append(dict(dev[0], input_ids=[2, 11, 12, 3], attention_mask=[1] * 4,
-                    token_type_ids=[0] * 4))  # a second question for the first sentence
+    dev.append(
+        dict(dev[0], input_ids=[2, 11, 12, 3], attention_mask=[1] * 4, token_type_ids=[0] * 4)
+    )  # a second question for the first sentence
     data = tiny_task_data(pair_features(64), dev)
-    assert data.no_signal() == {"accuracy_at_1": 1 / 12,
-                                "mrr": pytest.approx(sum(1 / k for k in range(1, 13)) / 12)}
+    assert data.no_signal() == {"accuracy_at_1": 1 / 12, "mrr": pytest.approx(sum(1 / k for k in range(1, 13)) / 12)}
     before = data.evaluate(model)
     with torch.no_grad():  # the same scores by hand: every dev question against the 12 distinct sentences
-        q = torch.nn.functional.normalize(torch.stack([model.encode(torch.tensor([f["input_ids"]]))[0]
-                                                       for f in dev]), dim=-1)
-        s = torch.nn.functional.normalize(torch.stack([model.encode(torch.tensor([f["pair_input_ids"]]))[0]
-                                                       for f in dev[:12]]), dim=-1)
+        q = torch.nn.functional.normalize(
+            torch.stack([model.encode(torch.tensor([f["input_ids"]]))[0] for f in dev]), dim=-1
+        )
+        s = torch.nn.functional.normalize(
+            torch.stack([model.encode(torch.tensor([f["pair_input_ids"]]))[0] for f in dev[:12]]), dim=-1
+        )
     by_hand = M.retrieval_metrics((q @ s.T).numpy(), list(range(12)) + [0])
     assert before == pytest.approx(by_hand, abs=1e-6)
     mask = magnitude_prune(prunable_state(model), 0.3)
     masker = Masker(model, mask)
-    result = fine_tune(model, data.train_features, TrainConfig(learning_rate=2e-3, max_steps=30, batch_size=16,
-                                                                progress=False, seed=0),
-                       masker=masker, evaluate=data.evaluate)
+    result = fine_tune(
+        model,
+        data.train_features,
+        TrainConfig(learning_rate=2e-3, max_steps=30, batch_size=16, progress=False, seed=0),
+        masker=masker,
+        evaluate=data.evaluate,
+    )
     assert masker.pruned_are_zero()
     assert sum(result.losses[-5:]) / 5 < sum(result.losses[:5]) / 5
     # measured: accuracy@1 0.08 before (chance 1/12), 0.92 after 30 steps
@@ -221,8 +261,11 @@ def test_fine_tune_trains_the_encoder_unchanged_and_evaluation_ranks_the_pool(ch
 def test_imp_runs_on_the_headless_encoder(checkpoint, tmp_path, policy):
     model, _, _ = load_model(checkpoint, "squad-retrieval", seed=0)
     data = tiny_task_data(pair_features(32), pair_features(8, seed=1))
-    config = IMPConfig(prune=PruneConfig(levels=2, rate=0.3, include_pooler=True), head_policy=policy,
-                       train=TrainConfig(learning_rate=1e-3, max_steps=3, batch_size=8, progress=False))
+    config = IMPConfig(
+        prune=PruneConfig(levels=2, rate=0.3, include_pooler=True),
+        head_policy=policy,
+        train=TrainConfig(learning_rate=1e-3, max_steps=3, batch_size=8, progress=False),
+    )
     rows = run_imp(model, data.train_features, data.evaluate, config, tmp_path / "imp")
     assert [r["sparsity"] for r in rows] == pytest.approx([0.0, 0.3, 0.6], abs=1e-4)  # round(s * N) weights
     assert all(set(r["metrics"]) == {"accuracy_at_1", "mrr"} for r in rows)
@@ -237,12 +280,15 @@ def test_pool_candidates_are_the_distinct_sentences():
     features.append(dict(features[2], input_ids=[2, 9, 3], attention_mask=[1] * 3, token_type_ids=[0] * 3))
     questions, candidates, gold = retrieval_pool(features)
     assert len(questions) == 5 and len(candidates) == 4 and gold == [0, 1, 2, 3, 2]
-    assert candidates[1] == {"input_ids": features[1]["pair_input_ids"],
-                             "attention_mask": features[1]["pair_attention_mask"],
-                             "token_type_ids": features[1]["pair_token_type_ids"]}
+    assert candidates[1] == {
+        "input_ids": features[1]["pair_input_ids"],
+        "attention_mask": features[1]["pair_attention_mask"],
+        "token_type_ids": features[1]["pair_token_type_ids"],
+    }
 
 
 # --- masks transfer between this task and the classification heads ---------------------------
+
 
 @pytest.mark.parametrize("pooling", ["cls", "mean"])
 @pytest.mark.parametrize("include_pooler", [False, True])
@@ -256,8 +302,11 @@ def test_masks_transfer_both_ways(checkpoint, tmp_path, pooling, include_pooler)
     assert architecture_fingerprint(encoder, spec) == architecture_fingerprint(classifier, spec)
     for source, target in ((encoder, classifier), (classifier, encoder)):
         path = tmp_path / f"{type(source).__name__}.safetensors"
-        save_mask(path, magnitude_prune(prunable_state(source, spec), 0.4),
-                  architecture=architecture_fingerprint(source, spec))
+        save_mask(
+            path,
+            magnitude_prune(prunable_state(source, spec), 0.4),
+            architecture=architecture_fingerprint(source, spec),
+        )
         mask, meta = load_mask(path)
         check_fits(mask, target, spec, meta)
         masker = Masker(target, mask, spec)
@@ -277,11 +326,13 @@ def test_retrieval_spec_goes_with_the_contrastive_head():
 
 # --- the real data and model ----------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_real_pool_and_the_offline_model_already_retrieves():
     model, tokenizer, _ = load_model(OFFLINE_MODEL, "squad-retrieval")
-    data = load_task_data("squad-retrieval", "offline", tokenizer, max_train_examples=64, max_eval_examples=100,
-                          max_length=64)
+    data = load_task_data(
+        "squad-retrieval", "offline", tokenizer, max_train_examples=64, max_eval_examples=100, max_length=64
+    )
     assert data.info["splits"]["dev"]["examples_total"] == get_task("squad-retrieval").retrieval.dev_pool == 500
     assert data.info["splits"]["train"]["examples_total"] > 80_000
     assert len(retrieval_pool(data.eval_features)[1]) == 100

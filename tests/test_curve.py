@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ticketlib.study.claims import Match
 from ticketlib.study.curve import PAPER_STEPS, curve_table, highest_table, read_budget, write_curve
+from ticketlib.study.rules import Match
 from ticketlib.tickets.results import NO_SIGNAL, write_table
 
 SEEDS = range(6)
@@ -24,11 +24,22 @@ BUDGETS = {(48, 32): {1: -0.001, 2: -0.03, 3: -0.10}, (192, 8): {1: -0.001, 2: -
 
 def rows_of(steps: int, offsets: dict[int, float]) -> pd.DataFrame:
     def row(experiment, method, seed, level, value):
-        return {"experiment": experiment, "method": method, "task": "rt-sentiment", "source_task": "rt-sentiment",
-                "model": "offline-minilm", "seed": seed, "level": level,
-                "sparsity": SPARSITY.get(level, 0.0) if level is not None else None, "rewind_step": 0,
-                "metric": "accuracy", "value": value, "steps": steps,
-                "train_seconds": 0.0 if method == NO_SIGNAL else 30.0, "run_id": f"r{seed}"}
+        return {
+            "experiment": experiment,
+            "method": method,
+            "task": "rt-sentiment",
+            "source_task": "rt-sentiment",
+            "model": "offline-minilm",
+            "seed": seed,
+            "level": level,
+            "sparsity": SPARSITY.get(level, 0.0) if level is not None else None,
+            "rewind_step": 0,
+            "metric": "accuracy",
+            "value": value,
+            "steps": steps,
+            "train_seconds": 0.0 if method == NO_SIGNAL else 30.0,
+            "run_id": f"r{seed}",
+        }
 
     out = [row("find_tickets", NO_SIGNAL, None, None, NO_SIGNAL_SCORE)]
     for seed in SEEDS:
@@ -46,12 +57,14 @@ def studies(tmp_path):
     folders = []
     for (steps, batch), offsets in BUDGETS.items():
         profile = tmp_path / f"curve-{steps}x{batch}.yaml"
-        profile.write_text(f"extends: curve\nname: curve-{steps}x{batch}\n"
-                           f"defaults: {{max_steps: {steps}, batch_size: {batch}}}\n")
+        profile.write_text(
+            f"extends: curve\nname: curve-{steps}x{batch}\ndefaults: {{max_steps: {steps}, batch_size: {batch}}}\n"
+        )
         folder = tmp_path / f"reports-{steps}x{batch}"
         write_table(rows_of(steps, offsets), folder / "results.csv")
-        (folder / "runs.json").write_text(json.dumps({"profile": str(profile), "runs": [],
-                                                      "rules": {"alpha": 0.05, "margins": {"accuracy": 0.01}}}))
+        (folder / "runs.json").write_text(
+            json.dumps({"profile": str(profile), "runs": [], "rules": {"alpha": 0.05, "margins": {"accuracy": 0.01}}})
+        )
         folders.append(folder)
     return folders
 

@@ -45,8 +45,19 @@ def test_pair_features_have_the_batching_shape(tokenizer, glue):
 
 def test_regression_labels_are_floats(tokenizer, tmp_path):
     from data_fixtures import write_tsv
-    header = ["index", "genre", "filename", "year", "old_index", "source1", "source2", "sentence1", "sentence2",
-              "score"]
+
+    header = [
+        "index",
+        "genre",
+        "filename",
+        "year",
+        "old_index",
+        "source1",
+        "source2",
+        "sentence1",
+        "sentence2",
+        "score",
+    ]
     rows = [header] + [[str(i), "g", "f", "y", "o", "s", "s", "the cat", "a cat", f"{i}.5"] for i in range(3)]
     write_tsv(tmp_path / "STS-B" / "train.tsv", rows)
     write_tsv(tmp_path / "STS-B" / "dev.tsv", rows)
@@ -70,8 +81,9 @@ def test_subsets_are_seeded_ordered_and_recorded(tokenizer, glue):
     a, b, c = take_subset(items, 10, 0), take_subset(items, 10, 0), take_subset(items, 10, 1)
     assert a == b and a != c and a == sorted(a) and len(a) == 10
     assert take_subset(items, None, 0) == items
-    data = load_task_data("mnli", "glue_dir", tokenizer, glue_dir=glue, max_train_examples=2, max_eval_examples=1,
-                          subset_seed=3)
+    data = load_task_data(
+        "mnli", "glue_dir", tokenizer, glue_dir=glue, max_train_examples=2, max_eval_examples=1, subset_seed=3
+    )
     assert len(data.train_features) == 2 and len(data.eval_sets["matched"]) == 1
     assert data.info["subset"] == {"max_train_examples": 2, "max_eval_examples": 1, "subset_seed": 3}
 
@@ -94,9 +106,13 @@ def test_second_load_hits_the_cache_and_gives_identical_features(tokenizer, glue
     assert changed.info["cache_hits"]["train"] is False  # max_length is part of the key
 
 
-QA_EXAMPLE = {"id": "q1", "title": "t", "question": "Where is the capital?",
-              "context": "The cat sat on the mat. Paris is the capital of France. The dog ran home today.",
-              "answers": {"text": ["Paris"], "answer_start": [24]}}
+QA_EXAMPLE = {
+    "id": "q1",
+    "title": "t",
+    "question": "Where is the capital?",
+    "context": "The cat sat on the mat. Paris is the capital of France. The dog ran home today.",
+    "answers": {"text": ["Paris"], "answer_start": [24]},
+}
 
 
 def test_squad_windows_cover_the_answer_with_stride(tokenizer):
@@ -108,7 +124,7 @@ def test_squad_windows_cover_the_answer_with_stride(tokenizer):
         s, e = feature["start_positions"], feature["end_positions"]
         if (s, e) != (0, 0):
             hits += 1
-            assert context[m["offsets"][s][0]:m["offsets"][e][1]] == "Paris"
+            assert context[m["offsets"][s][0] : m["offsets"][e][1]] == "Paris"
         assert all(o is None for o in m["offsets"][:7])  # [CLS] + question tokens are not context
     assert hits >= 1
 
@@ -138,8 +154,9 @@ def test_mlm_blocks_and_masking(tokenizer):
     texts = ["the cat sat on the mat . " * 5, "the dog ran home today . " * 5]
     blocks = encode.encode_blocks(tokenizer, texts, max_length=16)
     assert all(len(b["input_ids"]) == 16 for b in blocks)
-    assert all(b["input_ids"][0] == tokenizer.cls_token_id and b["input_ids"][-1] == tokenizer.sep_token_id
-               for b in blocks)
+    assert all(
+        b["input_ids"][0] == tokenizer.cls_token_id and b["input_ids"][-1] == tokenizer.sep_token_id for b in blocks
+    )
     many = blocks * 200
     first, again = mask_tokens(many, tokenizer, 0), mask_tokens(many, tokenizer, 0)
     other = mask_tokens(many, tokenizer, 1)
@@ -176,8 +193,14 @@ class LengthParity(nn.Module):
 
 
 def _data(task, eval_features, **kwargs):
-    return TaskData(task=get_task(task), source="test", train_features=eval_features,
-                    eval_sets={"dev": eval_features}, pad_token_id=0, **kwargs)
+    return TaskData(
+        task=get_task(task),
+        source="test",
+        train_features=eval_features,
+        eval_sets={"dev": eval_features},
+        pad_token_id=0,
+        **kwargs,
+    )
 
 
 def test_evaluate_restores_order_and_scores_by_hand():
@@ -195,12 +218,19 @@ class Uniform(nn.Module):
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None):
         from transformers.modeling_outputs import MaskedLMOutput
+
         return MaskedLMOutput(logits=torch.zeros(*input_ids.shape, self.vocab) + 0 * self.weight)
 
 
 def test_mlm_evaluation_uniform_model_has_perplexity_vocab_size():
-    features = [{"input_ids": [2, 7, 4, 9, 3], "attention_mask": [1] * 5, "token_type_ids": [0] * 5,
-                 "labels": [-100, 7, 8, -100, -100]}]
+    features = [
+        {
+            "input_ids": [2, 7, 4, 9, 3],
+            "attention_mask": [1] * 5,
+            "token_type_ids": [0] * 5,
+            "labels": [-100, 7, 8, -100, -100],
+        }
+    ]
     scores = _data("wiki-mlm", features).evaluate(Uniform(50))
     assert scores["perplexity"] == pytest.approx(50.0) and scores["masked_accuracy"] == 0.0
 
@@ -213,8 +243,9 @@ class PointAt(nn.Module):
         self.weight = nn.Parameter(torch.zeros(1))
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None):
-        return QuestionAnsweringModelOutput(start_logits=(input_ids == 8).float() * 10 + 0 * self.weight,
-                                            end_logits=(input_ids == 9).float() * 10)
+        return QuestionAnsweringModelOutput(
+            start_logits=(input_ids == 8).float() * 10 + 0 * self.weight, end_logits=(input_ids == 9).float() * 10
+        )
 
 
 def test_qa_evaluation_end_to_end(tokenizer):
@@ -222,8 +253,15 @@ def test_qa_evaluation_end_to_end(tokenizer):
     context = "the film was good . the movie was bad ."
     film, movie = tokenizer.convert_tokens_to_ids(["film", "movie"])
     assert (film, movie) == (8, 9)
-    examples = [{"id": "x", "title": "t", "question": "what is it ?", "context": context,
-                 "answers": {"text": ["film was good . the movie", "nothing"], "answer_start": [4, 0]}}]
+    examples = [
+        {
+            "id": "x",
+            "title": "t",
+            "question": "what is it ?",
+            "context": context,
+            "answers": {"text": ["film was good . the movie", "nothing"], "answer_start": [4, 0]},
+        }
+    ]
     features, meta = encode.encode_qa(tokenizer, examples, max_length=32, doc_stride=8, train=False)
     data = _data("squad", features, qa_eval={"dev": {"examples": examples, "meta": meta}})
     assert data.evaluate(PointAt()) == {"exact_match": 1.0, "f1": 1.0}
@@ -265,14 +303,23 @@ def test_hub_source_converts_the_standard_datasets(tokenizer, monkeypatch):
 
     calls = []
     mnli_rows = {"premise": ["the cat sat ."], "hypothesis": ["a cat sat ."], "label": [0], "idx": [0]}
-    squad_rows = {"id": ["q1"], "title": ["t"], "context": [QA_EXAMPLE["context"]],
-                  "question": [QA_EXAMPLE["question"]], "answers": [{"text": ["Paris"], "answer_start": [24]}]}
+    squad_rows = {
+        "id": ["q1"],
+        "title": ["t"],
+        "context": [QA_EXAMPLE["context"]],
+        "question": [QA_EXAMPLE["question"]],
+        "answers": [{"text": ["Paris"], "answer_start": [24]}],
+    }
 
     def fake_load_dataset(path, config=None):
         calls.append((path, config))
         if path == "nyu-mll/glue":
-            return datasets.DatasetDict({s: datasets.Dataset.from_dict(mnli_rows)
-                                         for s in ("train", "validation_matched", "validation_mismatched")})
+            return datasets.DatasetDict(
+                {
+                    s: datasets.Dataset.from_dict(mnli_rows)
+                    for s in ("train", "validation_matched", "validation_mismatched")
+                }
+            )
         return datasets.DatasetDict({s: datasets.Dataset.from_dict(squad_rows) for s in ("train", "validation")})
 
     monkeypatch.setattr(hub_source, "hub_unavailable_reason", lambda: None)
@@ -288,12 +335,21 @@ def test_qnli_pairs_take_the_answer_sentence_and_the_most_overlapping_other():
     from ticketlib.tasks.data.offline import qnli_pairs
 
     context = "Paris is the capital of France. The Seine flows through Paris. Lyon is a city in France."
+
     def example(question, answer):
-        return {"context": context, "question": question,
-                "answers": {"text": [answer], "answer_start": [context.index(answer)]}}
-    pairs = qnli_pairs([example("Which river flows through Paris?", "The Seine"),
-                        example("What is the capital of France?", "Paris"),
-                        example("What spans two sentences?", "France. The Seine")])  # skipped
+        return {
+            "context": context,
+            "question": question,
+            "answers": {"text": [answer], "answer_start": [context.index(answer)]},
+        }
+
+    pairs = qnli_pairs(
+        [
+            example("Which river flows through Paris?", "The Seine"),
+            example("What is the capital of France?", "Paris"),
+            example("What spans two sentences?", "France. The Seine"),
+        ]
+    )  # skipped
     assert pairs == [
         {"text_a": "Which river flows through Paris?", "text_b": "The Seine flows through Paris.", "label": 0},
         {"text_a": "Which river flows through Paris?", "text_b": "Paris is the capital of France.", "label": 1},

@@ -48,14 +48,16 @@ NOT_RUN = re.compile(r"^\s*<!--\s*not run:(?P<reason>.*?)-->\s*$")
 MARKER_LIKE = re.compile(r"^\s*<!--\s*not[ -]?run", re.I)
 # Blocks that install into an environment: run here they would change this test's own .venv
 # (the clone links it), so they must carry a marker and are never run.
-INSTALLS = re.compile(r"scripts/setup\.sh|scripts/study\.sh|scripts/test\.sh|\bpip3? install|-m pip install|"
-                      r"\bconda (env )?(create|install)|apt(-get)? install")
+INSTALLS = re.compile(
+    r"scripts/setup\.sh|scripts/study\.sh|scripts/test\.sh|\bpip3? install|-m pip install|"
+    r"\bconda (env )?(create|install)|apt(-get)? install"
+)
 
 
 @dataclass(frozen=True)
 class Block:
-    doc: str       # path relative to the repository root
-    line: int      # line of the opening fence (1-based)
+    doc: str  # path relative to the repository root
+    line: int  # line of the opening fence (1-based)
     language: str  # the fence's first word ("" if none)
     code: str
     not_run: str | None  # the marker's reason, None when the block runs
@@ -91,7 +93,7 @@ def parse(text: str, doc: str = "doc.md") -> tuple[list[Block], list[str]]:
         if end is None:
             problems.append(f"{doc}:{i + 1}: unclosed fence")
             break
-        body = lines[i + 1:end]
+        body = lines[i + 1 : end]
         code = "\n".join(line[indent:] if not line[:indent].strip() else line for line in body) + "\n"
         before = i - 1
         while before >= 0 and not lines[before].strip():
@@ -110,8 +112,10 @@ def parse(text: str, doc: str = "doc.md") -> tuple[list[Block], list[str]]:
         i = end + 1
     for n, line in enumerate(lines):
         if MARKER_LIKE.match(line) and n not in used_markers | fenced:
-            problems.append(f"{doc}:{n + 1}: a 'not run' marker that is not right before a fence "
-                            f"(or not written '<!-- not run: REASON -->')")
+            problems.append(
+                f"{doc}:{n + 1}: a 'not run' marker that is not right before a fence "
+                f"(or not written '<!-- not run: REASON -->')"
+            )
     return blocks, problems
 
 
@@ -130,28 +134,41 @@ RUNNABLE = [b for b in BLOCKS if b.not_run is None and b.language in RUN_LANGUAG
 
 # --- checks without running anything -------------------------------------------------------
 
+
 def test_every_block_runs_or_says_why_not():
     assert PROBLEMS == []
     installing = [b.id for b in RUNNABLE if INSTALLS.search(b.code)]
     assert installing == [], "blocks that install (or run set-up) must carry a 'not run' marker"
-    unknown = [f"{b.id}: ```{b.language}" for b in BLOCKS if b.not_run is None and b.language not in RUN_LANGUAGES
-               and b.language not in ("text", "console-output", "json", "csv")]
+    unknown = [
+        f"{b.id}: ```{b.language}"
+        for b in BLOCKS
+        if b.not_run is None
+        and b.language not in RUN_LANGUAGES
+        and b.language not in ("text", "console-output", "json", "csv")
+    ]
     assert unknown == [], "a block in a language this test cannot run must carry a 'not run' marker"
 
 
 def test_the_parser_finds_blocks_markers_and_mistakes():
-    text = ("# Doc\n\n```bash\necho 1\n```\n\n<!-- not run: needs a network -->\n\n```python\nimport x\n```\n"
-            "- a list:\n\n  ```sh\n  ls\n  ```\n\n<!-- not run: -->\n```bash\nx\n```\n"
-            "```\nplain\n```\n<!-- not run: orphan -->\n\ntext\n````python\n```\ninner\n```\n````\n")
+    text = (
+        "# Doc\n\n```bash\necho 1\n```\n\n<!-- not run: needs a network -->\n\n```python\nimport x\n```\n"
+        "- a list:\n\n  ```sh\n  ls\n  ```\n\n<!-- not run: -->\n```bash\nx\n```\n"
+        "```\nplain\n```\n<!-- not run: orphan -->\n\ntext\n````python\n```\ninner\n```\n````\n"
+    )
     blocks, problems = parse(text)
     assert [(b.line, b.language, b.code, b.not_run) for b in blocks] == [
-        (3, "bash", "echo 1\n", None), (9, "python", "import x\n", "needs a network"),
-        (14, "sh", "ls\n", None), (19, "bash", "x\n", ""), (22, "", "plain\n", None),
-        (28, "python", "```\ninner\n```\n", None)]
-    assert problems == ["doc.md:18: a 'not run' marker without a reason",
-                        "doc.md:22: a fence without a language (```bash, ```python, ```yaml, ```text)",
-                        "doc.md:25: a 'not run' marker that is not right before a fence "
-                        "(or not written '<!-- not run: REASON -->')"]
+        (3, "bash", "echo 1\n", None),
+        (9, "python", "import x\n", "needs a network"),
+        (14, "sh", "ls\n", None),
+        (19, "bash", "x\n", ""),
+        (22, "", "plain\n", None),
+        (28, "python", "```\ninner\n```\n", None),
+    ]
+    assert problems == [
+        "doc.md:18: a 'not run' marker without a reason",
+        "doc.md:22: a fence without a language (```bash, ```python, ```yaml, ```text)",
+        "doc.md:25: a 'not run' marker that is not right before a fence (or not written '<!-- not run: REASON -->')",
+    ]
     unclosed, problems = parse("```bash\nls\n")
     assert unclosed == [] and problems == ["doc.md:1: unclosed fence"]
 
@@ -167,8 +184,10 @@ def small_quick_profile(quick: dict) -> dict:
     small = dict(quick)
     small["description"] = "the quick profile cut to a few steps per run (tests/test_docs_examples.py)"
     small["defaults"] = {**quick["defaults"], **SMALL, "batch_size": 16}
-    small["task_params"] = {task: {**params, **SMALL}  # retrieval's dev pool too (quick: 500 sentences)
-                            for task, params in (quick.get("task_params") or {}).items()}
+    small["task_params"] = {
+        task: {**params, **SMALL}  # retrieval's dev pool too (quick: 500 sentences)
+        for task, params in (quick.get("task_params") or {}).items()
+    }
     return small
 
 
@@ -178,8 +197,11 @@ def test_the_small_quick_profile_has_the_quick_studys_runs_model_and_levels(tmp_
     from ticketlib.study.profiles import load_profile
 
     quick = yaml.safe_load((ROOT / "params" / "quick.yaml").read_text())
-    small = {**small_quick_profile(quick), "extends": str(ROOT / "params" / "base.yaml"),
-             "notebooks": str(ROOT / "notebooks")}
+    small = {
+        **small_quick_profile(quick),
+        "extends": str(ROOT / "params" / "base.yaml"),
+        "notebooks": str(ROOT / "notebooks"),
+    }
     (tmp_path / "quick.yaml").write_text(yaml.safe_dump(small, sort_keys=False))
     kept = ("model", "num_layers", "levels", "rate", "pooling", "seed", "max_length")
 
@@ -187,18 +209,28 @@ def test_the_small_quick_profile_has_the_quick_studys_runs_model_and_levels(tmp_
         return {r.name: {k: r.params.get(k) for k in kept} for r in sweep.expand(profile, tmp_path / "store")}
 
     assert runs(load_profile(tmp_path / "quick.yaml")) == runs(load_profile("quick"))
-    cut = [r.params for r in sweep.expand(load_profile(tmp_path / "quick.yaml"), tmp_path / "store")
-           if "max_steps" in r.params]
+    cut = [
+        r.params
+        for r in sweep.expand(load_profile(tmp_path / "quick.yaml"), tmp_path / "store")
+        if "max_steps" in r.params
+    ]
     assert cut and all(p["max_steps"] == 2 and p["max_eval_examples"] == 32 for p in cut)
 
 
 def _working_tree_files() -> list[str]:
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                            capture_output=True, text=True)
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     if listed.returncode != 0:  # not a git checkout: everything but what git would ignore anyway
         skip = {".git", ".venv", "runs", "__pycache__", ".pytest_cache", "build"}
-        return [str(p.relative_to(ROOT)) for p in ROOT.rglob("*")
-                if p.is_file() and not skip & set(p.relative_to(ROOT).parts)]
+        return [
+            str(p.relative_to(ROOT))
+            for p in ROOT.rglob("*")
+            if p.is_file() and not skip & set(p.relative_to(ROOT).parts)
+        ]
     return [name for name in listed.stdout.split("\0") if name]
 
 
@@ -228,8 +260,14 @@ def after_main_job(tmp_path_factory):
     quick = clone / "params" / "quick.yaml"
     quick.write_text(yaml.safe_dump(small_quick_profile(yaml.safe_load(quick.read_text())), sort_keys=False))
     env = clone_env(clone)
-    study = subprocess.run([str(clone / ".venv" / "bin" / "python"), "-m", "ticketlib", "study"], cwd=clone,
-                           env=env, capture_output=True, text=True, timeout=STUDY_TIMEOUT)
+    study = subprocess.run(
+        [str(clone / ".venv" / "bin" / "python"), "-m", "ticketlib", "study"],
+        cwd=clone,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=STUDY_TIMEOUT,
+    )
     assert study.returncode == 0, study.stdout[-3000:] + study.stderr[-3000:]
     assert (clone / "reports" / "index.html").is_file() and (clone / "runs" / "find_tickets").is_dir()
     return clone, env
@@ -268,18 +306,28 @@ def test_documented_example_runs(block, after_main_job, tmp_path):
     command = _command(block, clone, tmp_path)
     returncode, output, seconds = run_block(command, clone, env)
     assert returncode is not None, f"{block.id} ran over {BLOCK_TIMEOUT} s:\n{block.code}\n--- output\n{output}"
-    assert returncode == 0, (f"{block.id} failed (exit {returncode}, {seconds:.0f} s):\n{block.code}\n"
-                             f"--- output\n{output}")
+    assert returncode == 0, (
+        f"{block.id} failed (exit {returncode}, {seconds:.0f} s):\n{block.code}\n--- output\n{output}"
+    )
 
 
-def run_block(command: list[str], cwd: Path, env: dict,
-              timeout: float = BLOCK_TIMEOUT) -> tuple[int | None, str, float]:
+def run_block(
+    command: list[str], cwd: Path, env: dict, timeout: float = BLOCK_TIMEOUT
+) -> tuple[int | None, str, float]:
     """(exit status or None after the timeout, the output's tail, seconds); on a timeout the
     block's process group (its commands, sweep workers) is killed. Kernels run in sessions of
     their own and exit when papermill is gone; the output is not awaited for long after that."""
     start = time.monotonic()
-    process = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    process = subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         output, _ = process.communicate(timeout=timeout)
         returncode = process.returncode

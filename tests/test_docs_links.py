@@ -16,10 +16,26 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-LINKING_DOCS = [ROOT / "README.md", ROOT / "CHANGELOG.md", ROOT / "benchmarks" / "README.md",
-                *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "docs" / "measurements").glob("*.md"))]
-CITING_GLOBS = ["*.md", "*.toml", "docs/*.md", "benchmarks/*.md", "benchmarks/*.py", "ticketlib/**/*.py",
-                "tests/*.py", "notebooks/*.py", "notebooks/*.ipynb", "scripts/*", "params/*.yaml"]
+LINKING_DOCS = [
+    ROOT / "README.md",
+    ROOT / "CHANGELOG.md",
+    ROOT / "benchmarks" / "README.md",
+    *sorted((ROOT / "docs").glob("*.md")),
+    *sorted((ROOT / "docs" / "measurements").glob("*.md")),
+]
+CITING_GLOBS = [
+    "*.md",
+    "*.toml",
+    "docs/*.md",
+    "benchmarks/*.md",
+    "benchmarks/*.py",
+    "ticketlib/**/*.py",
+    "tests/*.py",
+    "notebooks/*.py",
+    "notebooks/*.ipynb",
+    "scripts/*",
+    "params/*.yaml",
+]
 
 FENCE = re.compile(r"^```.*?^```", re.S | re.M)
 INLINE_CODE = re.compile(r"`[^`\n]*`")
@@ -105,9 +121,13 @@ def test_the_checks_catch_broken_links_and_citations(tmp_path):
     doc.write_text(
         "[ok](docs/a.md) [ok](docs/a.md#the-x-option-new) [ok](docs/a.md#title-1) [ok](#top) [web](https://x.org/a.md)\n"
         "[gone](docs/b.md) [out](../shared/STUDY.md) [anchor](docs/a.md#nope)\n"
-        "`[not a link](nowhere.md)`\n```\n[in a fence](nowhere.md)\n```\n# Top\n")
-    assert broken_links(doc, root) == ["docs/b.md: no such file", "../shared/STUDY.md: outside the repository",
-                                       "docs/a.md#nope: no heading #nope in a.md"]
+        "`[not a link](nowhere.md)`\n```\n[in a fence](nowhere.md)\n```\n# Top\n"
+    )
+    assert broken_links(doc, root) == [
+        "docs/b.md: no such file",
+        "../shared/STUDY.md: outside the repository",
+        "docs/a.md#nope: no heading #nope in a.md",
+    ]
     source = root / "docs" / "mod.py"
     source.write_text('"""See docs/a.md, a.md, ../docs/a.md, notebooks/README.md and ../shared/STUDY.md."""\n')
     assert missing_cited_docs(source, root) == ["../shared/STUDY.md", "notebooks/README.md"]

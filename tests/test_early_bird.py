@@ -52,6 +52,7 @@ def without_timings(rows):
 
 # --- the rule, exactly ------------------------------------------------------------------------
 
+
 def test_mask_distance_is_the_share_of_weights_that_changed_state():
     t, f = True, False
     a = {"x": torch.tensor([[t, t], [f, t]]), "y": torch.tensor([t, f, f])}
@@ -88,11 +89,20 @@ def test_the_watch_draws_every_k_steps_and_stops_on_a_hand_made_sequence_of_mask
     """Masks of 10 weights drawn at steps 2, 4, 6, ...: distances 0.3, 0.1, 0.0, 0.1; with epsilon
     0.15 and patience 3 the third distance in a row below it (at the fifth draw, step 10) stops
     training."""
+
     def bits(text):
         return {"w": torch.tensor([c == "1" for c in text])}
 
-    sequence = iter([bits("1111111111"), bits("1111111000"), bits("1111110000"), bits("1111110000"),
-                     bits("1111100000"), bits("1111100000")])
+    sequence = iter(
+        [
+            bits("1111111111"),
+            bits("1111111000"),
+            bits("1111110000"),
+            bits("1111110000"),
+            bits("1111100000"),
+            bits("1111100000"),
+        ]
+    )
     watch = MaskWatch(lambda model: next(sequence), EarlyBird(epsilon=0.15, patience=3), every=2)
     assert next(step for step in range(1, 13) if watch(step, None)) == 10 and watch.stopped
     assert watch.distances == [0.3, 0.1, 0.0, 0.1]
@@ -106,24 +116,37 @@ def test_the_watch_draws_every_k_steps_and_stops_on_a_hand_made_sequence_of_mask
 def test_fine_tune_stops_when_on_step_says_so(data):
     train, dev = data
     evaluated = []
-    result = fine_tune(tiny_model(), train, TRAIN, evaluate=lambda m: evaluated.append(1) or accuracy(dev)(m),
-                       on_step=lambda step, model: step == 5)
+    result = fine_tune(
+        tiny_model(),
+        train,
+        TRAIN,
+        evaluate=lambda m: evaluated.append(1) or accuracy(dev)(m),
+        on_step=lambda step, model: step == 5,
+    )
     assert result.steps == 5 and len(result.losses) == 5 and evaluated == [1]
 
 
 # --- off: today's run -------------------------------------------------------------------------
+
 
 def test_off_records_nothing_new_so_old_manifests_and_run_ids_stand():
     # what an IMP manifest held before the option: these four keys
     assert sorted(canonical(IMPConfig())) == ["head_policy", "prune", "rewind_step", "train"]
     assert canonical(IMPConfig(early_bird_options=EarlyBird(patience=9))) == canonical(IMPConfig())
     on = canonical(IMPConfig(early_bird=True))
-    assert on["early_bird"] is True and on["early_bird_options"] == {"every": None, "epsilon": 0.1, "patience": 5,
-                                                                      "evaluate_levels": False}
+    assert on["early_bird"] is True and on["early_bird_options"] == {
+        "every": None,
+        "epsilon": 0.1,
+        "patience": 5,
+        "evaluate_levels": False,
+    }
     recipe = Recipe()
     assert not [k for k in recipe.identity() if k.startswith("early_bird")]
-    assert recipe.identity() == {k: v for k, v in recipe.as_dict().items()
-                                 if k not in ("device", "threads") and not k.startswith(("early_bird", "structured_"))}
+    assert recipe.identity() == {
+        k: v
+        for k, v in recipe.as_dict().items()
+        if k not in ("device", "threads") and not k.startswith(("early_bird", "structured_"))
+    }
     assert Recipe(early_bird_patience=9).identity() == recipe.identity()  # off: the rule's values do not count
     assert Recipe(early_bird=True).identity() != recipe.identity()
     assert Recipe(early_bird=True).identity() != Recipe(early_bird=True, early_bird_patience=9).identity()
@@ -136,8 +159,10 @@ def test_off_gives_todays_run_and_drawing_masks_changes_nothing(tmp_path, data):
     weights, bit for bit. The default run's manifest and rows hold nothing new."""
     train, dev = data
     models, rows = [tiny_model(), tiny_model()], []
-    configs = [config(levels=1), config(levels=1, early_bird=True,
-                                        early_bird_options=EarlyBird(every=3, epsilon=0.0, evaluate_levels=True))]
+    configs = [
+        config(levels=1),
+        config(levels=1, early_bird=True, early_bird_options=EarlyBird(every=3, epsilon=0.0, evaluate_levels=True)),
+    ]
     for name, model, cfg in zip("ab", models, configs):
         rows.append(run_imp(model, train, accuracy(dev), cfg, tmp_path / name))
     assert same_masks(masks_of(tmp_path / "a", 1), masks_of(tmp_path / "b", 1))
@@ -145,12 +170,17 @@ def test_off_gives_todays_run_and_drawing_masks_changes_nothing(tmp_path, data):
     assert [r["metrics"] for r in rows[0]] == [r["metrics"] for r in rows[1]] and rows[0][0]["metrics"]
     assert [r["steps"] for r in rows[1]] == [24, 24] and not any(r["stopped_early"] for r in rows[1])
     assert [len(r["mask_distances"]) for r in rows[1]] == [7, 0]  # 8 draws at level 0, none at the last
-    assert sorted(read_json(tmp_path / "a" / "manifest.json")["config"]) == ["head_policy", "prune", "rewind_step",
-                                                                             "train"]
+    assert sorted(read_json(tmp_path / "a" / "manifest.json")["config"]) == [
+        "head_policy",
+        "prune",
+        "rewind_step",
+        "train",
+    ]
     assert not [k for r in rows[0] for k in r if k in ("budget_steps", "stopped_early", "mask_distances")]
 
 
 # --- on ---------------------------------------------------------------------------------------
+
 
 def test_on_stops_the_levels_below_the_last_and_is_deterministic_and_resumes(tmp_path, data):
     train, dev = data
@@ -182,8 +212,9 @@ def test_on_stops_the_levels_below_the_last_and_is_deterministic_and_resumes(tmp
     assert same_masks(masks, masks_of(tmp_path / "b", 3)) and same_tensors(final, resumed.state_dict())
 
     with pytest.raises(ValueError, match="different config"):  # another rule is another run
-        run_imp(tiny_model(), train, None, config(early_bird=True, early_bird_options=EarlyBird(every=2)),
-                tmp_path / "a")
+        run_imp(
+            tiny_model(), train, None, config(early_bird=True, early_bird_options=EarlyBird(every=2)), tmp_path / "a"
+        )
     with pytest.raises(ValueError, match="different config"):
         run_imp(tiny_model(), train, None, config(), tmp_path / "a")
 
@@ -191,29 +222,58 @@ def test_on_stops_the_levels_below_the_last_and_is_deterministic_and_resumes(tmp
 def test_level_zero_does_not_stop_before_theta_i_is_saved(tmp_path, data):
     train, _ = data
     settled = EarlyBird(every=2, epsilon=0.9, patience=1)  # fires at the second draw, step 4
-    rows = run_imp(tiny_model(), train, None, config(levels=1, rewind_step=10, early_bird=True,
-                                                     early_bird_options=settled), tmp_path)
+    rows = run_imp(
+        tiny_model(),
+        train,
+        None,
+        config(levels=1, rewind_step=10, early_bird=True, early_bird_options=settled),
+        tmp_path,
+    )
     assert rows[0]["steps"] == 10 and rows[0]["stopped_early"] and (tmp_path / "theta_i.safetensors").exists()
     assert rows[1]["steps"] == 24
 
 
 # --- the option on the recipe and the command line; bad values -------------------------------
 
+
 def test_the_recipe_and_the_command_line_carry_the_option():
-    args = build_parser().parse_args(["imp", "--early-bird", "--early-bird-every", "3", "--early-bird-patience", "2",
-                                      "--early-bird-epsilon", "0.05", "--early-bird-evaluate-levels"])
+    args = build_parser().parse_args(
+        [
+            "imp",
+            "--early-bird",
+            "--early-bird-every",
+            "3",
+            "--early-bird-patience",
+            "2",
+            "--early-bird-epsilon",
+            "0.05",
+            "--early-bird-evaluate-levels",
+        ]
+    )
     imp = recipe_from_args(args).imp_config()
-    assert imp.early_bird and imp.early_bird_options == EarlyBird(every=3, epsilon=0.05, patience=2,
-                                                                  evaluate_levels=True)
+    assert imp.early_bird and imp.early_bird_options == EarlyBird(
+        every=3, epsilon=0.05, patience=2, evaluate_levels=True
+    )
     default = recipe_from_args(build_parser().parse_args(["imp"])).imp_config()
     assert not default.early_bird and default.early_bird_options == EarlyBird()
     for name in ("every", "epsilon", "patience", "evaluate_levels"):
-        assert Recipe.field(f"early_bird_{name}").metadata["help"] == \
-            EarlyBird.__dataclass_fields__[name].metadata["help"]
+        assert (
+            Recipe.field(f"early_bird_{name}").metadata["help"] == EarlyBird.__dataclass_fields__[name].metadata["help"]
+        )
 
 
-@pytest.mark.parametrize("field, value", [("every", 0), ("every", 2.5), ("epsilon", 1.0), ("epsilon", -0.01),
-                                          ("epsilon", True), ("patience", 0), ("patience", 1.5)])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("every", 0),
+        ("every", 2.5),
+        ("epsilon", 1.0),
+        ("epsilon", -0.01),
+        ("epsilon", True),
+        ("patience", 0),
+        ("patience", 1.5),
+    ],
+)
 def test_bad_values_fail_early_naming_the_field(field, value):
     with pytest.raises(ValueError, match=f"early_bird_{field}"):
         EarlyBird(**{field: value})

@@ -16,7 +16,6 @@ from ticketlib.cli.main import main
 from ticketlib.core.mask_io import save_mask
 from ticketlib.foundations.atomic import write_json
 from ticketlib.foundations.paths import LEVEL_FILE, MASK_FILE, level_dir
-from ticketlib.study.claims import Match, Rules
 from ticketlib.study.early_bird_compare import (
     Planned,
     pair_runs,
@@ -27,13 +26,16 @@ from ticketlib.study.early_bird_compare import (
     write_comparison,
 )
 from ticketlib.study.identity import run_folder, run_identity
+from ticketlib.study.rules import Match, Rules
 from ticketlib.tasks.params import Recipe
 
 T_95_2 = 2.9199855803537242  # Student t, 2 degrees of freedom, one-sided 5%: the 90% interval of 3 pairs
 IMP_LEVEL, SECONDS_PER_STEP = 192, 0.25
 # task -> seed -> early-bird steps of levels 0-3 (the last always trains its full budget)
-EB_STEPS = {"rt-sentiment": {s: [48, 64, 80, 192] for s in range(3)},
-            "sst2": {0: [96, 96, 96, 192], 1: [96, 96, 96, 192], 2: [96, 96, 192, 192]}}
+EB_STEPS = {
+    "rt-sentiment": {s: [48, 64, 80, 192] for s in range(3)},
+    "sst2": {0: [96, 96, 96, 192], 1: [96, 96, 96, 192], 2: [96, 96, 192, 192]},
+}
 GAPS = {"rt-sentiment": [0.000, 0.001, 0.002], "sst2": [-0.041, -0.040, -0.039]}  # final EB - IMP per seed
 LARGEST = {"rt-sentiment": 0.0009, "sst2": 0.002}
 PATIENCE = 5
@@ -52,14 +54,21 @@ def early_mask() -> dict:
 def write_run(folder, steps: list[int], final: float, mask: dict, early: bool, largest: float = 0.0) -> None:
     """A finished IMP run folder: a level.json per level (as run_imp writes them) and the final mask."""
     for level, trained in enumerate(steps):
-        row = {"level": level, "sparsity": 0.25 * level, "steps": trained,
-               "train_seconds": trained * SECONDS_PER_STEP,
-               "metrics": {"accuracy": final} if level == len(steps) - 1 else {}}
+        row = {
+            "level": level,
+            "sparsity": 0.25 * level,
+            "steps": trained,
+            "train_seconds": trained * SECONDS_PER_STEP,
+            "metrics": {"accuracy": final} if level == len(steps) - 1 else {},
+        }
         if early:
             draws = trained // 8 - 1 if level < len(steps) - 1 else 0
             distances = [largest] + [largest / 2] * (draws - 1) if draws else []
-            row.update(budget_steps=IMP_LEVEL, stopped_early=level < len(steps) - 1 and trained < IMP_LEVEL,
-                       mask_distances=distances)
+            row.update(
+                budget_steps=IMP_LEVEL,
+                stopped_early=level < len(steps) - 1 and trained < IMP_LEVEL,
+                mask_distances=distances,
+            )
         write_json(level_dir(folder / "imp", level) / LEVEL_FILE, row)
     save_mask(level_dir(folder / "imp", len(steps) - 1) / MASK_FILE, mask, level=len(steps) - 1)
 
@@ -72,8 +81,14 @@ def pairs(tmp_path_factory):
     for pair in found:
         imp_value = 0.80 + 0.01 * pair.seed
         write_run(pair.imp.folder, [IMP_LEVEL] * 4, imp_value, imp_mask(), early=False)
-        write_run(pair.early.folder, EB_STEPS[pair.task][pair.seed], imp_value + GAPS[pair.task][pair.seed],
-                  early_mask(), early=True, largest=LARGEST[pair.task])
+        write_run(
+            pair.early.folder,
+            EB_STEPS[pair.task][pair.seed],
+            imp_value + GAPS[pair.task][pair.seed],
+            early_mask(),
+            early=True,
+            largest=LARGEST[pair.task],
+        )
     return store, found
 
 
@@ -84,8 +99,12 @@ def test_the_profile_pairs_six_early_bird_runs_with_curve_192x8s_imp_runs(pairs)
     for pair in found:
         early, imp = pair.early.recipe, pair.imp.recipe
         assert pair.imp.run_id in imp_ids and pair.early.run_id not in imp_ids
-        assert (early["early_bird"], early["early_bird_every"], early["early_bird_epsilon"],
-                early["early_bird_patience"]) == (True, 8, 0.001, PATIENCE)
+        assert (
+            early["early_bird"],
+            early["early_bird_every"],
+            early["early_bird_epsilon"],
+            early["early_bird_patience"],
+        ) == (True, 8, 0.001, PATIENCE)
         assert {k: v for k, v in early.items() if not k.startswith("early_bird")} == imp
         assert (imp["max_steps"], imp["batch_size"], imp["levels"]) == (IMP_LEVEL, 8, 3)
         assert pair.early.folder.parent == pair.imp.folder.parent == store / "find_tickets"

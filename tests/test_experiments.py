@@ -14,8 +14,17 @@ from ticketlib.tickets.results import ROW_COLUMNS
 
 pytestmark = pytest.mark.slow
 
-TINY = dict(num_layers=1, max_train_examples=24, max_eval_examples=24, batch_size=8, max_steps=2, levels=1,
-            rate=0.3, include_pooler=False, threads=1)
+TINY = dict(
+    num_layers=1,
+    max_train_examples=24,
+    max_eval_examples=24,
+    batch_size=8,
+    max_steps=2,
+    levels=1,
+    rate=0.3,
+    include_pooler=False,
+    threads=1,
+)
 
 
 @pytest.fixture
@@ -32,7 +41,7 @@ def recipe():
 
 def test_find_tickets_rows_artifacts_and_resume(store, recipe, tmp_path):
     rows = ex.find_tickets(recipe, tmp_path / "run", run_id="abc")
-    assert list(rows.columns[:len(ROW_COLUMNS)]) == ROW_COLUMNS
+    assert list(rows.columns[: len(ROW_COLUMNS)]) == ROW_COLUMNS
     imp = rows[rows["method"] == "imp"]
     assert sorted(imp["level"].unique()) == [0, 1]
     assert imp.loc[imp["level"] == 1, "sparsity"].iloc[0] == pytest.approx(0.3, abs=1e-6)
@@ -88,8 +97,15 @@ def test_baselines_share_the_tickets_sparsity_and_resume(store, recipe, tmp_path
 
 
 def test_transfer_from_an_mlm_mask(store, recipe, tmp_path):
-    rows = ex.transfer(recipe, "wiki-mlm", at_levels=[1], seeds=[0], source_params={"max_length": 32},
-                       run_dir=tmp_path / "t", train_ticket=True)
+    rows = ex.transfer(
+        recipe,
+        "wiki-mlm",
+        at_levels=[1],
+        seeds=[0],
+        source_params={"max_length": 32},
+        run_dir=tmp_path / "t",
+        train_ticket=True,
+    )
     assert set(rows["source_task"]) == {"wiki-mlm"} and set(rows["task"]) == {"rt-sentiment"}
     assert rows["sparsity"].iloc[0] == pytest.approx(0.3, abs=1e-6)
     assert (store / "find_tickets").is_dir()  # the source ticket was made by hand

@@ -74,7 +74,8 @@ def test_tickets_listing_names_each_ticket_with_its_levels(study):
     text = tickets_listing(str(reports))
     assert [line for line in text.splitlines() if ": levels " in line] == [
         f"  {task}: levels {list(SPARSITY)}, {store / 'find_tickets' / f'{task}-{seed:012d}'}"
-        for task, seed in TASKS.items()]
+        for task, seed in TASKS.items()
+    ]
 
 
 def test_static_view_shows_every_part_for_the_default_selection(study, capsys, monkeypatch):
@@ -85,8 +86,10 @@ def test_static_view_shows_every_part_for_the_default_selection(study, capsys, m
     assert "(static view: no Jupyter frontend" in out
     assert "encoder.layer.1" in out and "random_pruning" in out  # layers, metrics against the baselines
     summary = view.summary()
-    assert (f"selected: rt-sentiment: find_tickets/rt-sentiment-{TASKS['rt-sentiment']:012d}, "
-            f"level {max(SPARSITY)} of {list(SPARSITY)}") in summary  # the highest level by default
+    assert (
+        f"selected: rt-sentiment: find_tickets/rt-sentiment-{TASKS['rt-sentiment']:012d}, "
+        f"level {max(SPARSITY)} of {list(SPARSITY)}"
+    ) in summary  # the highest level by default
     assert "compared with: squad-qnli" in summary  # another task's ticket by default
 
 

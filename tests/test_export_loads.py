@@ -65,15 +65,28 @@ def make_run(tmp_path, factory, task, granularity="weights", store_heads=True):
     features = synthetic_features()
     if task.endswith("score"):
         features = [{**f, "labels": float(f["labels"])} for f in features]
-    config = IMPConfig(prune=PruneConfig(levels=2, rate=0.2, granularity=granularity),
-                       train=TrainConfig(learning_rate=1e-3, max_steps=3, batch_size=16, progress=False))
+    config = IMPConfig(
+        prune=PruneConfig(levels=2, rate=0.2, granularity=granularity),
+        train=TrainConfig(learning_rate=1e-3, max_steps=3, batch_size=16, progress=False),
+    )
     model = factory()
     if isinstance(model, SentenceEncoder):  # its training needs pairs: any mask fits the encoder
         model = mean_model()
-    run_imp(model, features, lambda m: {"accuracy": 0.75}, config, run / "imp",
-            metadata={"task": task, "model": "offline-minilm"})
-    write_json(run / RUN_FILE, {"experiment": "find_tickets", "recipe": {"task": task, "levels": 2, "rate": 0.2,
-                                                                         "seed": 0, "granularity": granularity}})
+    run_imp(
+        model,
+        features,
+        lambda m: {"accuracy": 0.75},
+        config,
+        run / "imp",
+        metadata={"task": task, "model": "offline-minilm"},
+    )
+    write_json(
+        run / RUN_FILE,
+        {
+            "experiment": "find_tickets",
+            "recipe": {"task": task, "levels": 2, "rate": 0.2, "seed": 0, "granularity": granularity},
+        },
+    )
     if not store_heads:  # a run made before heads were stored for every head policy
         for head in (run / "imp").glob("level_*/head.safetensors"):
             head.unlink()
@@ -158,6 +171,7 @@ def test_each_export_kind_loads_with_the_printed_call(tmp_path, capsys, monkeypa
     else:
         assert head.startswith("the head trained at level 2")
         from safetensors.torch import load_file
+
         trained = load_file(str(run / "imp" / "level_02" / "head.safetensors"))["classifier.weight"]
         assert torch.equal(masked.classifier.weight, trained)  # what was compared is the trained head
     assert "NOT fine-tuned" in card and "theta_0" in card and "load_model(" not in card
@@ -194,8 +208,9 @@ def test_a_mean_pooled_classifier_takes_pairs_as_tuples(tmp_path, capsys, monkey
 
 
 def test_a_run_without_stored_heads_says_so_in_the_card_and_on_the_terminal(tmp_path, capsys, monkeypatch):
-    masked, tokenizer, calls, printed, _ = export_and_calls(tmp_path, capsys, monkeypatch, "mean-classifier",
-                                                            store_heads=False)
+    masked, tokenizer, calls, printed, _ = export_and_calls(
+        tmp_path, capsys, monkeypatch, "mean-classifier", store_heads=False
+    )
     assert "warning: NO TRAINED HEAD" in printed.err
     card = (tmp_path / "out" / "README.md").read_text()
     assert "NO TRAINED HEAD" in yaml.safe_load(card.split("---\n")[1])["ticket"]["head"]
@@ -207,9 +222,12 @@ def test_the_card_metrics_are_the_run_rows(tmp_path, capsys, monkeypatch):
 
     factory, task, _ = KINDS["cls-classifier"]
     run = make_run(tmp_path, factory, task)
-    pd.DataFrame([{"method": "imp", "level": 2, "seed": 0, "metric": "accuracy", "value": 0.8125},
-                  {"method": "imp", "level": 1, "seed": 0, "metric": "accuracy", "value": 0.5}]) \
-        .to_csv(run / "rows.csv", index=False)
+    pd.DataFrame(
+        [
+            {"method": "imp", "level": 2, "seed": 0, "metric": "accuracy", "value": 0.8125},
+            {"method": "imp", "level": 1, "seed": 0, "metric": "accuracy", "value": 0.5},
+        ]
+    ).to_csv(run / "rows.csv", index=False)
     out = export.export(run, 2, tmp_path / "out", model=factory())
     card = yaml.safe_load((out / "README.md").read_text().split("---\n")[1])
     assert card["ticket"]["metrics"] == [{"seed": 0, "level": 2, "accuracy": 0.8125}]
@@ -221,8 +239,13 @@ def test_a_mean_pooled_export_is_honest_to_plain_transformers(tmp_path):
     from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
 
     factory, task, _ = KINDS["mean-classifier"]
-    out = export.export(make_run(tmp_path, factory, task), 2, tmp_path / "out", model=factory(),
-                         tokenizer=tiny_tokenizer(tmp_path / "tok"))
+    out = export.export(
+        make_run(tmp_path, factory, task),
+        2,
+        tmp_path / "out",
+        model=factory(),
+        tokenizer=tiny_tokenizer(tmp_path / "tok"),
+    )
     assert AutoConfig.from_pretrained(str(out)).architectures == ["BertModel"]
     with load_log() as log:
         encoder = AutoModel.from_pretrained(str(out))  # the encoder alone: complete, its unused pooler zero
@@ -248,12 +271,13 @@ def minilm_run(tmp_path, task, granularity):
     model, tokenizer, _ = load_model(recipe.model, task, seed=recipe.seed, pooling="mean")
     mask = prune(model, 0.3, granularity, spec)
     here = level_dir(tmp_path / "run" / "imp", 1)
-    save_mask(here / "mask.safetensors", mask, level=1, seed=0, task=task, model=recipe.model,
-              granularity=granularity)
+    save_mask(here / "mask.safetensors", mask, level=1, seed=0, task=task, model=recipe.model, granularity=granularity)
     if hasattr(model, "classifier"):
         torch.manual_seed(5)
-        head = {"classifier.weight": torch.randn_like(model.classifier.weight),
-                "classifier.bias": torch.randn_like(model.classifier.bias)}
+        head = {
+            "classifier.weight": torch.randn_like(model.classifier.weight),
+            "classifier.bias": torch.randn_like(model.classifier.bias),
+        }
         save_file(head, str(here / "head.safetensors"))
         model.classifier.load_state_dict({k.removeprefix("classifier."): v for k, v in head.items()})
     write_json(here / "level.json", {"level": 1, "metrics": {"accuracy": 0.5}})

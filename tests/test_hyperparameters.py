@@ -66,8 +66,22 @@ def test_imp_flags_are_the_recipes_fields_with_its_defaults_and_choices():
 
 
 def test_flags_parse_into_the_recipe():
-    args = build_parser().parse_args(["imp", "--rate", "0.1", "--include-pooler", "--max-steps", "7",
-                                      "--num-layers", "none", "--learning-rate", "2e-5", "--task", "squad-qnli"])
+    args = build_parser().parse_args(
+        [
+            "imp",
+            "--rate",
+            "0.1",
+            "--include-pooler",
+            "--max-steps",
+            "7",
+            "--num-layers",
+            "none",
+            "--learning-rate",
+            "2e-5",
+            "--task",
+            "squad-qnli",
+        ]
+    )
     recipe = recipe_from_args(args)
     assert (recipe.rate, recipe.include_pooler, recipe.max_steps, recipe.num_layers) == (0.1, True, 7, None)
     assert (recipe.learning_rate, recipe.task) == (2e-5, "squad-qnli")

@@ -19,9 +19,11 @@ from ticketlib.study import identity
 from ticketlib.study.profiles import load_profile
 from ticketlib.tasks.params import Recipe
 
-OWN = {"baselines": ("at_levels", "methods", "seeds"),
-       "transfer": ("source_task", "source_params", "at_levels", "seeds"),
-       "rewinding": ("rewind_steps",)}  # each experiment function's own parameters, as its notebook names them
+OWN = {
+    "baselines": ("at_levels", "methods", "seeds"),
+    "transfer": ("source_task", "source_params", "at_levels", "seeds"),
+    "rewinding": ("rewind_steps",),
+}  # each experiment function's own parameters, as its notebook names them
 
 
 def recipe_of(run) -> Recipe:
@@ -77,11 +79,15 @@ def test_runs_that_take_a_ticket_share_a_folder_too(planned):
 
 def test_a_sweep_takes_over_a_folder_a_hand_run_left(toy):
     log = toy / "executions.log"
-    make_notebook(toy / "notebooks" / "produce.ipynb", PRODUCE_PARAMS,
-                  "import pathlib\nassert (pathlib.Path(run_dir) / 'by_hand.txt').is_file()\n"
-                  f"open({str(log)!r}, 'a').write(task + '\\n')\n")
-    run = next(r for r in sweep.expand(load_profile("toy", root=toy), toy / "store", root=toy)
-               if r.experiment == "produce")
+    make_notebook(
+        toy / "notebooks" / "produce.ipynb",
+        PRODUCE_PARAMS,
+        "import pathlib\nassert (pathlib.Path(run_dir) / 'by_hand.txt').is_file()\n"
+        f"open({str(log)!r}, 'a').write(task + '\\n')\n",
+    )
+    run = next(
+        r for r in sweep.expand(load_profile("toy", root=toy), toy / "store", root=toy) if r.experiment == "produce"
+    )
     run.folder.mkdir(parents=True)
     (run.folder / "by_hand.txt").write_text("work a run by hand did")  # no status.json: not a sweep's
     status = sweep.execute_run(sweep.run_spec(run, threads=None, html=False))
@@ -93,13 +99,17 @@ def test_a_sweep_takes_over_a_folder_a_hand_run_left(toy):
 def test_a_run_in_the_callers_process_sets_its_kernels_environment_and_leaves_none(toy, monkeypatch):
     """The kernel sees the sweep's store and thread count; the caller's environment is as before."""
     seen = toy / "seen.txt"
-    make_notebook(toy / "notebooks" / "produce.ipynb", PRODUCE_PARAMS,
-                  "import os\nopen(" + repr(str(seen)) + ", 'w').write(os.environ['TICKETLIB_RUNS'] + ' ' + "
-                  "os.environ['OMP_NUM_THREADS'])\n")
+    make_notebook(
+        toy / "notebooks" / "produce.ipynb",
+        PRODUCE_PARAMS,
+        "import os\nopen(" + repr(str(seen)) + ", 'w').write(os.environ['TICKETLIB_RUNS'] + ' ' + "
+        "os.environ['OMP_NUM_THREADS'])\n",
+    )
     monkeypatch.setenv("OMP_NUM_THREADS", "7")
     monkeypatch.delenv("TICKETLIB_RUNS", raising=False)
-    run = next(r for r in sweep.expand(load_profile("toy", root=toy), toy / "store", root=toy)
-               if r.experiment == "produce")
+    run = next(
+        r for r in sweep.expand(load_profile("toy", root=toy), toy / "store", root=toy) if r.experiment == "produce"
+    )
     status = sweep.execute_run(sweep.run_spec(run, threads=1, html=False))
     assert status["status"] == "ok", status.get("error")
     assert seen.read_text() == f"{toy / 'store'} 1"

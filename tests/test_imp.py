@@ -45,7 +45,7 @@ def test_imp_levels_are_exact_nested_and_resume_bit_identically(tmp_path, data):
         assert all(bool((after[k] <= before[k]).all()) for k in before)
     total = sum(m.numel() for m in masks[0].values())
     pruned = [sum(int((~m).sum()) for m in mask.values()) for mask in masks]
-    assert pruned == [round(s * total) for s in (0, .2, .4, .6)]
+    assert pruned == [round(s * total) for s in (0, 0.2, 0.4, 0.6)]
     _, meta = imp_mask(tmp_path / "a", 2)
     assert meta["task"] == "synthetic" and meta["level"] == "2"
 
@@ -66,8 +66,14 @@ def test_imp_levels_are_exact_nested_and_resume_bit_identically(tmp_path, data):
     assert (tmp_path / "b" / "level_01" / "level.json").exists()
     assert not (tmp_path / "b" / "level_02" / "level.json").exists()
     trained = []
-    resumed = run_imp(tiny_model(), train, lambda m: trained.append(1) or accuracy(dev)(m), config(),
-                      tmp_path / "b", metadata={"task": "synthetic"})
+    resumed = run_imp(
+        tiny_model(),
+        train,
+        lambda m: trained.append(1) or accuracy(dev)(m),
+        config(),
+        tmp_path / "b",
+        metadata={"task": "synthetic"},
+    )
     assert len(trained) == 2, "levels 0 and 1 were reused, only 2 and 3 trained"
     assert [r["metrics"] for r in resumed] == [r["metrics"] for r in rows]
     for a, b in zip(masks, masks_of(tmp_path / "b", 3)):
@@ -98,8 +104,11 @@ def test_rewinding_to_theta_i(tmp_path, data):
     theta_i = tmp_path / "theta_i.safetensors"
     assert theta_i.exists()
     from safetensors.torch import load_file
-    assert not torch.equal(load_file(str(theta_i))["encoder.layer.0.attention.self.query.weight"],
-                           base_snapshot(tiny_model())["encoder.layer.0.attention.self.query.weight"])
+
+    assert not torch.equal(
+        load_file(str(theta_i))["encoder.layer.0.attention.self.query.weight"],
+        base_snapshot(tiny_model())["encoder.layer.0.attention.self.query.weight"],
+    )
 
 
 def test_baselines(data):

@@ -14,14 +14,22 @@ pytestmark = pytest.mark.slow
 
 LAYERS = 2  # a slice of the real checkpoint, as the smoke profile's: what is checked does not need six
 
-CONFIG = IMPConfig(prune=PruneConfig(levels=2, rate=0.25, include_pooler=False),
-                   train=TrainConfig(learning_rate=5e-5, max_steps=6, batch_size=16, seed=1, progress=False))
+CONFIG = IMPConfig(
+    prune=PruneConfig(levels=2, rate=0.25, include_pooler=False),
+    train=TrainConfig(learning_rate=5e-5, max_steps=6, batch_size=16, seed=1, progress=False),
+)
 
 
 @pytest.fixture(scope="module")
 def data():
-    return load_task_data("rt-sentiment", "offline", load_tokenizer(OFFLINE_MODEL), max_train_examples=192,
-                          max_eval_examples=96, max_length=64)
+    return load_task_data(
+        "rt-sentiment",
+        "offline",
+        load_tokenizer(OFFLINE_MODEL),
+        max_train_examples=192,
+        max_eval_examples=96,
+        max_length=64,
+    )
 
 
 def fresh_model():
@@ -36,16 +44,25 @@ def masks(run_dir):
 def test_two_levels_resume_after_interruption_with_bit_identical_masks(tmp_path, data):
     model, _, info = load_model(OFFLINE_MODEL, "rt-sentiment", num_layers=LAYERS)
     assert info["num_layers"] == LAYERS
-    rows = run_imp(model, data.train_features, data.evaluate, CONFIG, tmp_path / "a",
-                   metadata={"task": "rt-sentiment", "model": OFFLINE_MODEL}, pad_token_id=data.pad_token_id)
+    rows = run_imp(
+        model,
+        data.train_features,
+        data.evaluate,
+        CONFIG,
+        tmp_path / "a",
+        metadata={"task": "rt-sentiment", "model": OFFLINE_MODEL},
+        pad_token_id=data.pad_token_id,
+    )
     assert [round(r["sparsity"], 4) for r in rows] == [0.0, 0.25, 0.5]
     # the reported accuracy is the final model's on every eval sentence: recount it one sentence at a time
     (features,) = data.eval_sets.values()
     assert len(features) == 96
     model.eval()
     with torch.no_grad():
-        right = sum(int(model(input_ids=torch.tensor([f["input_ids"]])).logits.argmax(-1).item() == f["labels"])
-                    for f in features)
+        right = sum(
+            int(model(input_ids=torch.tensor([f["input_ids"]])).logits.argmax(-1).item() == f["labels"])
+            for f in features
+        )
     assert rows[-1]["metrics"]["accuracy"] == pytest.approx(right / 96, abs=1e-9)
     assert all(round(r["metrics"]["accuracy"] * 96, 6).is_integer() for r in rows)  # counts over all 96
     final = load_mask(tmp_path / "a" / "level_02" / "mask.safetensors")[0]  # and the trained weights obey it
@@ -65,10 +82,24 @@ def test_two_levels_resume_after_interruption_with_bit_identical_masks(tmp_path,
         return data.evaluate(m)
 
     with pytest.raises(Interrupted):
-        run_imp(fresh_model(), data.train_features, evaluate_until_level_1, CONFIG, tmp_path / "b",
-                metadata={"task": "rt-sentiment", "model": OFFLINE_MODEL}, pad_token_id=data.pad_token_id)
-    resumed = run_imp(fresh_model(), data.train_features, data.evaluate, CONFIG, tmp_path / "b",
-                      metadata={"task": "rt-sentiment", "model": OFFLINE_MODEL}, pad_token_id=data.pad_token_id)
+        run_imp(
+            fresh_model(),
+            data.train_features,
+            evaluate_until_level_1,
+            CONFIG,
+            tmp_path / "b",
+            metadata={"task": "rt-sentiment", "model": OFFLINE_MODEL},
+            pad_token_id=data.pad_token_id,
+        )
+    resumed = run_imp(
+        fresh_model(),
+        data.train_features,
+        data.evaluate,
+        CONFIG,
+        tmp_path / "b",
+        metadata={"task": "rt-sentiment", "model": OFFLINE_MODEL},
+        pad_token_id=data.pad_token_id,
+    )
     assert [r["metrics"] for r in resumed] == [r["metrics"] for r in rows]
     for a, b in zip(masks(tmp_path / "a"), masks(tmp_path / "b")):
         assert all(torch.equal(a[k], b[k]) for k in a)

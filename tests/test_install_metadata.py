@@ -51,8 +51,9 @@ def test_torch_cpu_build_comes_from_the_cpu_index_in_both_install_paths():
     setup = (ROOT / "scripts" / "setup.sh").read_text()
     assert f'TORCH_INDEX="${{TORCH_INDEX:-{CPU_INDEX}}}"' in setup
     assert '--index-url "$TORCH_INDEX" "torch==$TORCH_VERSION"' in setup
-    pip = next(d["pip"] for d in yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"]
-               if isinstance(d, dict))
+    pip = next(
+        d["pip"] for d in yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"] if isinstance(d, dict)
+    )
     assert f"--extra-index-url {CPU_INDEX}" in pip
     torch = [Requirement(p) for p in pip if p.startswith("torch")]
     assert [str(t.specifier) for t in torch] == ["==2.13.0+cpu"]  # only the CPU index has the +cpu build
@@ -60,8 +61,12 @@ def test_torch_cpu_build_comes_from_the_cpu_index_in_both_install_paths():
 
 
 def test_what_the_benchmarks_import_is_declared():
-    declared = {Requirement(r).name.lower() for extra in PROJECT["optional-dependencies"].values() for r in extra
-                if not r.startswith("bert-tickets")} | {Requirement(r).name.lower() for r in PROJECT["dependencies"]}
+    declared = {
+        Requirement(r).name.lower()
+        for extra in PROJECT["optional-dependencies"].values()
+        for r in extra
+        if not r.startswith("bert-tickets")
+    } | {Requirement(r).name.lower() for r in PROJECT["dependencies"]}
     imported = set()
     for path in (ROOT / "benchmarks").glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):

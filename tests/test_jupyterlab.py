@@ -79,17 +79,36 @@ def lab(tmp_path):
     settings.mkdir(parents=True)  # every cell in the DOM (JupyterLab 4 draws only the visible ones by default)
     (settings / "tracker.jupyterlab-settings").write_text('{"windowingMode": "none"}')
     port, token = free_port(), secrets.token_hex(16)
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "config"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt"),
-           "TICKETLIB_RUNS": str(tmp_path / "store"), "TQDM_DISABLE": "1"}
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt"),
+        "TICKETLIB_RUNS": str(tmp_path / "store"),
+        "TQDM_DISABLE": "1",
+    }
     log = (tmp_path / "lab.log").open("w")
     server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "jupyter"), "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-         f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-         f"--ServerApp.root_dir={work}", "--LabApp.expose_app_in_browser=True",
-         f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}", f"--LabApp.user_settings_dir={tmp_path / 'settings'}",
-         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-         *(["--allow-root"] if os.geteuid() == 0 else [])],
-        cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            str(Path(sys.executable).parent / "jupyter"),
+            "lab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={work}",
+            "--LabApp.expose_app_in_browser=True",
+            f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
+            f"--LabApp.user_settings_dir={tmp_path / 'settings'}",
+            "--LabApp.news_url=",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            *(["--allow-root"] if os.geteuid() == 0 else []),
+        ],
+        cwd=work,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 240  # a hang guard: a slow CI machine starts JupyterLab late
     while True:
@@ -125,14 +144,20 @@ def test_explorer_runs_all_cells_in_jupyterlab(lab):
 
         page.goto(url, wait_until="load", timeout=120_000)
         wait_for(f"window.jupyterapp && jupyterapp.shell && ({PANEL}) && ({PANEL}).content.widgets.length > 0", 120)
-        wait_for(f"(() => {{ const s = ({PANEL}).sessionContext.session; "
-                 "return s && s.kernel && s.kernel.status === 'idle'; })()", 120)
+        wait_for(
+            f"(() => {{ const s = ({PANEL}).sessionContext.session; "
+            "return s && s.kernel && s.kernel.status === 'idle'; })()",
+            120,
+        )
         page.evaluate(f"jupyterapp.shell.activateById(({PANEL}).id) || true")  # the command acts on the current one
         wait_for(f"jupyterapp.shell.currentWidget === ({PANEL})", 30)
         page.evaluate("jupyterapp.commands.execute('notebook:run-all-cells').then(() => true)")
         # done: every cell ran, or one failed (run-all stops there; its error is the failure message)
-        state = wait_for(f"(() => {{ const s = {STATE}; return s && s.kernel === 'idle' && "
-                         "(s.errors.length || s.counts.every(n => n !== null)) ? s : null; })()", 240)
+        state = wait_for(
+            f"(() => {{ const s = {STATE}; return s && s.kernel === 'idle' && "
+            "(s.errors.length || s.counts.every(n => n !== null)) ? s : null; })()",
+            240,
+        )
         assert not state["errors"], state["errors"]
         assert "selected: rt-sentiment" in state["text"] and "the last study (profile 'fake'" in state["text"]
         # the widgets were drawn by the frontend (not the static fallback) ...
@@ -144,7 +169,10 @@ def test_explorer_runs_all_cells_in_jupyterlab(lab):
         dropdowns.first.locator("select").select_option(label="1")  # the explorer's (the first) level dropdown
         # the view redraws piece by piece (tables, heatmap, overlap last): wait for the last piece
         last = f"level 1: sparsity {SPARSITY[1]:.2%}"
-        redrawn = wait_for("(() => { const t = document.querySelector('.widget-output').innerText; "
-                           f"return t.includes('{last}') && t.includes('Overlap') ? t : null; }})()", 60)
+        redrawn = wait_for(
+            "(() => { const t = document.querySelector('.widget-output').innerText; "
+            f"return t.includes('{last}') && t.includes('Overlap') ? t : null; }})()",
+            60,
+        )
         assert "Sparsity per layer" in redrawn and "Fully pruned matrices" in redrawn
     print(f"JupyterLab: opened, ran all cells and redrew the explorer in {time.time() - started:.1f} s")

@@ -21,9 +21,17 @@ pytestmark = pytest.mark.slow  # processes killed and restarted: forked IMP chil
 CHILD = [sys.executable, str(Path(__file__).with_name("imp_child.py"))]
 # What an IMP child imports (seconds): the fork server imports it once. Library modules only: Python 3.11's fork
 # server imports these before it applies the test's sys.path, so tests/imp_child and conftest load in each child.
-PRELOAD = ["torch", "transformers.models.bert.modeling_bert", "pytest", "ticketlib.foundations.atomic",
-           "ticketlib.foundations.batching", "ticketlib.core.config", "ticketlib.core.imp", "ticketlib.core.mask_io",
-           "ticketlib.core.train"]
+PRELOAD = [
+    "torch",
+    "transformers.models.bert.modeling_bert",
+    "pytest",
+    "ticketlib.foundations.atomic",
+    "ticketlib.foundations.batching",
+    "ticketlib.core.config",
+    "ticketlib.core.imp",
+    "ticketlib.core.mask_io",
+    "ticketlib.core.train",
+]
 
 
 def run_child(run_dir, *kill):
@@ -69,8 +77,10 @@ def finished_levels(run_dir):
 
 def final_state(run_dir):
     levels = sorted(Path(run_dir).glob("level_*"))
-    return ([{k: v.tolist() for k, v in load_mask(d / "mask.safetensors")[0].items()} for d in levels],
-            [read_json(d / "level.json")["metrics"] for d in levels])
+    return (
+        [{k: v.tolist() for k, v in load_mask(d / "mask.safetensors")[0].items()} for d in levels],
+        [read_json(d / "level.json")["metrics"] for d in levels],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +94,17 @@ def reference(tmp_path_factory, forkserver):
     return final_state(run_dir), seconds
 
 
-KILLS = [("train", 1), ("train", 9), ("train", 20), ("prune", 1), ("prune", 3),
-         ("write", 1), ("write", 4), ("write", 8), ("write", 12)]
+KILLS = [
+    ("train", 1),
+    ("train", 9),
+    ("train", 20),
+    ("prune", 1),
+    ("prune", 3),
+    ("write", 1),
+    ("write", 4),
+    ("write", 8),
+    ("write", 12),
+]
 
 
 @pytest.mark.essential  # 12 kills of one forked IMP run: 0.3 s each after the fork server's start
@@ -135,7 +154,8 @@ def test_two_fresh_processes_give_bit_identical_masks_and_metrics(tmp_path, refe
 
 SWEEP_CHILD = [sys.executable, str(Path(__file__).with_name("sweep_child.py"))]
 
-TOY_PRODUCE = """\
+TOY_PRODUCE = (
+    """\
 import json, os, pathlib, time
 open(os.environ["TOY_LOG"], "a").write(f"{run_id}\\n")
 time.sleep(0.3)
@@ -144,7 +164,9 @@ while release and not os.path.exists(release):
     time.sleep(0.05)
 out = pathlib.Path(run_dir)
 (out / "value.json").write_text(json.dumps({"task": task, "value": value}))
-""" + WRITE_ROW
+"""
+    + WRITE_ROW
+)
 TOY_CONSUME = """\
 import json, os, pathlib
 open(os.environ["TOY_LOG"], "a").write(f"{run_id}\\n")
@@ -169,8 +191,14 @@ def start_sweep(root: Path, marker: str, **more_env: str) -> subprocess.Popen:
     import os
 
     env = {**os.environ, "TOY_LOG": str(root / "executions.log"), "TOY_KILL_MARKER": marker, **more_env}
-    return subprocess.Popen(SWEEP_CHILD + [str(root)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    return subprocess.Popen(
+        SWEEP_CHILD + [str(root)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def marked_processes(marker: str) -> list[int]:
@@ -178,8 +206,11 @@ def marked_processes(marker: str) -> list[int]:
     pids = []
     for proc in Path("/proc").iterdir():
         try:
-            if (proc.name.isdigit() and f"TOY_KILL_MARKER={marker}".encode() in (proc / "environ").read_bytes()
-                    and ") Z " not in (proc / "stat").read_text()):
+            if (
+                proc.name.isdigit()
+                and f"TOY_KILL_MARKER={marker}".encode() in (proc / "environ").read_bytes()
+                and ") Z " not in (proc / "stat").read_text()
+            ):
                 pids.append(int(proc.name))
         except OSError:
             pass  # gone already, or not ours to read
@@ -200,8 +231,11 @@ def kill_tree(marker: str) -> None:
 
 def finished_runs(store: Path) -> dict:
     """Run folders under their final name, with their status file's bytes and mtime."""
-    return {p.parent.name: (p.stat().st_mtime_ns, p.read_bytes())
-            for p in store.glob("*/*/status.json") if not p.parent.name.endswith(".partial")}
+    return {
+        p.parent.name: (p.stat().st_mtime_ns, p.read_bytes())
+        for p in store.glob("*/*/status.json")
+        if not p.parent.name.endswith(".partial")
+    }
 
 
 def outputs(root: Path) -> dict:
@@ -231,8 +265,10 @@ SWEEP_KILLS = [("after_runs", k) for k in range(7)] + [("random", seed) for seed
 ESSENTIAL_KILL = ("after_runs", 2)  # the test command's one sweep kill: runs finished, running and waiting
 
 
-@pytest.mark.parametrize("kill", [pytest.param(k, id=str(k), marks=pytest.mark.essential if k == ESSENTIAL_KILL else ())
-                                  for k in SWEEP_KILLS])
+@pytest.mark.parametrize(
+    "kill",
+    [pytest.param(k, id=str(k), marks=pytest.mark.essential if k == ESSENTIAL_KILL else ()) for k in SWEEP_KILLS],
+)
 @pytest.mark.xdist_group("kill_resume_sweep")  # kill times are fractions of its reference
 def test_sigkill_a_sweep_then_resume(tmp_path, sweep_reference, kill):
     import json
@@ -268,7 +304,7 @@ def test_sigkill_a_sweep_then_resume(tmp_path, sweep_reference, kill):
         if folder.is_dir() and not folder.name.endswith(".partial") and folder.parent.name != "gather":
             assert (folder / "value.json").is_file(), f"{folder} is final but incomplete"
     if (root / "reports" / "results.csv").is_file():
-        assert list(pd.read_csv(root / "reports" / "results.csv").columns)[:len(ROW_COLUMNS)] == list(ROW_COLUMNS)
+        assert list(pd.read_csv(root / "reports" / "results.csv").columns)[: len(ROW_COLUMNS)] == list(ROW_COLUMNS)
     executed_before = (root / "executions.log").read_text().split() if (root / "executions.log").exists() else []
 
     resumed = start_sweep(root, marker + "-resume")
@@ -276,7 +312,7 @@ def test_sigkill_a_sweep_then_resume(tmp_path, sweep_reference, kill):
     after = finished_runs(store)
     for name, stamp in before.items():
         assert after[name] == stamp, f"{name} was finished before the kill but was redone"
-    executed_after = (root / "executions.log").read_text().split()[len(executed_before):]
+    executed_after = (root / "executions.log").read_text().split()[len(executed_before) :]
     finished_ids = {name.rsplit("-", 1)[-1] for name in before}
     assert not finished_ids & set(executed_after), "a finished run executed again"
     assert outputs(root) == reference
@@ -328,10 +364,11 @@ def test_a_killed_driver_leaves_its_started_runs_to_finish(tmp_path):
     gather = next(r for r in runs if r["experiment"] == "gather")
     gathered = read_json(Path(gather["folder"]) / "status.json")["inputs"]
     assert gathered == sorted(r["run_id"] for r in runs if r is not gather), "the summary misses runs"
-    executed_after = log.read_text().split()[len(executed):]
+    executed_after = log.read_text().split()[len(executed) :]
     assert executed_after.count(gather["run_id"]) == 1 and gather["run_id"] in executed, (executed, executed_after)
-    assert sorted(log.read_text().split()) == sorted([r["run_id"] for r in runs] + [gather["run_id"]]), \
+    assert sorted(log.read_text().split()) == sorted([r["run_id"] for r in runs] + [gather["run_id"]]), (
         "a run executed twice (only the summary is made again)"
+    )
 
 
 def test_a_pool_worker_leaves_a_run_it_takes_once_its_driver_is_gone(tmp_path, monkeypatch):
@@ -349,8 +386,9 @@ def test_a_pool_worker_leaves_a_run_it_takes_once_its_driver_is_gone(tmp_path, m
     root = make_toy(tmp_path)
     log = root / "executions.log"
     monkeypatch.setenv("TOY_LOG", str(log))
-    run = next(r for r in sweep.expand(load_profile("toy", root=root), root / "store", root=root)
-               if r.experiment == "produce")
+    run = next(
+        r for r in sweep.expand(load_profile("toy", root=root), root / "store", root=root) if r.experiment == "produce"
+    )
     gone = subprocess.Popen(["true"])
     gone.wait()
     context = multiprocessing.get_context("spawn")  # as the local engine's pool

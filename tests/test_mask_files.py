@@ -72,6 +72,7 @@ def test_values_other_than_0_1_and_edited_content_are_refused(tmp_path, mask):
     path = tmp_path / "m.safetensors"
     save_mask(path, mask)
     from safetensors import safe_open
+
     with safe_open(str(path), framework="pt") as f:
         meta, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
     first = next(iter(tensors))

@@ -36,7 +36,7 @@ OPTIMIZERS = {
 
 def _train(model, opt, features, steps, on_step=None):
     for step in range(steps):
-        model(**_batch(features[step % 4 * 8:(step % 4 + 1) * 8])).loss.backward()
+        model(**_batch(features[step % 4 * 8 : (step % 4 + 1) * 8])).loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad()

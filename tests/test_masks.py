@@ -54,7 +54,7 @@ def test_masks_are_nested_across_levels_of_both_schedules():
 
 def test_schedules():
     paper = Schedule()
-    assert [paper.sparsity(k) for k in range(10)] == [0, .1, .2, .3, .4, .5, .6, .7, .8, .9]
+    assert [paper.sparsity(k) for k in range(10)] == [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
     fraction = Schedule("fraction", 0.2)
     assert fraction.sparsity(1) == pytest.approx(0.2)
     assert fraction.sparsity(3) == pytest.approx(1 - 0.8**3)
@@ -111,6 +111,7 @@ def test_pruning_equals_a_stable_sort_with_heavy_ties(n_prune):
     # The pruning rule is defined as "the n lowest, ties to the earlier position, pruned first";
     # the implementation finds it in O(N) with kthvalue. Check it against the definition.
     from ticketlib.core.masks import _prune_lowest
+
     generator = torch.Generator().manual_seed(n_prune)
     scores = torch.randint(0, 7, (1000,), generator=generator).float()  # ~140 ties per value
     keep = torch.ones(1000, dtype=torch.bool)

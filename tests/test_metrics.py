@@ -26,12 +26,15 @@ def test_pearson_and_spearman_by_hand():
     assert M.pearson([1, 1, 1], [1, 2, 3]) == 0.0  # constant prediction: no correlation, not nan
 
 
-@pytest.mark.parametrize("raw, normal", [
-    ("The  Quick, Brown fox!", "quick brown fox"),  # article, punctuation, case, whitespace
-    ("An apple a day", "apple day"),
-    ("  theatre  ", "theatre"),  # 'the' only as a whole word
-    ("U.S.-based", "usbased"),
-])
+@pytest.mark.parametrize(
+    "raw, normal",
+    [
+        ("The  Quick, Brown fox!", "quick brown fox"),  # article, punctuation, case, whitespace
+        ("An apple a day", "apple day"),
+        ("  theatre  ", "theatre"),  # 'the' only as a whole word
+        ("U.S.-based", "usbased"),
+    ],
+)
 def test_squad_normalisation(raw, normal):
     assert M.normalize_answer(raw) == normal
 

@@ -12,17 +12,28 @@ from ticketlib.tasks.models import ModelUnavailableError, load_model
 def checkpoint(tmp_path):
     """A local BertModel checkpoint without any head (like the offline MiniLM), with its tokenizer."""
     folder = tmp_path / "tiny-bert"
-    config = BertConfig(vocab_size=64, hidden_size=32, num_hidden_layers=3, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64)
+    config = BertConfig(
+        vocab_size=64,
+        hidden_size=32,
+        num_hidden_layers=3,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
     BertModel(config).save_pretrained(folder)
     tiny_tokenizer(tmp_path / "tok").save_pretrained(folder)
     return folder
 
 
-@pytest.mark.parametrize("task, cls, labels", [("rte", "BertForSequenceClassification", 2),
-                                               ("mnli", "BertForSequenceClassification", 3),
-                                               ("stsb", "BertForSequenceClassification", 1),
-                                               ("squad", "BertForQuestionAnswering", None)])
+@pytest.mark.parametrize(
+    "task, cls, labels",
+    [
+        ("rte", "BertForSequenceClassification", 2),
+        ("mnli", "BertForSequenceClassification", 3),
+        ("stsb", "BertForSequenceClassification", 1),
+        ("squad", "BertForQuestionAnswering", None),
+    ],
+)
 def test_each_head(checkpoint, task, cls, labels):
     model, tokenizer, info = load_model(checkpoint, task, seed=0)
     assert type(model).__name__ == cls and info["model_class"] == cls and info["origin"] == "local folder"
@@ -96,15 +107,17 @@ def test_offline_flag_serves_a_model_from_the_hugging_face_cache(checkpoint, tmp
     (repo / "refs" / "main").write_text(revision)
     # Every name lookup and socket connect is counted: the offline path must try none (a retrying download
     # would be caught here however fast or slow the machine is).
-    script = ("import socket\nattempts = []\n"
-              "def refuse(*args, **kwargs):\n    attempts.append(args)\n    raise OSError('no network in this test')\n"
-              "socket.getaddrinfo = socket.socket.connect = refuse\n"
-              "from ticketlib.tasks.models import ModelUnavailableError, load_model\n"
-              "model, _, info = load_model('tiny-org/tiny-bert', 'rte', seed=0)\n"
-              "print(info['origin'], model.config.num_hidden_layers)\n"
-              "try:\n    load_model('tiny-org/not-downloaded', 'rte')\n"
-              "except ModelUnavailableError as error:\n    print('REFUSED', error)\n"
-              "print('CONNECTS', len(attempts))\n")
+    script = (
+        "import socket\nattempts = []\n"
+        "def refuse(*args, **kwargs):\n    attempts.append(args)\n    raise OSError('no network in this test')\n"
+        "socket.getaddrinfo = socket.socket.connect = refuse\n"
+        "from ticketlib.tasks.models import ModelUnavailableError, load_model\n"
+        "model, _, info = load_model('tiny-org/tiny-bert', 'rte', seed=0)\n"
+        "print(info['origin'], model.config.num_hidden_layers)\n"
+        "try:\n    load_model('tiny-org/not-downloaded', 'rte')\n"
+        "except ModelUnavailableError as error:\n    print('REFUSED', error)\n"
+        "print('CONNECTS', len(attempts))\n"
+    )
     env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
     env.pop("HF_HUB_CACHE", None)
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)

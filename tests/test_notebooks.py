@@ -25,8 +25,24 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import build_notebooks  # noqa: E402
 import refresh_notebooks  # noqa: E402
 
-NON_RECIPE = {"run_dir", "run_id", "recipe_extra", "ticket", "train_ticket", "at_levels", "methods", "seeds",
-              "source_task", "source_params", "rewind_steps", "runs", "level", "note", "compare_with", "interactive"}
+NON_RECIPE = {
+    "run_dir",
+    "run_id",
+    "recipe_extra",
+    "ticket",
+    "train_ticket",
+    "at_levels",
+    "methods",
+    "seeds",
+    "source_task",
+    "source_params",
+    "rewind_steps",
+    "runs",
+    "level",
+    "note",
+    "compare_with",
+    "interactive",
+}
 BUILDS_A_RECIPE = ["01_find_tickets.ipynb", "02_baselines.ipynb", "03_transfer.ipynb", "04_rewinding.ipynb"]
 
 
@@ -48,9 +64,9 @@ def test_committed_cells_are_the_generators(path):
     """One source of truth: the cells of every committed notebook are exactly what
     scripts/build_notebooks.py writes (edit there, then run scripts/refresh_notebooks.py)."""
     committed, built = read(path), build_notebooks.build(path.name)
-    assert [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in committed.cells] == \
-           [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in built.cells], \
-        f"{path.name} differs from scripts/build_notebooks.py: run scripts/refresh_notebooks.py {path.name}"
+    assert [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in committed.cells] == [
+        (c.cell_type, c.source, c.metadata.get("tags", [])) for c in built.cells
+    ], f"{path.name} differs from scripts/build_notebooks.py: run scripts/refresh_notebooks.py {path.name}"
 
 
 @pytest.mark.parametrize("name", BUILDS_A_RECIPE)
@@ -86,13 +102,15 @@ def test_notebook_is_thin_and_parameterised(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_committed_outputs_come_from_the_refresh_procedure_without_a_papermill_cell(path):
     nb = read(path)
-    assert not [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])], \
+    assert not [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])], (
         "an injected-parameters cell would override the parameters cell"
+    )
     assert "papermill" not in nb.metadata
     recorded = nb.metadata.get("ticketlib", {}).get("outputs_from", {})
     expected = refresh_notebooks.procedure_params(refresh_notebooks.STORE_PLACEHOLDER)[path.name]
-    assert json.loads(json.dumps(recorded.get("parameters"))) == json.loads(json.dumps(expected)), \
+    assert json.loads(json.dumps(recorded.get("parameters"))) == json.loads(json.dumps(expected)), (
         f"{path.name}'s outputs are not the current procedure's: run scripts/refresh_notebooks.py"
+    )
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(c.get("execution_count") for c in code), "every code cell executed"
     assert not [o for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"]
@@ -118,6 +136,7 @@ def test_nbval_copies_inject_the_procedures_parameters_and_keep_the_outputs(tmp_
 
 # --- the last study by default, and the parameters cell as the one source ------------------
 
+
 def mini_repository(tmp_path: Path) -> Path:
     """A copy of ticketlib and the notebooks in tmp_path, so that `reports/` and `runs/` (the
     defaults the notebooks read) are tmp_path's: kernels import this ticketlib (PYTHONPATH)."""
@@ -133,9 +152,23 @@ def execute(notebook: Path, repo: Path, timeout: int = 300) -> nbformat.Notebook
     env = {k: v for k, v in os.environ.items() if k not in ("TICKETLIB_RUNS", "JPY_SESSION_NAME")}
     env.update(PYTHONPATH=str(repo), TQDM_DISABLE="1", MPLBACKEND="Agg")
     out = notebook.with_name(notebook.stem + ".out.ipynb")
-    done = subprocess.run([str(Path(sys.executable).parent / "jupyter"), "nbconvert", "--to", "notebook", "--execute",
-                           f"--ExecutePreprocessor.timeout={timeout}", "--output", out.name, str(notebook)],
-                          capture_output=True, text=True, env=env, cwd=notebook.parent)
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "jupyter"),
+            "nbconvert",
+            "--to",
+            "notebook",
+            "--execute",
+            f"--ExecutePreprocessor.timeout={timeout}",
+            "--output",
+            out.name,
+            str(notebook),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=notebook.parent,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return read(out)
 
@@ -220,9 +253,28 @@ def test_papermill_by_hand_with_another_task(tmp_path, capsys):
     out = tmp_path / "out.ipynb"
     env = {**os.environ, "TICKETLIB_RUNS": str(tmp_path / "store")}
     small = ["-p", "max_train_examples", "16", "-p", "max_eval_examples", "16", "-p", "max_steps", "1"]
-    subprocess.run([str(Path(sys.executable).parent / "papermill"), str(ROOT / "notebooks" / "01_find_tickets.ipynb"),
-                    str(out), "-f", str(tmp_path / "smoke.yaml"), "-p", "task", "squad-qnli", "-p", "max_length", "64",
-                    *small, "--no-progress-bar"], check=True, capture_output=True, text=True, env=env, cwd=tmp_path)
+    subprocess.run(
+        [
+            str(Path(sys.executable).parent / "papermill"),
+            str(ROOT / "notebooks" / "01_find_tickets.ipynb"),
+            str(out),
+            "-f",
+            str(tmp_path / "smoke.yaml"),
+            "-p",
+            "task",
+            "squad-qnli",
+            "-p",
+            "max_length",
+            "64",
+            *small,
+            "--no-progress-bar",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     rows = list((tmp_path / "store" / "find_tickets").glob("*/rows.csv"))
     assert len(rows) == 1 and "squad-qnli" in rows[0].read_text()
     recipe = json.loads((rows[0].parent / "run.json").read_text())["recipe"]  # what the run used
@@ -231,10 +283,16 @@ def test_papermill_by_hand_with_another_task(tmp_path, capsys):
 
 # --- every parameter checked ----------------------------------------------------------------
 
+
 def papermill_cli(notebook: Path, out: Path, *args: str, store: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "TICKETLIB_RUNS": str(store), "TQDM_DISABLE": "1"}
-    return subprocess.run([str(Path(sys.executable).parent / "papermill"), str(notebook), str(out), *args,
-                           "--no-progress-bar"], capture_output=True, text=True, env=env, cwd=out.parent)
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "papermill"), str(notebook), str(out), *args, "--no-progress-bar"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=out.parent,
+    )
 
 
 def first_error(nb) -> tuple[int, str]:
@@ -249,12 +307,21 @@ def first_error(nb) -> tuple[int, str]:
 
 
 @pytest.mark.slow  # two papermill runs that stop in their first cell (a kernel start each, about 10 s)
-@pytest.mark.parametrize("name, args, message", [
-    ("01_find_tickets.ipynb", ["-p", "seeed", "1"],
-     "UnknownParameterError: unknown parameter 'seeed'. Did you mean 'seed'?"),
-    ("05_summary.ipynb", ["-p", "levle", "1"],
-     "UnknownParameterError: unknown parameter 'levle'. Did you mean 'level'?"),
-])
+@pytest.mark.parametrize(
+    "name, args, message",
+    [
+        (
+            "01_find_tickets.ipynb",
+            ["-p", "seeed", "1"],
+            "UnknownParameterError: unknown parameter 'seeed'. Did you mean 'seed'?",
+        ),
+        (
+            "05_summary.ipynb",
+            ["-p", "levle", "1"],
+            "UnknownParameterError: unknown parameter 'levle'. Did you mean 'level'?",
+        ),
+    ],
+)
 def test_papermill_with_a_misspelt_parameter_stops_in_the_first_cell_writing_nothing(tmp_path, name, args, message):
     store = tmp_path / "store"
     done = papermill_cli(ROOT / "notebooks" / name, tmp_path / "out.ipynb", *args, store=store)
@@ -300,7 +367,7 @@ def test_the_cell_after_the_parameters_checks_them_first(name):
     exec(following[1], {"check_parameters": check_parameters, "globals": lambda: namespace})  # its own names pass
     with pytest.raises(ValueError, match="unknown parameter 'typo'"):
         exec(following[1], {"check_parameters": check_parameters, "globals": lambda: {**namespace, "typo": 1}})
-    for cell in nb.cells[params_at + 1:]:
+    for cell in nb.cells[params_at + 1 :]:
         if cell.cell_type == "code":
             assert not [n for n in ast.parse(cell.source).body if isinstance(n, ast.For)], cell.source
 
@@ -310,8 +377,20 @@ def test_check_parameters_ignores_what_a_notebook_binds_later():
 
     from ticketlib.study.notebook_params import check_parameters
 
-    check_parameters({"seed": 0, "run_dir": "", "rows": pd.DataFrame(), "pd": pd, "_": 3, "In": [""],
-                      "fig": object(), "tickets": {"a": Path("x")}}, ["run_dir"], recipe=True)
+    check_parameters(
+        {
+            "seed": 0,
+            "run_dir": "",
+            "rows": pd.DataFrame(),
+            "pd": pd,
+            "_": 3,
+            "In": [""],
+            "fig": object(),
+            "tickets": {"a": Path("x")},
+        },
+        ["run_dir"],
+        recipe=True,
+    )
     with pytest.raises(ValueError, match=r"recipe_extra: unknown recipe parameter 'thread'. Did you mean 'threads'"):
         check_parameters({"recipe_extra": {"thread": 1}}, ["recipe_extra"], recipe=True)
 
@@ -331,8 +410,9 @@ def test_notebooks_run_without_kernel_transport_warnings_or_log_lines(tmp_path, 
     nb.cells = [cell, nbformat.v4.new_code_cell(probe), nbformat.v4.new_code_cell("print(x * 2)")]
     nbformat.write(nb, str(tmp_path / "in.ipynb"))
     (tmp_path / "cwd").mkdir()
-    done = execute_notebook(tmp_path / "in.ipynb", tmp_path / "out.ipynb", {"x": 21}, cwd=tmp_path / "cwd",
-                            progress_bar=False)
+    done = execute_notebook(
+        tmp_path / "in.ipynb", tmp_path / "out.ipynb", {"x": 21}, cwd=tmp_path / "cwd", progress_bar=False
+    )
     assert done.cells[-1].outputs[0]["text"] == "42\n"
     captured = capfd.readouterr()
     assert "TCP" not in captured.err + captured.out, captured.err

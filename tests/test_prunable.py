@@ -13,9 +13,17 @@ def test_bert_base_prunable_set_is_the_papers():
     params = prunable_parameters(model)
     assert len(params) == 73
     assert sum(p.numel() for p in params.values()) == 85_524_480
-    assert list(params)[:6] == [f"encoder.layer.0.{n}.weight" for n in (
-        "attention.self.query", "attention.self.key", "attention.self.value",
-        "attention.output.dense", "intermediate.dense", "output.dense")]
+    assert list(params)[:6] == [
+        f"encoder.layer.0.{n}.weight"
+        for n in (
+            "attention.self.query",
+            "attention.self.key",
+            "attention.self.value",
+            "attention.output.dense",
+            "intermediate.dense",
+            "output.dense",
+        )
+    ]
     assert list(params)[-1] == "pooler.dense.weight"
 
 

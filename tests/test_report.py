@@ -23,9 +23,9 @@ from report_fixtures import MATRICES, RT_IMP, SPARSITY, make_study, study_rows  
 
 from ticketlib.core.masks import masks_overlap  # noqa: E402
 from ticketlib.study import cells as C  # noqa: E402
-from ticketlib.study import figures, report, summary  # noqa: E402
+from ticketlib.study import figures, report, run_pages, summary  # noqa: E402
 from ticketlib.study import tables as T  # noqa: E402
-from ticketlib.study.claims import Verdict  # noqa: E402
+from ticketlib.study.rules import Verdict  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 # One worker under pytest-xdist (--dist loadgroup): the module-scoped report (`built`) and browser are made once.
@@ -46,34 +46,44 @@ def built(tmp_path_factory):
 
 # --- the page -------------------------------------------------------------------------------
 
+
 def test_findings_come_first_and_the_runs_last_folded(built):
     text = built.read_text()
-    order = [text.index(f'id="{name}"') for name in ("findings", "learned", "diagnostic", "budget", "table2", "gaps",
-                                                     "transfer", "figures", "runs")]
+    order = [
+        text.index(f'id="{name}"')
+        for name in ("findings", "learned", "diagnostic", "budget", "table2", "gaps", "transfer", "figures", "runs")
+    ]
     assert order == sorted(order)
-    runs = text[text.index('id="runs"'):]
+    runs = text[text.index('id="runs"') :]
     assert "<details>" in runs and "<summary>" in runs
     # before the runs, only evidence lists are folded (never a claim's table)
-    assert text[:text.index('id="runs"')].count("<details") == text[:text.index('id="runs"')].count(
-        '<details class="evidence"')
+    assert text[: text.index('id="runs"')].count("<details") == text[: text.index('id="runs"')].count(
+        '<details class="evidence"'
+    )
     for number in (1, 2, 3):
-        assert f'id="claim-{number}"' in text[:text.index('id="budget"')]
+        assert f'id="claim-{number}"' in text[: text.index('id="budget"')]
 
 
 def test_verdicts_and_a_task_at_chance_are_stated(built):
     text = built.read_text()
-    findings = text[:text.index('id="budget"')]
+    findings = text[: text.index('id="budget"')]
     verdicts = re.findall(r'<span class="verdict">([a-z ]+)</span>', findings)
     assert verdicts == ["undecided", "undecided", "undecided"]  # claims.judge's values (tests/test_claims.py)
-    assert re.search(r'<tr><td>rt-sentiment</td><td class="undecided">undecided<br><small>about \d+ seeds would '
-                     r'decide it</small>', findings)
+    assert re.search(
+        r'<tr><td>rt-sentiment</td><td class="undecided">undecided<br><small>about \d+ seeds would '
+        r"decide it</small>",
+        findings,
+    )
     assert "the source mask is not a ticket" in findings  # claim 3's gate, tested at the lowest pruned level
     assert "Rule: Per task: matching when IMP - full" in findings
-    assert re.search(r'class="did-not-learn">did not learn</span>: squad-qnli \(accuracy\): the full model scored '
-                     r"0\.510 ± 0\.010 over 3 seeds, 95% CI \[0\.485, 0\.535\], no-signal score 0\.500; the full "
-                     r"model&#39;s 95% interval \[0\.485, 0\.535\] reaches the no-signal score 0\.500\.", findings)
+    assert re.search(
+        r'class="did-not-learn">did not learn</span>: squad-qnli \(accuracy\): the full model scored '
+        r"0\.510 ± 0\.010 over 3 seeds, 95% CI \[0\.485, 0\.535\], no-signal score 0\.500; the full "
+        r"model&#39;s 95% interval \[0\.485, 0\.535\] reaches the no-signal score 0\.500\.",
+        findings,
+    )
     assert "The paper: Table 2: highest matching sparsity 40% (SQuAD) to 90% (QQP)" in findings
-    table2 = text[text.index('id="table2"'):text.index('id="gaps"')]
+    table2 = text[text.index('id="table2"') : text.index('id="gaps"')]
     assert "<th>Paper Table 2</th>" in table2 and "SST-2 (stand-in)" in table2 and "<th>Task</th>" in table2
     assert 'class="excluded"><td>squad-qnli</td>' in table2  # the task at chance, greyed
 
@@ -81,7 +91,7 @@ def test_verdicts_and_a_task_at_chance_are_stated(built):
 def test_no_machine_path_and_files_readable_by_others(built):
     text = built.read_text()
     meta = json.loads((built.parent / "runs.json").read_text())
-    assert meta["store"] not in text, text[text.index(meta["store"]) - 300:text.index(meta["store"]) + 80]
+    assert meta["store"] not in text, text[text.index(meta["store"]) - 300 : text.index(meta["store"]) + 80]
     assert "Run store: <code>store</code>" in text
     for name in ("index.html", "results.csv"):
         assert (built.parent / name).stat().st_mode & 0o044 == 0o044, name  # under umask 022: 0644
@@ -91,23 +101,27 @@ def test_a_run_page_names_the_store_not_its_path(tmp_path):
     store = tmp_path / "store"
     page = f"<pre>run folder: {store}/find_tickets/sst2-32a04136cbf3.partial (new)</pre>"
     expected = "<pre>run folder: &lt;store&gt;/find_tickets/sst2-32a04136cbf3.partial (new)</pre>"
-    assert report.without_store(page, str(store)) == expected
-    assert report.without_store(page, "") == expected  # a store not named: found by its run folders
-    assert report.without_store("<pre>/srv/data/sst2</pre>", "") == "<pre>/srv/data/sst2</pre>"
+    assert run_pages.without_store(page, str(store)) == expected
+    assert run_pages.without_store(page, "") == expected  # a store not named: found by its run folders
+    assert run_pages.without_store("<pre>/srv/data/sst2</pre>", "") == "<pre>/srv/data/sst2</pre>"
 
 
 def test_a_run_page_made_in_another_store_names_no_machine_path(tmp_path):
     """A run imported from a shard printed the store of the machine it ran on."""
-    page = ("<pre>run folder: /work/other-runs/baselines/rt-sentiment-1d2def0b5b29.partial (new)\n"
-            "ticket: /home/me/runs/find_tickets/sst2-32a04136cbf3/level_2\n"
-            "summary: /srv/s/summary/c07d1383fc21\n"
-            "assets: /root/.cache/bert-tickets/assets/minilm</pre>")
-    expected = ("<pre>run folder: &lt;store&gt;/baselines/rt-sentiment-1d2def0b5b29.partial (new)\n"
-                "ticket: &lt;store&gt;/find_tickets/sst2-32a04136cbf3/level_2\n"
-                "summary: &lt;store&gt;/summary/c07d1383fc21\n"
-                "assets: /root/.cache/bert-tickets/assets/minilm</pre>")
-    assert report.without_store(page, str(tmp_path / "store")) == expected
-    assert report.without_store(expected, str(tmp_path / "store")) == expected  # written once
+    page = (
+        "<pre>run folder: /work/other-runs/baselines/rt-sentiment-1d2def0b5b29.partial (new)\n"
+        "ticket: /home/me/runs/find_tickets/sst2-32a04136cbf3/level_2\n"
+        "summary: /srv/s/summary/c07d1383fc21\n"
+        "assets: /root/.cache/bert-tickets/assets/minilm</pre>"
+    )
+    expected = (
+        "<pre>run folder: &lt;store&gt;/baselines/rt-sentiment-1d2def0b5b29.partial (new)\n"
+        "ticket: &lt;store&gt;/find_tickets/sst2-32a04136cbf3/level_2\n"
+        "summary: &lt;store&gt;/summary/c07d1383fc21\n"
+        "assets: /root/.cache/bert-tickets/assets/minilm</pre>"
+    )
+    assert run_pages.without_store(page, str(tmp_path / "store")) == expected
+    assert run_pages.without_store(expected, str(tmp_path / "store")) == expected  # written once
 
 
 def test_a_warning_in_a_run_page_names_its_source_file_without_the_clone():
@@ -115,7 +129,9 @@ def test_a_warning_in_a_run_page_names_its_source_file_without_the_clone():
 
     source = Path(ticketlib.core.structured.__file__).resolve()
     page = f"<pre>{source}:339: UserWarning: LAYER COLLAPSE</pre>"
-    assert report.without_store(page, "") == "<pre>ticketlib/core/structured.py:339: UserWarning: LAYER COLLAPSE</pre>"
+    assert (
+        run_pages.without_store(page, "") == "<pre>ticketlib/core/structured.py:339: UserWarning: LAYER COLLAPSE</pre>"
+    )
 
 
 MACHINE_PATHS = ("/work/", "/home/", "/tmp/", "/root/", "/Users/", "file://")
@@ -140,14 +156,14 @@ def test_nothing_from_the_network_and_values_escaped(built):
 
 def test_runs_show_parameters_as_the_difference_from_the_defaults(built):
     runs = built.read_text().split('id="runs"')[1]
-    qnli = runs[runs.index("task=squad-qnli</td>"):].split("</tr>")[0]
-    assert 'task=&#34;squad-qnli&#34;' in qnli and "max_steps" not in qnli  # 32 is its task_params value
-    retrieval = runs[runs.index("task=squad-retrieval</td>"):].split("</tr>")[0]
+    qnli = runs[runs.index("task=squad-qnli</td>") :].split("</tr>")[0]
+    assert "task=&#34;squad-qnli&#34;" in qnli and "max_steps" not in qnli  # 32 is its task_params value
+    retrieval = runs[runs.index("task=squad-retrieval</td>") :].split("</tr>")[0]
     assert "learning_rate" not in retrieval and "model=" not in retrieval
-    baselines = runs[runs.index("<td>baselines</td>"):].split("</tr>")[0]
+    baselines = runs[runs.index("<td>baselines</td>") :].split("</tr>")[0]
     assert "at_levels=[1, 2, 3, 4]" in baselines and "seeds=[0, 1, 2]" in baselines
     assert len(re.findall(r'href="runs/[^"]+\.html">notebook</a>', runs)) == 8
-    assert report.params_difference({"a": 1, "b": [1, 2], "c": 3}, {"a": 1, "b": [1, 2], "c": 4}) == {"c": 3}
+    assert run_pages.params_difference({"a": 1, "b": [1, 2], "c": 3}, {"a": 1, "b": [1, 2], "c": 4}) == {"c": 3}
 
 
 def test_figures_are_files_beside_the_page(built):
@@ -179,27 +195,47 @@ def test_a_missing_no_signal_score_is_measured_on_the_tasks_eval_data(tmp_path):
     from ticketlib.tasks.params import Recipe
     from ticketlib.tasks.run_inputs import load_data
 
-    params = {"task": "rt-sentiment", "model": "offline-minilm", "source": "offline", "max_train_examples": 32,
-              "max_eval_examples": 120}
-    meta = {"runs": [{"experiment": "find_tickets", "status": "ok", "params": params},
-                     {"experiment": "find_tickets", "status": "ok", "params": {**params, "task": "not-in-rows"}}]}
+    params = {
+        "task": "rt-sentiment",
+        "model": "offline-minilm",
+        "source": "offline",
+        "max_train_examples": 32,
+        "max_eval_examples": 120,
+    }
+    meta = {
+        "runs": [
+            {"experiment": "find_tickets", "status": "ok", "params": params},
+            {"experiment": "find_tickets", "status": "ok", "params": {**params, "task": "not-in-rows"}},
+        ]
+    }
     rows = study_rows()
     rows = rows[(rows["task"] == "rt-sentiment") & (rows["method"] != "no_signal")]
     scores, failures = report.no_signal_from_runs(meta, rows)
     labels = [f["labels"] for f in load_data(Recipe(**params)).data.eval_features]
     assert len(labels) == 120 and failures == {}
     assert scores == {"rt-sentiment": pytest.approx(max(collections.Counter(labels).values()) / 120)}
-    bad = {"runs": [{"experiment": "find_tickets", "status": "ok", "params": {**params, "source": "glue_dir",
-                                                                               "glue_dir": str(tmp_path)}}]}
+    bad = {
+        "runs": [
+            {
+                "experiment": "find_tickets",
+                "status": "ok",
+                "params": {**params, "source": "glue_dir", "glue_dir": str(tmp_path)},
+            }
+        ]
+    }
     scores, failures = report.no_signal_from_runs(bad, rows)
     assert scores == {} and "rt-sentiment" in failures
 
 
 # --- figures: the drawn data are the computed numbers -----------------------------------------
 
+
 def _lines(ax):
-    return [(tuple(np.round(line.get_xdata(), 6)), tuple(np.round(line.get_ydata(), 6))) for line in ax.lines
-            if len(line.get_xdata()) and line.get_linestyle() not in ("None", "")]
+    return [
+        (tuple(np.round(line.get_xdata(), 6)), tuple(np.round(line.get_ydata(), 6)))
+        for line in ax.lines
+        if len(line.get_xdata()) and line.get_linestyle() not in ("None", "")
+    ]
 
 
 def test_curves_plot_the_seed_means():
@@ -210,8 +246,11 @@ def test_curves_plot_the_seed_means():
     drawn = _lines(axes["rt-sentiment"])
     stats = C.seed_stats(rows)
     rt = stats[stats["task"] == "rt-sentiment"]
-    for method, source in (("random_pruning", "rt-sentiment"), ("random_reinit", "rt-sentiment"),
-                           ("transfer", "squad-retrieval")):
+    for method, source in (
+        ("random_pruning", "rt-sentiment"),
+        ("random_reinit", "rt-sentiment"),
+        ("transfer", "squad-retrieval"),
+    ):
         part = rt[(rt["method"] == method) & (rt["source_task"] == source)].sort_values("sparsity")
         expected = (tuple(np.round(part["sparsity"], 6)), tuple(np.round(part["mean"], 6)))
         assert expected in drawn, (method, expected, drawn)
@@ -224,8 +263,10 @@ def test_curves_plot_the_seed_means():
     assert any(line.get_linestyle() == "--" and line.get_ydata()[0] == pytest.approx(0.51) for line in ax.lines)
     legend = fig.legends[0]
     assert fig.axes[0].get_legend() is None  # below the axes, never over the data
-    assert legend.get_window_extent(fig.canvas.get_renderer()).y1 <= min(
-        a.get_tightbbox(fig.canvas.get_renderer()).y0 for a in fig.axes) + 1
+    assert (
+        legend.get_window_extent(fig.canvas.get_renderer()).y1
+        <= min(a.get_tightbbox(fig.canvas.get_renderer()).y0 for a in fig.axes) + 1
+    )
 
 
 def test_transfer_heatmap_shows_the_differences_from_the_own_ticket():
@@ -235,9 +276,12 @@ def test_transfer_heatmap_shows_the_differences_from_the_own_ticket():
     sources = [t.get_text() for t in ax.get_yticklabels()]
     targets = [t.get_text() for t in ax.get_xticklabels()]
     values = np.asarray(ax.collections[0].get_array()).reshape(len(sources), len(targets))
-    expected = {("squad-retrieval", "rt-sentiment"): -0.02 / 3,  # (0.79-0.80 + 0.80-0.81 + 0.80-0.80) / 3
-                ("rt-sentiment", "squad-retrieval"): -0.44 / 3,  # (0.70-0.89 + 0.75-0.90 + 0.80-0.90) / 3
-                ("rt-sentiment", "rt-sentiment"): 0.0, ("squad-retrieval", "squad-retrieval"): 0.0}
+    expected = {
+        ("squad-retrieval", "rt-sentiment"): -0.02 / 3,  # (0.79-0.80 + 0.80-0.81 + 0.80-0.80) / 3
+        ("rt-sentiment", "squad-retrieval"): -0.44 / 3,  # (0.70-0.89 + 0.75-0.90 + 0.80-0.90) / 3
+        ("rt-sentiment", "rt-sentiment"): 0.0,
+        ("squad-retrieval", "squad-retrieval"): 0.0,
+    }
     for (source, target), value in expected.items():
         assert values[sources.index(source), targets.index(target)] == pytest.approx(value)
     texts = [t.get_text() for t in ax.texts]
@@ -289,8 +333,10 @@ def test_summary_notebook_api_keeps_working(tmp_path):
     assert summary.budget_note(rows.iloc[:0]).startswith("**No results")
     summary.save_summary(tmp_path, {"table_2": table2}, {"curves": figures.curves_figure(rows)}, note="One.\n\nTwo.")
     folder = tmp_path / "summary"
-    assert json.loads((folder / "order.json").read_text()) == [{"kind": "table", "name": "table_2"},
-                                                               {"kind": "figure", "name": "curves"}]
+    assert json.loads((folder / "order.json").read_text()) == [
+        {"kind": "table", "name": "table_2"},
+        {"kind": "figure", "name": "curves"},
+    ]
     assert (folder / "curves.png").is_file() and (folder / "curves.svg").is_file()
     assert (folder / "note.html").read_text() == "<p>One.</p><p>Two.</p>"
     assert pd.read_csv(folder / "table_2.csv").columns[0] == "task"  # no index column
@@ -298,6 +344,7 @@ def test_summary_notebook_api_keeps_working(tmp_path):
 
 
 # --- a real browser -------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def browser():
@@ -373,8 +420,10 @@ def test_every_method_of_the_results_table_has_a_curve():
     assert set(ex.METHODS) | {"transfer"} == set(METHOD_NAMES)
     rows = study_rows()
     extra = rows[(rows["method"] == "random_pruning") & (rows["task"] == "rt-sentiment")]
-    others = [extra.assign(method=m, value=extra["value"] - 0.01 * i)
-              for i, m in enumerate(["omp", "wanda", "standard_pruning"], start=1)]
+    others = [
+        extra.assign(method=m, value=extra["value"] - 0.01 * i)
+        for i, m in enumerate(["omp", "wanda", "standard_pruning"], start=1)
+    ]
     rows = pd.concat([rows, *others], ignore_index=True)
     fig = figures.curves_figure(rows)
     labels = {t.get_text() for t in fig.legends[0].get_texts()}

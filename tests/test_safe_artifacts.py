@@ -32,14 +32,19 @@ def test_no_pickle_anywhere_in_ticketlib():
 def test_torch_load_only_with_weights_only():
     for path in SOURCES:
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "load" \
-                    and getattr(node.func.value, "id", None) == "torch":
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "attr", None) == "load"
+                and getattr(node.func.value, "id", None) == "torch"
+            ):
                 flags = {k.arg: k.value for k in node.keywords}
-                assert isinstance(flags.get("weights_only"), ast.Constant) and flags["weights_only"].value is True, \
+                assert isinstance(flags.get("weights_only"), ast.Constant) and flags["weights_only"].value is True, (
                     f"{path}:{node.lineno}: torch.load without weights_only=True"
+                )
 
 
 # --- file modes: artifacts follow the umask ---------------------------------------------------
+
 
 @pytest.fixture(params=[0o022, 0o027], ids=["umask022", "umask027"])
 def umask(request):
@@ -72,17 +77,37 @@ def test_every_artifact_writer_follows_the_umask(tmp_path, umask):
     write_json(run / "params.json", {"run_id": "x"})
     write_bytes(run / "blob.bin", b"\0\1")
     RunStatus(run_id="x", experiment="find_tickets", name="n", params={}, status="ok").write(run)
-    rows = write_rows(run, [{"experiment": "find_tickets", "method": "imp", "task": "rt-sentiment", "seed": 0,
-                             "level": 1, "sparsity": 0.2, "metric": "accuracy", "value": 0.5}])
+    rows = write_rows(
+        run,
+        [
+            {
+                "experiment": "find_tickets",
+                "method": "imp",
+                "task": "rt-sentiment",
+                "seed": 0,
+                "level": 1,
+                "sparsity": 0.2,
+                "metric": "accuracy",
+                "value": 0.5,
+            }
+        ],
+    )
     write_table(rows, tmp_path / "results.csv")
     meta = {"task": "rt-sentiment", "level": "1"}
     save_folder(tmp_path / "export", mask, meta, None, facts(mask, meta, 1))
     build_report(make_study(tmp_path / "study"))
 
     modes = modes_below(tmp_path)
-    for name in ("store/find_tickets/run/imp/level_01/mask.safetensors", "store/find_tickets/run/params.json",
-                 "store/find_tickets/run/status.json", "store/find_tickets/run/rows.csv", "results.csv",
-                 "export/mask.safetensors", "export/" + "README.md", "study/reports/index.html"):  # the card
+    for name in (
+        "store/find_tickets/run/imp/level_01/mask.safetensors",
+        "store/find_tickets/run/params.json",
+        "store/find_tickets/run/status.json",
+        "store/find_tickets/run/rows.csv",
+        "results.csv",
+        "export/mask.safetensors",
+        "export/" + "README.md",
+        "study/reports/index.html",
+    ):  # the card
         assert name in modes, name
     expected = 0o666 & ~umask
     assert {name: oct(mode) for name, mode in modes.items() if mode != expected} == {}

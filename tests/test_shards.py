@@ -34,8 +34,11 @@ def run_shard(toy: Path, store: Path, reports: Path, shard: dict | None) -> list
 
 def tree(store: Path) -> dict[str, bytes]:
     """Every file of a store (locks and staging left out), path -> content."""
-    return {str(p.relative_to(store)): p.read_bytes() for p in sorted(store.rglob("*"))
-            if p.is_file() and not p.name.endswith(".lock")}
+    return {
+        str(p.relative_to(store)): p.read_bytes()
+        for p in sorted(store.rglob("*"))
+        if p.is_file() and not p.name.endswith(".lock")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +64,11 @@ def test_parse_and_select_follow_needs(tmp_path):
     with pytest.raises(ShardError, match="twice"):
         parse_shard(["seed=0", "seed=1"])
     assert [r.name for r in select_shard(runs, {"task": ["a", "c"]}).own] == [
-        "produce[task=a]", "produce[task=c]", "consume[task=a]", "consume[task=c]"]
+        "produce[task=a]",
+        "produce[task=c]",
+        "consume[task=a]",
+        "consume[task=c]",
+    ]
     chosen = select_shard(runs, {"task": "b"})
     assert [r.name for r in chosen.own] == ["produce[task=b]", "consume[task=b]"]  # gather: the merge's
     assert chosen.borrowed == []
@@ -76,8 +83,10 @@ def test_parse_and_select_follow_needs(tmp_path):
 def test_a_shard_borrows_the_runs_it_needs_from_another(tmp_path):
     """Training seed 1 with seed 0's mask (a transfer's recipe seed left at 0): shard seed=1 must
     make seed 0's ticket too; with per-seed needs (SHARDED) the shards share nothing."""
-    old_style = SHARDED.replace("seed: [0, 1]}}\n    params: {{at_levels: [1], seeds: null}}",
-                                "seeds: [[0], [1]]}}\n    params: {{at_levels: [1]}}")
+    old_style = SHARDED.replace(
+        "seed: [0, 1]}}\n    params: {{at_levels: [1], seeds: null}}",
+        "seeds: [[0], [1]]}}\n    params: {{at_levels: [1]}}",
+    )
     assert old_style != SHARDED
     for text, borrowed in ((old_style, ["find_tickets[task=squad-qnli, seed=0]"]), (SHARDED, [])):
         (tmp_path / "p.yaml").write_text(text.format(root=ROOT))
@@ -199,7 +208,8 @@ def _verdicts(path: Path) -> list[tuple]:
 
     judgement = judge(pd.read_csv(path))
     return [(c.number, c.verdict, [(t.task, t.verdict) for t in c.tasks]) for c in judgement.claims] + [
-        judgement.matching.to_csv(index=False)]
+        judgement.matching.to_csv(index=False)
+    ]
 
 
 @pytest.mark.slow  # 8 smoke-sized runs of the real notebooks (about 60 s on 2 cores)
@@ -209,21 +219,53 @@ def test_real_seed_shards_merged_equal_one_store(tmp_path):
     profile = tmp_path / "sharded.yaml"
     profile.write_text(SHARDED.format(root=ROOT))
     for seed in (0, 1):
-        code = sweep.main_sweep(str(profile), store=tmp_path / f"s{seed}", reports=tmp_path / f"r{seed}", jobs=2,
-                                build_report=False, shard={"seed": seed})
+        code = sweep.main_sweep(
+            str(profile),
+            store=tmp_path / f"s{seed}",
+            reports=tmp_path / f"r{seed}",
+            jobs=2,
+            build_report=False,
+            shard={"seed": seed},
+        )
         assert code == 0
-        assert main(["shard", "export", str(profile), "--shard", f"seed={seed}", "--store", str(tmp_path / f"s{seed}"),
-                     "--out", str(tmp_path / f"seed{seed}.tar.gz")]) == 0
+        assert (
+            main(
+                [
+                    "shard",
+                    "export",
+                    str(profile),
+                    "--shard",
+                    f"seed={seed}",
+                    "--store",
+                    str(tmp_path / f"s{seed}"),
+                    "--out",
+                    str(tmp_path / f"seed{seed}.tar.gz"),
+                ]
+            )
+            == 0
+        )
     from ticketlib.sweep.shards import describe_manifest
 
     for entry in describe_manifest(tmp_path / "seed1.tar.gz")["runs"]:  # no run outside its shard needs it
         assert not entry["whole"] and not [f for f in entry["files"] if "/" in f], entry["name"]
-    assert main(["shard", "import", str(tmp_path / "seed0.tar.gz"), str(tmp_path / "seed1.tar.gz"),
-                 "--store", str(tmp_path / "merged")]) == 0
+    assert (
+        main(
+            [
+                "shard",
+                "import",
+                str(tmp_path / "seed0.tar.gz"),
+                str(tmp_path / "seed1.tar.gz"),
+                "--store",
+                str(tmp_path / "merged"),
+            ]
+        )
+        == 0
+    )
     statuses = sweep.run_sweep(profile, store=tmp_path / "merged", reports=tmp_path / "rm", html=False)
     assert all(s["status"] == "ok" and s["skipped"] for s in statuses)  # nothing redone
-    assert sweep.main_sweep(str(profile), store=tmp_path / "one", reports=tmp_path / "r1", jobs=2,
-                            build_report=False) == 0
+    assert (
+        sweep.main_sweep(str(profile), store=tmp_path / "one", reports=tmp_path / "r1", jobs=2, build_report=False) == 0
+    )
     merged, one = tmp_path / "rm" / "results.csv", tmp_path / "r1" / "results.csv"
     assert results_without_clock(merged) == results_without_clock(one)
     assert _verdicts(merged) == _verdicts(one)

@@ -28,14 +28,26 @@ def front_matter(text):
 def make_run(tmp_path, granularity="weights", head_policy="reinit"):
     """A find_tickets-like run folder (run.json + imp/) from a tiny model, 2 levels."""
     run = tmp_path / "run"
-    config = IMPConfig(prune=PruneConfig(levels=2, rate=0.2, granularity=granularity),
-                       train=TrainConfig(learning_rate=1e-3, max_steps=3, batch_size=16, progress=False),
-                       head_policy=head_policy)
-    run_imp(tiny_model(), synthetic_features(), lambda m: {"accuracy": 0.75}, config, run / "imp",
-            metadata={"task": "rt-sentiment", "model": "offline-minilm"})
-    write_json(run / RUN_FILE, {"experiment": "find_tickets",
-                                "recipe": {"task": "rt-sentiment", "levels": 2, "rate": 0.2, "include_pooler": True,
-                                           "seed": 0}})
+    config = IMPConfig(
+        prune=PruneConfig(levels=2, rate=0.2, granularity=granularity),
+        train=TrainConfig(learning_rate=1e-3, max_steps=3, batch_size=16, progress=False),
+        head_policy=head_policy,
+    )
+    run_imp(
+        tiny_model(),
+        synthetic_features(),
+        lambda m: {"accuracy": 0.75},
+        config,
+        run / "imp",
+        metadata={"task": "rt-sentiment", "model": "offline-minilm"},
+    )
+    write_json(
+        run / RUN_FILE,
+        {
+            "experiment": "find_tickets",
+            "recipe": {"task": "rt-sentiment", "levels": 2, "rate": 0.2, "include_pooler": True, "seed": 0},
+        },
+    )
     return run
 
 
@@ -94,14 +106,16 @@ def test_export_is_a_plain_transformers_checkpoint_with_zeros_where_the_mask_is_
         assert torch.equal(params[key].detach() == 0, ~keep | (original[key].detach() == 0))
         assert torch.equal(params[key].detach(), original[key].detach() * keep)
     from safetensors.torch import load_file
+
     head = load_file(str(run / "imp" / "level_02" / "head.safetensors"))
     assert torch.equal(loaded.classifier.weight, head["classifier.weight"])
     text = (out / "README.md").read_text()
     assert "NOT fine-tuned" in text and front_matter(text)["ticket"]["granularity"] == granularity
     if granularity == "neurons":
         shrunk = load_shrunk(out / "shrunk")
-        assert json.loads((out / "shrunk" / "shrink.json").read_text())["intermediate_sizes"] == \
-            [int(shrunk.bert.encoder.layer[i].intermediate.dense.out_features) for i in range(2)]
+        assert json.loads((out / "shrunk" / "shrink.json").read_text())["intermediate_sizes"] == [
+            int(shrunk.bert.encoder.layer[i].intermediate.dense.out_features) for i in range(2)
+        ]
         ids = torch.tensor([[2, 9, 7, 11, 3]])
         with torch.no_grad():
             assert (shrunk(input_ids=ids).logits - loaded(input_ids=ids).logits).abs().max() < 1e-5
@@ -126,8 +140,15 @@ def test_cli_export_of_a_minilm_run_loads_in_plain_transformers(tmp_path):
     theta0, _, _ = load_model(recipe.model, recipe.task, seed=recipe.seed)
     mask = prune(theta0, 0.3, "heads+neurons", spec)
     run = tmp_path / "run"
-    save_mask(level_dir(run / "imp", 1) / MASK_FILE, mask, level=1, seed=0, task=recipe.task, model=recipe.model,
-              granularity="heads+neurons")
+    save_mask(
+        level_dir(run / "imp", 1) / MASK_FILE,
+        mask,
+        level=1,
+        seed=0,
+        task=recipe.task,
+        model=recipe.model,
+        granularity="heads+neurons",
+    )
     write_json(level_dir(run / "imp", 1) / "level.json", {"level": 1, "metrics": {"accuracy": 0.5}})
     write_json(run / RUN_FILE, {"experiment": "find_tickets", "recipe": recipe.as_dict()})
     assert main(["export", str(run), "--level", "1", "--out", str(tmp_path / "out")]) == 0
@@ -171,5 +192,3 @@ def test_cli_export_fine_tune_trains_the_ticket_and_keeps_its_zeros(tmp_path):
     assert card["ticket"]["metrics"][0]["seed"] == 0 and "accuracy" in card["ticket"]["metrics"][0]
     assert "Fine-tuned" in (tmp_path / "out" / "README.md").read_text()
     assert card["ticket"]["run_metrics"] == [{"seed": 0, "level": 1, "accuracy": 0.5}]  # the run's, beside it
-
-

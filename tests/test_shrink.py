@@ -11,7 +11,8 @@ from safetensors.torch import load_file
 from ticketlib.core.config import PrunableSet
 from ticketlib.core.prunable import prunable_parameters
 from ticketlib.core.shrink import WEIGHTS_FILE, load_shrunk, save_shrunk, shrink, shrink_record
-from ticketlib.core.structured import Units, expand, layout, structured_prune
+from ticketlib.core.structured import layout, structured_prune
+from ticketlib.core.units import Units, expand
 
 
 def batch(features):
@@ -91,8 +92,9 @@ def test_save_and_load_round_trip_bit_for_bit(tmp_path):
     inputs = batch(synthetic_features(4, seed=5))
     with torch.no_grad():
         assert torch.equal(model.eval()(**inputs).logits, loaded(**inputs).logits)
-    assert load_file(str(tmp_path / "shrunk" / WEIGHTS_FILE))["bert.encoder.layer.0.intermediate.dense.weight"] \
-        .shape == (24, 32)
+    assert load_file(str(tmp_path / "shrunk" / WEIGHTS_FILE))[
+        "bert.encoder.layer.0.intermediate.dense.weight"
+    ].shape == (24, 32)
 
 
 def test_a_base_model_without_pooler_shrinks_and_round_trips(tmp_path):

@@ -86,10 +86,26 @@ def slurm():
 
 def study(root: Path, store: str) -> subprocess.Popen:
     """`ticketlib study --engine submitit` on the profile, as a user runs it."""
-    return subprocess.Popen([sys.executable, "-m", "ticketlib", "study", "--profile", str(root / "smoke-slurm.yaml"),
-                             "--engine", "submitit", "--store", str(root / store),
-                             "--reports", str(root / f"reports-{store}")],
-                            cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ticketlib",
+            "study",
+            "--profile",
+            str(root / "smoke-slurm.yaml"),
+            "--engine",
+            "submitit",
+            "--store",
+            str(root / store),
+            "--reports",
+            str(root / f"reports-{store}"),
+        ],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def finish(process: subprocess.Popen, timeout: float = 900) -> tuple[int, str]:
@@ -105,8 +121,9 @@ def jobs() -> dict[str, tuple[str, str]]:
 
 def sacct_states(job_ids: list[str]) -> list[str]:
     """Each job's final state in Slurm's accounting ("CANCELLED by 0" -> "CANCELLED")."""
-    out = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "State", "-j", ",".join(job_ids)],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["sacct", "-n", "-X", "-P", "-o", "State", "-j", ",".join(job_ids)], capture_output=True, text=True, check=True
+    ).stdout
     return [line.split()[0] for line in out.splitlines()]
 
 
@@ -125,8 +142,11 @@ def job_processes(job_id: str) -> list[int]:
     pids = []
     for proc in Path("/proc").iterdir():
         try:
-            if (proc.name.isdigit() and f"SLURM_JOB_ID={job_id}\0".encode() in (proc / "environ").read_bytes()
-                    and ") Z " not in (proc / "stat").read_text()):
+            if (
+                proc.name.isdigit()
+                and f"SLURM_JOB_ID={job_id}\0".encode() in (proc / "environ").read_bytes()
+                and ") Z " not in (proc / "stat").read_text()
+            ):
                 pids.append(int(proc.name))
         except OSError:
             pass
@@ -186,5 +206,6 @@ def test_smoke_sweep_on_slurm_with_a_cancelled_job_resumes_to_the_same_results(s
     after = level_files(folder.with_name(folder.name.removesuffix(".partial")))
     for level, stamp in done_before.items():
         assert after[level] == stamp, f"{level} was finished before the cancel but was redone"
-    assert results_without_clock(tmp_path / "reports-cancelled" / "results.csv") == \
-        results_without_clock(tmp_path / "reports-whole" / "results.csv")
+    assert results_without_clock(tmp_path / "reports-cancelled" / "results.csv") == results_without_clock(
+        tmp_path / "reports-whole" / "results.csv"
+    )

@@ -15,6 +15,7 @@ from ticketlib.study import tables as T
 
 # --- intervals: t quantiles from the tables (t_0.975: 12.7062 at 1 df, 4.3027 at 2, 2.7764 at 4)
 
+
 def test_t_interval_against_hand_computed_values():
     five = S.t_interval([1, 2, 3, 4, 5])  # sd sqrt(2.5); half = 2.776445 * 1.581139 / sqrt(5) = 1.963243
     assert (five.mean, five.n) == (3.0, 5)
@@ -44,6 +45,7 @@ def test_paired_gap_pairs_by_seed_only():
 
 
 # --- matching -------------------------------------------------------------------------------
+
 
 def tiny(full=(0.80, 0.82), imp=None, task="rt-sentiment"):
     imp = imp or {1: (0.81, 0.81), 2: (0.80, 0.80), 3: (0.79, 0.79)}
@@ -86,6 +88,7 @@ def test_rows_without_the_schema_fail_early():
 
 # --- learned ----------------------------------------------------------------------------------
 
+
 def test_a_task_at_chance_did_not_learn():
     learning = T.learning(study_rows())
     assert learning["squad-qnli"].status == T.NOT_LEARNED
@@ -104,14 +107,19 @@ def test_learned_rules_one_seed_and_no_bar():
 
 
 def test_no_signal_scores_given_rows_and_label_free():
-    rows = pd.DataFrame([row("find_tickets", "imp", "stsb", 0, 0, 0.8, metric="pearson"),
-                         row("find_tickets", "imp", "rt-sentiment", 0, 0, 0.8)])
+    rows = pd.DataFrame(
+        [
+            row("find_tickets", "imp", "stsb", 0, 0, 0.8, metric="pearson"),
+            row("find_tickets", "imp", "rt-sentiment", 0, 0, 0.8),
+        ]
+    )
     assert T.no_signal_scores(rows) == {"stsb": 0.0}  # accuracy needs the labels: not guessed
     assert T.no_signal_scores(rows, {"rt-sentiment": 0.53}) == {"rt-sentiment": 0.53, "stsb": 0.0}
     assert T.no_signal_scores(study_rows())["squad-retrieval"] == pytest.approx(0.002)
 
 
 # --- gaps and transfer on the realistic table ------------------------------------------------
+
 
 def test_gaps_and_transfer_differences_are_paired_by_seed():
     rows = study_rows()
@@ -128,10 +136,12 @@ def test_gaps_and_transfer_differences_are_paired_by_seed():
 
 def test_every_registered_baseline_that_ran_is_in_the_gap_table():
     rows = study_rows()
-    extra = [row("baselines", method, "rt-sentiment", 2, s, v) for method in ("omp", "wanda")
-             for s, v in enumerate((0.70, 0.72, 0.71))]
-    gaps = T.gap_table(pd.concat([rows, pd.DataFrame(extra)], ignore_index=True)).set_index(
-        ["task", "level", "method"])
+    extra = [
+        row("baselines", method, "rt-sentiment", 2, s, v)
+        for method in ("omp", "wanda")
+        for s, v in enumerate((0.70, 0.72, 0.71))
+    ]
+    gaps = T.gap_table(pd.concat([rows, pd.DataFrame(extra)], ignore_index=True)).set_index(["task", "level", "method"])
     imp = C.Cells(rows).imp("rt-sentiment", 2)
     expected = S.paired_gap(imp, {0: 0.70, 1: 0.72, 2: 0.71})
     for method, name in (("omp", "IMP - one-shot magnitude pruning"), ("wanda", "IMP - Wanda")):
@@ -156,13 +166,14 @@ def test_empty_rows_give_empty_tables():
 # --- tests against a threshold, Holm, seeds needed (hand-computed; t with 2 df has the closed
 # form P(T <= t) = 1/2 + t / (2 sqrt(t^2 + 2))) ----------------------------------------------
 
+
 def test_one_sided_tests_and_tost_against_hand_computed_values():
     tested = S.test_against([0.01, 0.02, -0.005], -0.01)  # mean 0.008333, sd 0.0125831, se 0.0072648
     t_low = (0.0083333 + 0.01) / 0.0072648  # 2.52357
-    assert tested.p_above == pytest.approx(0.5 - t_low / (2 * math.sqrt(t_low ** 2 + 2)), abs=1e-5)  # 0.063822
+    assert tested.p_above == pytest.approx(0.5 - t_low / (2 * math.sqrt(t_low**2 + 2)), abs=1e-5)  # 0.063822
     assert tested.p_below == pytest.approx(1 - tested.p_above)
     t_high = (0.0083333 - 0.01) / 0.0072648  # TOST's upper test: H0 mean >= +0.01
-    p_high = 0.5 + t_high / (2 * math.sqrt(t_high ** 2 + 2))  # 0.419936
+    p_high = 0.5 + t_high / (2 * math.sqrt(t_high**2 + 2))  # 0.419936
     assert tested.p_tost == pytest.approx(max(tested.p_above, p_high), abs=1e-5)
     assert tested.gap.n == 3 and tested.gap.confidence == 0.95
     flat = S.test_against([0.02, 0.02], 0.0)  # no spread: the sign decides

@@ -10,19 +10,8 @@ from ticketlib.core.config import PrunableSet, Schedule
 from ticketlib.core.mask_io import load_mask, save_mask
 from ticketlib.core.masks import sparsity
 from ticketlib.core.prunable import prunable_parameters
-from ticketlib.core.structured import (
-    Units,
-    coverage,
-    expand,
-    is_structured,
-    layout,
-    level_target,
-    prune,
-    structured_prune,
-    unit_metadata,
-    units_from_mask,
-    units_from_metadata,
-)
+from ticketlib.core.structured import coverage, layout, level_target, prune, structured_prune
+from ticketlib.core.units import Units, expand, is_structured, unit_metadata, units_from_mask, units_from_metadata
 
 SPEC = PrunableSet()
 
@@ -117,8 +106,9 @@ def test_nested_levels_on_the_paper_schedule_and_nesting_is_enforced():
     for level in range(1, 9):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            new = structured_prune(model, level_target(model, "neurons", schedule.sparsity(level)), "neurons",
-                                   current=mask)
+            new = structured_prune(
+                model, level_target(model, "neurons", schedule.sparsity(level)), "neurons", current=mask
+            )
         if mask is not None:
             assert all(bool((new[k] <= mask[k]).all()) for k in mask)
         assert sum(int((~u).sum()) for u in units_from_mask(new, model).neurons) == round(level * 0.1 * 128)
@@ -195,8 +185,10 @@ def test_structured_imp_run_and_baselines(tmp_path, features):
     from ticketlib.core.imp import imp_mask, one_shot_magnitude_mask, random_mask, run_imp
 
     model = tiny_model()
-    config = IMPConfig(prune=PruneConfig(levels=2, rate=0.25, granularity="heads+neurons"),
-                       train=TrainConfig(learning_rate=1e-3, max_steps=3, batch_size=16, progress=False))
+    config = IMPConfig(
+        prune=PruneConfig(levels=2, rate=0.25, granularity="heads+neurons"),
+        train=TrainConfig(learning_rate=1e-3, max_steps=3, batch_size=16, progress=False),
+    )
     rows = run_imp(model, features, None, config, tmp_path / "run")
     covered = coverage(model, "heads+neurons")
     previous = None

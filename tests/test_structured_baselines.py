@@ -13,8 +13,9 @@ from transformers import BertConfig, BertForSequenceClassification
 from ticketlib.core.imp import one_shot_magnitude_mask
 from ticketlib.core.masks import magnitude_prune, sparsity
 from ticketlib.core.prunable import base_model, prunable_state
-from ticketlib.core.structured import Units, expand, is_structured, layout, level_target, prune, units_from_mask
+from ticketlib.core.structured import layout, level_target, prune
 from ticketlib.core.unit_baselines import paired_unit_mask, prune_to_counts, pruned_counts, ticket_counts
+from ticketlib.core.units import Units, expand, is_structured, units_from_mask
 from ticketlib.foundations.atomic import write_json
 from ticketlib.foundations.paths import RUN_FILE
 from ticketlib.tasks.params import Recipe
@@ -25,8 +26,15 @@ ALLOCATIONS = [("joint", 1.0), ("equal", 1.0), ("ratio", 0.5)]
 def model_4_heads(seed: int):
     """2 layers, hidden 32: 4 heads of 8 and 128 neurons per layer (seed 1 stands for trained weights)."""
     torch.manual_seed(seed)
-    config = BertConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                        intermediate_size=128, max_position_embeddings=64, num_labels=2)
+    config = BertConfig(
+        vocab_size=64,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=128,
+        max_position_embeddings=64,
+        num_labels=2,
+    )
     return BertForSequenceClassification(config).eval()
 
 
@@ -46,8 +54,14 @@ def test_baselines_prune_the_tickets_counts_for_every_allocation(allocation, hea
     trained, theta0 = model_4_heads(1), model_4_heads(0)
     layerwise = scope == "layerwise"
     for fraction in (0.0, 0.3, 0.6):
-        ticket = prune(trained, level_target(trained, "heads+neurons", fraction), "heads+neurons", scope=scope,
-                       allocation=allocation, head_ratio=head_ratio)
+        ticket = prune(
+            trained,
+            level_target(trained, "heads+neurons", fraction),
+            "heads+neurons",
+            scope=scope,
+            allocation=allocation,
+            head_ratio=head_ratio,
+        )
         assert ticket_counts(ticket, theta0, "heads+neurons") == counts(ticket, trained, per_layer=True)
         for criterion, seed in (("magnitude", None), ("random", 3)):
             baseline = paired_unit_mask(theta0, ticket, "heads+neurons", scope=scope, criterion=criterion, seed=seed)
@@ -85,8 +99,9 @@ def shrink_units(model, heads=(), neurons=()):
 
 def test_omp_takes_the_smallest_units_of_each_kind_globally_or_per_layer():
     theta0 = model_4_heads(0)
-    shrink_units(theta0, heads=[(1, 2, 0.01), (0, 3, 0.1)],
-                 neurons=[(1, 7, 0.01), (1, 9, 0.02), (0, 5, 0.03), (1, 0, 0.04)])
+    shrink_units(
+        theta0, heads=[(1, 2, 0.01), (0, 3, 0.1)], neurons=[(1, 7, 0.01), (1, 9, 0.02), (0, 5, 0.03), (1, 0, 0.04)]
+    )
     ticket_units = Units.full(layout(theta0))  # the ticket: 1 head of layer 0, 3 neurons of layer 1
     ticket_units.heads[0][0] = False
     ticket_units.neurons[1][[100, 101, 102]] = False
@@ -97,9 +112,13 @@ def test_omp_takes_the_smallest_units_of_each_kind_globally_or_per_layer():
     assert found == {"heads": [[3], []], "neurons": [[], [0, 7, 9]]}  # the smallest of each kind in each layer
 
 
-@pytest.mark.parametrize("scope,expected", [
-    ("global", {"heads": [[], [0]], "neurons": [[23, 33, 59, 60], [3, 13, 20, 52]]}),
-    ("layerwise", {"heads": [[0], []], "neurons": [[14, 23, 33, 59, 60], [3, 13, 20]]})])
+@pytest.mark.parametrize(
+    "scope,expected",
+    [
+        ("global", {"heads": [[], [0]], "neurons": [[23, 33, 59, 60], [3, 13, 20, 52]]}),
+        ("layerwise", {"heads": [[0], []], "neurons": [[14, 23, 33, 59, 60], [3, 13, 20]]}),
+    ],
+)
 def test_random_units_are_bit_exact_per_seed(scope, expected):
     """Pruned units recorded when the pairing was written (seed 11): a change of draw order shows here."""
     model = tiny_model()
@@ -114,18 +133,25 @@ def test_random_units_are_bit_exact_per_seed(scope, expected):
 
 
 def test_the_baseline_path_pairs_a_structured_ticket():
-    from ticketlib.study.experiments import RANDOM_PRUNING_SEED_OFFSET, _paired_units
+    from ticketlib.study.subnetworks import RANDOM_PRUNING_SEED_OFFSET, paired_units
 
     trained, theta0 = model_4_heads(1), model_4_heads(0)
     recipe = Recipe(granularity="heads+neurons", structured_allocation="equal", scope="layerwise")
     spec = recipe.prune_config().spec()
-    ticket = prune(trained, level_target(trained, "heads+neurons", 0.3, spec), "heads+neurons", spec,
-                   scope="layerwise", allocation="equal")
-    rnd = _paired_units(theta0, "random_pruning", ticket, recipe, seed=2)
-    same = paired_unit_mask(theta0, ticket, "heads+neurons", spec, "layerwise", "random",
-                            2 + RANDOM_PRUNING_SEED_OFFSET)
+    ticket = prune(
+        trained,
+        level_target(trained, "heads+neurons", 0.3, spec),
+        "heads+neurons",
+        spec,
+        scope="layerwise",
+        allocation="equal",
+    )
+    rnd = paired_units(theta0, "random_pruning", ticket, recipe, seed=2)
+    same = paired_unit_mask(
+        theta0, ticket, "heads+neurons", spec, "layerwise", "random", 2 + RANDOM_PRUNING_SEED_OFFSET
+    )
     assert rnd.keys() == same.keys() and all(torch.equal(rnd[k], same[k]) for k in rnd)
-    omp = _paired_units(theta0, "omp", ticket, recipe, seed=2)
+    omp = paired_units(theta0, "omp", ticket, recipe, seed=2)
     assert counts(rnd, theta0, True) == counts(omp, theta0, True) == counts(ticket, trained, True)
 
 
@@ -170,11 +196,13 @@ def test_bad_tickets_and_counts_fail_clearly():
     with pytest.raises(ValueError, match="'pooler.dense.weight' is missing"):
         ticket_counts(partial, model, "heads")
     good = {"heads": [1, 0], "neurons": [0, 0]}
-    for bad, message in (({"heads": [3, 0], "neurons": [0, 0]}, "3 is not an integer from 0 to 2"),
-                         ({"heads": [1], "neurons": [0, 0]}, "1 layers given, the model has 2"),
-                         ({"heads": [1.0, 0], "neurons": [0, 0]}, "1.0 is not an integer"),
-                         ({"neurons": [0, 0]}, "nothing of the heads"),
-                         ({"heads": [0, 0], "neurons": [1, 0]}, "the counts prune neurons")):
+    for bad, message in (
+        ({"heads": [3, 0], "neurons": [0, 0]}, "3 is not an integer from 0 to 2"),
+        ({"heads": [1], "neurons": [0, 0]}, "1 layers given, the model has 2"),
+        ({"heads": [1.0, 0], "neurons": [0, 0]}, "1.0 is not an integer"),
+        ({"neurons": [0, 0]}, "nothing of the heads"),
+        ({"heads": [0, 0], "neurons": [1, 0]}, "the counts prune neurons"),
+    ):
         with pytest.raises(ValueError, match=message):
             prune_to_counts(model, bad, "heads")
     with pytest.raises(ValueError, match="not 'taylor'"):

@@ -13,9 +13,10 @@ from transformers import BertConfig, BertForSequenceClassification
 from ticketlib.core.config import IMPConfig, PruneConfig, TrainConfig
 from ticketlib.core.imp import imp_mask, one_shot_magnitude_mask, random_mask, run_imp
 from ticketlib.core.prunable import base_model, prunable_parameters
-from ticketlib.core.structured import level_target, prune, structured_prune, units_from_mask
+from ticketlib.core.structured import level_target, prune, structured_prune
 from ticketlib.core.train import fine_tune, gradient_totals
 from ticketlib.core.unit_scores import layout, taylor_scores
+from ticketlib.core.units import units_from_mask
 from ticketlib.foundations.atomic import canonical, read_json
 from ticketlib.foundations.batching import Batches
 from ticketlib.foundations.paths import MANIFEST_FILE
@@ -28,8 +29,15 @@ def model_8_heads(seed: int = 0):
     """2 layers, hidden 32: 4 heads of 8 per layer (1,024 weights each, 8,192 in all) and 128
     neurons per layer (64 weights each, 16,384 in all); the pooler's 1,024 weights are no unit."""
     torch.manual_seed(seed)
-    config = BertConfig(vocab_size=64, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                        intermediate_size=128, max_position_embeddings=64, num_labels=2)
+    config = BertConfig(
+        vocab_size=64,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=128,
+        max_position_embeddings=64,
+        num_labels=2,
+    )
     return BertForSequenceClassification(config).eval()
 
 
@@ -44,22 +52,90 @@ def pruned_counts(mask, model, per_layer: bool = False):
 
 # --- defaults: today's masks ------------------------------------------------------------------
 
+
 def test_defaults_reproduce_todays_masks_bit_for_bit():
     """Pruned units recorded with the code before the options existed (joint, magnitude)."""
     model = tiny_model()
     target = level_target(model, "heads+neurons", 0.3)
     mask = prune(model, target, "heads+neurons")
-    assert units_from_mask(mask, model).pruned() == {"heads": [[1], []], "neurons": [
-        [1, 2, 6, 7, 12, 13, 14, 15, 21, 22, 26, 28, 30, 32, 34, 35, 38, 39, 40, 41, 42, 46, 47, 55, 57, 59, 60, 61,
-         63],
-        [2, 3, 4, 5, 8, 10, 11, 13, 14, 17, 21, 22, 23, 26, 30, 31, 34, 35, 38, 42, 43, 49, 51, 52, 53, 54, 57, 59,
-         61, 62]]}
+    assert units_from_mask(mask, model).pruned() == {
+        "heads": [[1], []],
+        "neurons": [
+            [
+                1,
+                2,
+                6,
+                7,
+                12,
+                13,
+                14,
+                15,
+                21,
+                22,
+                26,
+                28,
+                30,
+                32,
+                34,
+                35,
+                38,
+                39,
+                40,
+                41,
+                42,
+                46,
+                47,
+                55,
+                57,
+                59,
+                60,
+                61,
+                63,
+            ],
+            [
+                2,
+                3,
+                4,
+                5,
+                8,
+                10,
+                11,
+                13,
+                14,
+                17,
+                21,
+                22,
+                23,
+                26,
+                30,
+                31,
+                34,
+                35,
+                38,
+                42,
+                43,
+                49,
+                51,
+                52,
+                53,
+                54,
+                57,
+                59,
+                61,
+                62,
+            ],
+        ],
+    }
     explicit = prune(model, target, "heads+neurons", allocation="joint", head_ratio=1.0, criterion="magnitude")
     assert all(torch.equal(mask[k], explicit[k]) for k in mask)
     rnd = random_mask(model, target, seed=5, granularity="heads+neurons")
-    assert units_from_mask(rnd, model).pruned() == {"heads": [[1], []], "neurons": [
-        [3, 4, 6, 10, 16, 19, 20, 23, 26, 28, 29, 30, 35, 40, 51, 55, 56, 58, 59, 62],
-        [1, 3, 10, 12, 17, 18, 21, 22, 24, 26, 28, 33, 34, 35, 37, 38, 42, 44, 48, 53, 55, 56, 60, 62, 63]]}
+    assert units_from_mask(rnd, model).pruned() == {
+        "heads": [[1], []],
+        "neurons": [
+            [3, 4, 6, 10, 16, 19, 20, 23, 26, 28, 29, 30, 35, 40, 51, 55, 56, 58, 59, 62],
+            [1, 3, 10, 12, 17, 18, 21, 22, 24, 26, 28, 33, 34, 35, 37, 38, 42, 44, 48, 53, 55, 56, 60, 62, 63],
+        ],
+    }
 
 
 def test_defaults_record_nothing_new_but_how_unit_baselines_are_sized():
@@ -68,21 +144,28 @@ def test_defaults_record_nothing_new_but_how_unit_baselines_are_sized():
     recipe = Recipe(granularity="heads+neurons")
     assert not [k for k in recipe.identity() if k.startswith("structured_")]
     new = ("early_bird", "structured_")  # options recorded only when on
-    assert recipe.identity() == {**{k: v for k, v in recipe.as_dict().items()
-                                    if k not in ("device", "threads") and not k.startswith(new)},
-                                 "unit_baselines": "ticket_counts"}  # baselines copy the ticket's counts
+    assert recipe.identity() == {
+        **{k: v for k, v in recipe.as_dict().items() if k not in ("device", "threads") and not k.startswith(new)},
+        "unit_baselines": "ticket_counts",
+    }  # baselines copy the ticket's counts
     weights = Recipe()
     assert "unit_baselines" not in weights.identity()  # the paper's path: every run id stands
     on = Recipe(granularity="heads+neurons", structured_allocation="equal", structured_score="taylor")
     assert {k: v for k, v in on.identity().items() if k.startswith("structured_")} == {
-        "structured_allocation": "equal", "structured_head_ratio": 1.0, "structured_score": "taylor",
-        "structured_score_batches": 4}
+        "structured_allocation": "equal",
+        "structured_head_ratio": 1.0,
+        "structured_score": "taylor",
+        "structured_score_batches": 4,
+    }
     assert canonical(on.prune_config())["structured_allocation"] == "equal"
-    assert Recipe(granularity="heads+neurons", structured_allocation="equal").identity() != \
-        Recipe(granularity="heads+neurons", structured_allocation="equal", structured_score="taylor").identity()
+    assert (
+        Recipe(granularity="heads+neurons", structured_allocation="equal").identity()
+        != Recipe(granularity="heads+neurons", structured_allocation="equal", structured_score="taylor").identity()
+    )
 
 
 # --- allocation -------------------------------------------------------------------------------
+
 
 @pytest.mark.filterwarnings("ignore:LAYER COLLAPSE")
 def test_equal_allocation_prunes_each_kind_to_the_same_fraction():
@@ -93,8 +176,10 @@ def test_equal_allocation_prunes_each_kind_to_the_same_fraction():
         mask = prune(model, target, "heads+neurons", allocation="equal")
         assert pruned_counts(mask, model) == {"heads": heads, "neurons": neurons}
         layerwise = prune(model, target, "heads+neurons", allocation="equal", scope="layerwise")
-        assert pruned_counts(layerwise, model, per_layer=True) == {"heads": [heads // 2] * 2,
-                                                                   "neurons": [neurons // 2] * 2}
+        assert pruned_counts(layerwise, model, per_layer=True) == {
+            "heads": [heads // 2] * 2,
+            "neurons": [neurons // 2] * 2,
+        }
     joint = prune(model, 0.25 * (HEADS + NEURONS) / TOTAL, "heads+neurons")
     assert pruned_counts(joint, model) != {"heads": 2, "neurons": 64}  # what the option changes
 
@@ -130,12 +215,15 @@ def test_ratio_allocation_gives_the_named_fractions():
 def test_baselines_split_units_as_the_ticket():
     model = model_8_heads()
     target = 0.25 * (HEADS + NEURONS) / TOTAL
-    for mask in (random_mask(model, target, seed=1, granularity="heads+neurons", allocation="equal"),
-                 one_shot_magnitude_mask(model, target, granularity="heads+neurons", allocation="equal")):
+    for mask in (
+        random_mask(model, target, seed=1, granularity="heads+neurons", allocation="equal"),
+        one_shot_magnitude_mask(model, target, granularity="heads+neurons", allocation="equal"),
+    ):
         assert pruned_counts(mask, model) == {"heads": 2, "neurons": 64}
 
 
 # --- the Taylor score -------------------------------------------------------------------------
+
 
 def hand_taylor(model, gradients):
     """Per layer, (heads, neurons): each unit's sum of |w| * G over its weights / its weight count,
@@ -143,17 +231,22 @@ def hand_taylor(model, gradients):
     params = dict(base_model(model).named_parameters())
     out = []
     for shape in layout(model):
+
         def saliency(suffix, shape=shape):
             key = shape.key(suffix)
             return params[key].detach().abs() * gradients[key]
+
         heads = []
         for h in range(shape.heads):
             rows = slice(h * shape.head_size, (h + 1) * shape.head_size)
             total = sum(saliency(f"attention.self.{n}.weight")[rows].sum() for n in ("query", "key", "value"))
             total = total + saliency("attention.output.dense.weight")[:, rows].sum()
             heads.append(float(total) / (4 * shape.head_size * shape.hidden))
-        neurons = [float(saliency("intermediate.dense.weight")[j].sum() + saliency("output.dense.weight")[:, j].sum())
-                   / (2 * shape.hidden) for j in range(shape.neurons)]
+        neurons = [
+            float(saliency("intermediate.dense.weight")[j].sum() + saliency("output.dense.weight")[:, j].sum())
+            / (2 * shape.hidden)
+            for j in range(shape.neurons)
+        ]
         out.append((heads, neurons))
     return out
 
@@ -175,7 +268,8 @@ def test_gradient_totals_are_the_summed_absolute_gradients_of_the_first_training
     assert totals.keys() == expected.keys() and all(torch.equal(totals[k], expected[k]) for k in totals)
     more = gradient_totals(model, features, TRAIN, params, batches=99)  # 40 examples: 5 batches, all of them
     assert all(bool((more[k] >= totals[k]).all()) for k in totals) and any(
-        not torch.equal(more[k], totals[k]) for k in totals)
+        not torch.equal(more[k], totals[k]) for k in totals
+    )
 
 
 def test_taylor_score_is_the_mean_of_w_times_the_gradient_per_unit():
@@ -194,10 +288,16 @@ def test_taylor_ranking_prunes_the_units_with_the_least_w_times_gradient():
     gradients["encoder.layer.0.attention.output.dense.weight"][:, 16:24] = 0
     gradients["encoder.layer.1.intermediate.dense.weight"][5] = 0
     gradients["encoder.layer.1.output.dense.weight"][:, 5] = 0
-    mask = structured_prune(model, (1024 + 64) / TOTAL, "heads+neurons", criterion="taylor", gradients=gradients,
-                            allocation="ratio", head_ratio=(1024 / HEADS) / (64 / NEURONS))
-    assert units_from_mask(mask, model).pruned() == {"heads": [[2], []],
-                                                     "neurons": [[], [5]]}
+    mask = structured_prune(
+        model,
+        (1024 + 64) / TOTAL,
+        "heads+neurons",
+        criterion="taylor",
+        gradients=gradients,
+        allocation="ratio",
+        head_ratio=(1024 / HEADS) / (64 / NEURONS),
+    )
+    assert units_from_mask(mask, model).pruned() == {"heads": [[2], []], "neurons": [[], [5]]}
     assert units_from_mask(prune(model, 1024 / TOTAL, "heads"), model).pruned()["heads"] != [[2], []]
 
 
@@ -216,8 +316,14 @@ def test_a_gradient_pass_during_training_leaves_the_run_as_it_was():
 
 def test_imp_with_equal_allocation_and_taylor_scores(tmp_path):
     model, features = model_8_heads(), synthetic_features(48)
-    prune_config = PruneConfig(levels=2, rate=0.25, granularity="heads+neurons", structured_allocation="equal",
-                               structured_score="taylor", structured_score_batches=2)
+    prune_config = PruneConfig(
+        levels=2,
+        rate=0.25,
+        granularity="heads+neurons",
+        structured_allocation="equal",
+        structured_score="taylor",
+        structured_score_batches=2,
+    )
     config = IMPConfig(prune=prune_config, train=dataclasses.replace(TRAIN, max_steps=3))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -236,17 +342,21 @@ def test_imp_with_equal_allocation_and_taylor_scores(tmp_path):
 
 # --- bad values -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("changes, message", [
-    ({"structured_allocation": "balanced"}, "unknown structured_allocation 'balanced'"),
-    ({"structured_score": "fisher"}, "unknown structured_score 'fisher'"),
-    ({"structured_allocation": "ratio", "structured_head_ratio": 0}, "structured_head_ratio must be a number > 0"),
-    ({"structured_allocation": "ratio", "structured_head_ratio": True}, "structured_head_ratio must be a number"),
-    ({"structured_head_ratio": 0.5}, "used only with structured_allocation 'ratio'"),
-    ({"structured_score": "taylor", "structured_score_batches": 0}, "integer >= 1"),
-    ({"structured_score_batches": 8}, "used only with structured_score 'taylor'"),
-    ({"granularity": "weights", "structured_score": "taylor"}, "not 'weights'"),
-    ({"granularity": "heads", "structured_allocation": "equal"}, "needs granularity 'heads\\+neurons'"),
-])
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"structured_allocation": "balanced"}, "unknown structured_allocation 'balanced'"),
+        ({"structured_score": "fisher"}, "unknown structured_score 'fisher'"),
+        ({"structured_allocation": "ratio", "structured_head_ratio": 0}, "structured_head_ratio must be a number > 0"),
+        ({"structured_allocation": "ratio", "structured_head_ratio": True}, "structured_head_ratio must be a number"),
+        ({"structured_head_ratio": 0.5}, "used only with structured_allocation 'ratio'"),
+        ({"structured_score": "taylor", "structured_score_batches": 0}, "integer >= 1"),
+        ({"structured_score_batches": 8}, "used only with structured_score 'taylor'"),
+        ({"granularity": "weights", "structured_score": "taylor"}, "not 'weights'"),
+        ({"granularity": "heads", "structured_allocation": "equal"}, "needs granularity 'heads\\+neurons'"),
+    ],
+)
 def test_bad_values_fail_early_with_a_clear_message(changes, message):
     values = {"granularity": "heads+neurons", **changes}
     with pytest.raises(ValueError, match=message):
@@ -263,8 +373,13 @@ def test_pruning_calls_check_their_inputs():
     with pytest.raises(ValueError, match="'taylor' criterion only"):
         prune(model, 0.1, "heads+neurons", gradients=gradients)
     with pytest.raises(ValueError, match="miss 'encoder.layer.1.output.dense.weight'"):
-        prune(model, 0.1, "heads+neurons", criterion="taylor",
-              gradients={k: v for k, v in gradients.items() if k != "encoder.layer.1.output.dense.weight"})
+        prune(
+            model,
+            0.1,
+            "heads+neurons",
+            criterion="taylor",
+            gradients={k: v for k, v in gradients.items() if k != "encoder.layer.1.output.dense.weight"},
+        )
     with pytest.raises(ValueError, match="not 'weights'"):
         prune(model, 0.1, "weights", criterion="taylor", gradients=gradients)
     with pytest.raises(ValueError, match="not 'weights'"):

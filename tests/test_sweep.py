@@ -24,6 +24,7 @@ from ticketlib.tasks.params import Recipe
 
 # --- profiles -------------------------------------------------------------------------------
 
+
 def test_profile_extends_and_overrides(toy):
     profile = load_profile("toy", root=toy)
     assert set(profile.experiments) == {"produce", "consume", "gather"}
@@ -35,17 +36,20 @@ def test_profile_extends_and_overrides(toy):
     assert [r.needs["ticket"].params["task"] for r in consume] == ["a", "b", "c"]
 
 
-@pytest.mark.parametrize("text, key", [
-    ("experiments:\n  produce: {params: {valeu: 1}}", "valeu"),
-    ("experiments:\n  produce: {grid: {tsak: [a]}}", "tsak"),
-    ("defaults: {learning_rat: 1}", "learning_rat"),
-    ("task_params: {a: {vlaue: 1}}", "vlaue"),
-    ("experiment: {}", "experiment"),
-    ("experiments:\n  produce: {notebok: x.ipynb}", "notebok"),
-    ("experiments:\n  consume: {needs: {ticket: {experiment: prodce}}}", "prodce"),
-    ("experiments:\n  produce: {params: {run_dir: x}}", "run_dir"),
-    ("experiments:\n  produce: {grid: {task: [a], value: [1]}, distinct: [task, valeu]}", "valeu"),
-])
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("experiments:\n  produce: {params: {valeu: 1}}", "valeu"),
+        ("experiments:\n  produce: {grid: {tsak: [a]}}", "tsak"),
+        ("defaults: {learning_rat: 1}", "learning_rat"),
+        ("task_params: {a: {vlaue: 1}}", "vlaue"),
+        ("experiment: {}", "experiment"),
+        ("experiments:\n  produce: {notebok: x.ipynb}", "notebok"),
+        ("experiments:\n  consume: {needs: {ticket: {experiment: prodce}}}", "prodce"),
+        ("experiments:\n  produce: {params: {run_dir: x}}", "run_dir"),
+        ("experiments:\n  produce: {grid: {task: [a], value: [1]}, distinct: [task, valeu]}", "valeu"),
+    ],
+)
 def test_unknown_keys_are_errors_that_name_the_key(toy, text, key):
     (toy / "params" / "bad.yaml").write_text("extends: toy.yaml\n" + text + "\n")
     with pytest.raises(ProfileError, match=repr(key)):
@@ -53,13 +57,15 @@ def test_unknown_keys_are_errors_that_name_the_key(toy, text, key):
 
 
 def test_distinct_axes_skip_grid_points_where_they_are_equal(toy):
-    (toy / "params" / "pairs.yaml").write_text(textwrap.dedent("""\
+    (toy / "params" / "pairs.yaml").write_text(
+        textwrap.dedent("""\
         extends: toy.yaml
         experiments:
           produce: {grid: {task: [a, b, c], value: [a, b]}, distinct: [task, value]}
           consume: {enabled: false}
           gather: {enabled: false}
-        """))
+        """)
+    )
     runs = sweep.expand(load_profile("pairs", root=toy), toy / "store", root=toy)
     points = sorted((r.params["task"], r.params["value"]) for r in runs if r.experiment == "produce")
     assert points == [("a", "b"), ("b", "a"), ("c", "a"), ("c", "b")]
@@ -96,6 +102,7 @@ def test_shipped_profiles_expand():
 
 # --- identity -------------------------------------------------------------------------------
 
+
 def _ids(toy):
     return {r.name: r.run_id for r in sweep.expand(load_profile("toy", root=toy), toy / "store", root=toy)}
 
@@ -126,8 +133,11 @@ def test_identity_follows_parameters_dependencies_and_version_not_the_notebooks_
     assert _ids(toy) == before
 
     (toy / "params" / "toy2.yaml").write_text("extends: toy.yaml\ntask_params: {a: {value: 3.0}}\n")
-    changed = {r.name for r in sweep.expand(load_profile("toy2", root=toy), toy / "store", root=toy)
-               if r.run_id != before[r.name]}
+    changed = {
+        r.name
+        for r in sweep.expand(load_profile("toy2", root=toy), toy / "store", root=toy)
+        if r.run_id != before[r.name]
+    }
     assert changed == {"produce[task=a]", "consume[task=a]", "gather"}  # the run, its dependents
 
     monkeypatch.setattr(identity, "__version__", "9.9.9")
@@ -135,6 +145,7 @@ def test_identity_follows_parameters_dependencies_and_version_not_the_notebooks_
 
 
 # --- running --------------------------------------------------------------------------------
+
 
 @pytest.mark.slow  # a whole toy sweep, twice (about 10 s)
 @pytest.mark.essential
@@ -161,8 +172,18 @@ def test_sweep_runs_skips_and_isolates_failures(toy):
 
     results = pd.read_csv(toy / "reports" / "results.csv")
     assert sorted(results["task"]) == ["a", "b"]
-    assert {"experiment", "task", "source_task", "model", "seed", "sparsity", "level", "metric", "value",
-            "run_id"} <= set(results.columns)
+    assert {
+        "experiment",
+        "task",
+        "source_task",
+        "model",
+        "seed",
+        "sparsity",
+        "level",
+        "metric",
+        "value",
+        "run_id",
+    } <= set(results.columns)
     listing = json.loads((toy / "reports" / "runs.json").read_text())
     assert {r["status"] for r in listing["runs"]} == {"ok", "failed", "skipped"}
 
@@ -172,8 +193,10 @@ def test_sweep_runs_skips_and_isolates_failures(toy):
     assert again["produce[task=c]"]["status"] == "failed"
 
     # `ticketlib sweep list`'s states; a finished run made with other notebook code is marked, not re-run.
-    assert [sweep.run_state(runs[n].folder, runs[n].notebook) for n in ("produce[task=a]", "produce[task=c]")] \
-        == ["done", "failed"]
+    assert [sweep.run_state(runs[n].folder, runs[n].notebook) for n in ("produce[task=a]", "produce[task=c]")] == [
+        "done",
+        "failed",
+    ]
     _edit_produce(toy, cosmetic=False)
     assert sweep.run_state(runs["produce[task=a]"].folder, runs["produce[task=a]"].notebook) == "done*"
     assert run_toy(toy, "toy_fail", jobs=2)[0]["skipped"]
@@ -219,6 +242,7 @@ def test_submitit_local_executor_runs_the_same_grid(toy):
 
 
 # --- the command line -----------------------------------------------------------------------
+
 
 def test_sweep_commands_list_and_params(tmp_path, capsys):
     """`ticketlib sweep list|params` (python -m ticketlib.sweep forwards to them)."""

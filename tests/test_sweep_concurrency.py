@@ -15,15 +15,17 @@ from ticketlib.study.profiles import load_profile
 def logging_produce(toy, sleep_s: float = 0.0):
     """Make the toy's produce notebook log each execution (then sleep, to overlap sweeps)."""
     log = toy / "executions.log"
-    body = PRODUCE + (f"\nimport time\nwith open({str(log)!r}, 'a') as f:\n    f.write(task + '\\n')\n"
-                      f"time.sleep({sleep_s})\n")
+    body = PRODUCE + (
+        f"\nimport time\nwith open({str(log)!r}, 'a') as f:\n    f.write(task + '\\n')\ntime.sleep({sleep_s})\n"
+    )
     make_notebook(toy / "notebooks" / "produce.ipynb", PRODUCE_PARAMS, body)
     return log
 
 
 def first_produce_run(toy):
-    return next(r for r in sweep.expand(load_profile("toy", root=toy), toy / "store", root=toy)
-                if r.experiment == "produce")
+    return next(
+        r for r in sweep.expand(load_profile("toy", root=toy), toy / "store", root=toy) if r.experiment == "produce"
+    )
 
 
 def test_a_run_finished_by_another_sweep_after_the_check_is_not_executed_again(toy):
@@ -32,7 +34,7 @@ def test_a_run_finished_by_another_sweep_after_the_check_is_not_executed_again(t
     log = logging_produce(toy)
     run = first_produce_run(toy)
     spec = sweep.run_spec(run, threads=None, html=False)
-    first = sweep.execute_run(spec)   # sweep A
+    first = sweep.execute_run(spec)  # sweep A
     second = sweep.execute_run(spec)  # sweep B's worker, which decided before A finished
     assert first["status"] == "ok" and not first.get("skipped")
     assert second["status"] == "ok" and second["skipped"] and second["run_id"] == run.run_id

@@ -28,8 +28,13 @@ def test_each_task_is_complete(name):
 
 def test_paper_hyperparameters_where_the_study_has_them():
     squad, mlm, mnli = get_task("squad").hparams, get_task("mlm").hparams, get_task("mnli").hparams
-    assert (squad.learning_rate, squad.batch_size, squad.epochs, squad.max_length, squad.doc_stride) == \
-        (3e-5, 16, 4.0, 384, 128)
+    assert (squad.learning_rate, squad.batch_size, squad.epochs, squad.max_length, squad.doc_stride) == (
+        3e-5,
+        16,
+        4.0,
+        384,
+        128,
+    )
     assert (mlm.learning_rate, mlm.batch_size, mlm.max_steps, mlm.max_length) == (5e-5, 16, 10_000, 512)
     assert (mnli.learning_rate, mnli.batch_size, mnli.epochs, mnli.max_length) == (2e-5, 32, 3.0, 128)
     assert get_task("rte").hparams.origin == "standard BERT recipe"

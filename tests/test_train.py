@@ -27,20 +27,29 @@ def test_fused_adamw_is_the_default_and_agrees_with_torchs_default_implementatio
     weights = {}
     for impl in ("fused", "torch_default"):
         model = tiny_model()
-        config = TrainConfig(learning_rate=1e-3, max_steps=20, batch_size=16, weight_decay=0.01, seed=3,
-                             progress=False, adamw_impl=impl)
+        config = TrainConfig(
+            learning_rate=1e-3, max_steps=20, batch_size=16, weight_decay=0.01, seed=3, progress=False, adamw_impl=impl
+        )
         fine_tune(model, train, config)
         weights[impl] = model.state_dict()
     assert TrainConfig().adamw_impl == "fused"
     for key, value in weights["fused"].items():
         torch.testing.assert_close(value, weights["torch_default"][key], rtol=1e-4, atol=1e-5)
-    assert any(not torch.equal(v, weights["torch_default"][k]) for k, v in weights["fused"].items()), \
+    assert any(not torch.equal(v, weights["torch_default"][k]) for k, v in weights["fused"].items()), (
         "the option did not change the implementation"
+    )
 
 
 def test_config_validation():
-    for bad in ({"learning_rate": 0}, {"learning_rate": -1e-5}, {"max_steps": 0}, {"epochs": 0},
-                {"batch_size": 0}, {"schedule_horizon": "epoch"}, {"adamw_impl": "apex"}):
+    for bad in (
+        {"learning_rate": 0},
+        {"learning_rate": -1e-5},
+        {"max_steps": 0},
+        {"epochs": 0},
+        {"batch_size": 0},
+        {"schedule_horizon": "epoch"},
+        {"adamw_impl": "apex"},
+    ):
         with pytest.raises(ValueError, match=next(iter(bad))):
             TrainConfig(**bad)
 

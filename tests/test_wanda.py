@@ -81,6 +81,7 @@ def test_wanda_baseline_trains_at_the_tickets_sparsity():
     from ticketlib.core.imp import one_shot_magnitude_mask
     from ticketlib.core.masks import sparsity
     from ticketlib.study import experiments as ex
+    from ticketlib.study.subnetworks import train_method
     from ticketlib.tasks.params import Recipe
     from ticketlib.tasks.run_inputs import fresh_model, load_data
 
@@ -89,6 +90,6 @@ def test_wanda_baseline_trains_at_the_tickets_sparsity():
     loaded = load_data(recipe)
     model, _ = fresh_model(recipe)
     ticket = one_shot_magnitude_mask(model, 0.3, spec=recipe.prune_config().spec())
-    result = ex._baseline(loaded, "wanda", ticket, 1, seed=0)
+    result = train_method(loaded, "wanda", ticket, 1, seed=0)
     assert result["sparsity"] == pytest.approx(sparsity(ticket), abs=1e-6)
     assert result["steps"] == 2 and "accuracy" in result["metrics"]

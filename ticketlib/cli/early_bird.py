@@ -37,9 +37,9 @@ def planned_runs(profile: str, store: Path) -> list:
 def _early_bird(args) -> None:
     import pandas as pd
 
-    from ticketlib.study.claims import Rules
     from ticketlib.study.early_bird_compare import markdown, pair_runs, write_comparison
     from ticketlib.study.profiles import load_profile
+    from ticketlib.study.rules import Rules
 
     store = given_store(args.store)
     against_store = given_store(args.against_store) if args.against_store else store
@@ -47,8 +47,10 @@ def _early_bird(args) -> None:
     rules = Rules.from_mapping(load_profile(args.profile).rules)
     paths, unfinished = write_comparison(pairs, rules, args.out, args.target_ratio)
     for pair in unfinished:
-        print(f"not finished, left out: {pair.task} seed {pair.seed} (early-bird {pair.early.folder}, "
-              f"IMP {pair.imp.folder})")
+        print(
+            f"not finished, left out: {pair.task} seed {pair.seed} (early-bird {pair.early.folder}, "
+            f"IMP {pair.imp.folder})"
+        )
     print(markdown(pd.read_csv(paths["tasks"])) + "\n")
     print("written: " + ", ".join(str(p) for p in paths.values()))
 
@@ -57,23 +59,33 @@ def add_early_bird_command(commands) -> None:
     from ticketlib.study.early_bird_compare import TARGET_RATIO
 
     command = commands.add_parser(
-        "early-bird", help="early-bird tickets against IMP: training steps, final accuracy, mask overlap",
+        "early-bird",
+        help="early-bird tickets against IMP: training steps, final accuracy, mask overlap",
         description="Pairs each find_tickets run of --profile (early_bird on) with the run of --against that has "
-                    "the same identity with early_bird off (same task, seed and recipe), and writes per task and "
-                    "per seed: total training steps of all levels and their ratio, the final tickets' metric "
-                    "paired by seed with the matching rule declared in --profile's rules: (its 1 - 2 alpha "
-                    "interval, Holm across the tasks), and the two final masks' Jaccard and normalised Hamming "
-                    "distance (ticketlib.study.early_bird_compare). Writes early_bird.csv, early_bird_seeds.csv and "
-                    "early_bird.md to --out.")
-    command.add_argument("store", help="the run store of the early-bird runs, or a study's reports folder "
-                                       "(its runs.json names the store)")
-    command.add_argument("--profile", default="early-bird-192x8",
-                         help="the early-bird profile (default: early-bird-192x8)")
+        "the same identity with early_bird off (same task, seed and recipe), and writes per task and "
+        "per seed: total training steps of all levels and their ratio, the final tickets' metric "
+        "paired by seed with the matching rule declared in --profile's rules: (its 1 - 2 alpha "
+        "interval, Holm across the tasks), and the two final masks' Jaccard and normalised Hamming "
+        "distance (ticketlib.study.early_bird_compare). Writes early_bird.csv, early_bird_seeds.csv and "
+        "early_bird.md to --out.",
+    )
+    command.add_argument(
+        "store",
+        help="the run store of the early-bird runs, or a study's reports folder (its runs.json names the store)",
+    )
+    command.add_argument(
+        "--profile", default="early-bird-192x8", help="the early-bird profile (default: early-bird-192x8)"
+    )
     command.add_argument("--against", default="curve-192x8", help="the plain IMP profile (default: curve-192x8)")
-    command.add_argument("--against-store", default=None,
-                         help="the run store of --against's runs, if not the same store")
-    command.add_argument("--target-ratio", type=float, default=TARGET_RATIO,
-                         help=f"the target: this many times fewer training steps than IMP, at a final ticket "
-                              f"that matches IMP's (default: {TARGET_RATIO:g})")
+    command.add_argument(
+        "--against-store", default=None, help="the run store of --against's runs, if not the same store"
+    )
+    command.add_argument(
+        "--target-ratio",
+        type=float,
+        default=TARGET_RATIO,
+        help=f"the target: this many times fewer training steps than IMP, at a final ticket "
+        f"that matches IMP's (default: {TARGET_RATIO:g})",
+    )
     command.add_argument("--out", default="docs/early_bird", help="output folder (default: docs/early_bird)")
     command.set_defaults(run=_early_bird)

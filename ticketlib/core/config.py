@@ -85,8 +85,9 @@ def structured_options_on(allocation: str, score: str) -> bool:
     return allocation != "joint" or score != "magnitude"
 
 
-def check_structured_options(granularity: str, allocation: str, head_ratio: float, score: str,
-                             score_batches: int) -> None:
+def check_structured_options(
+    granularity: str, allocation: str, head_ratio: float, score: str, score_batches: int
+) -> None:
     """Clear errors for the structured options, before anything runs; an option that would be
     ignored is an error too (it would give a second run id to the same masks)."""
     if allocation not in UNIT_ALLOCATIONS:
@@ -98,17 +99,23 @@ def check_structured_options(granularity: str, allocation: str, head_ratio: floa
     if isinstance(score_batches, bool) or not isinstance(score_batches, int) or score_batches < 1:
         raise ValueError(f"structured_score_batches must be an integer >= 1, got {score_batches!r}")
     if head_ratio != 1.0 and allocation != "ratio":
-        raise ValueError(f"structured_head_ratio {head_ratio!r} is used only with structured_allocation 'ratio' "
-                         f"(got {allocation!r})")
+        raise ValueError(
+            f"structured_head_ratio {head_ratio!r} is used only with structured_allocation 'ratio' (got {allocation!r})"
+        )
     if score_batches != TAYLOR_BATCHES and score != "taylor":
-        raise ValueError(f"structured_score_batches {score_batches!r} is used only with structured_score 'taylor' "
-                         f"(got {score!r})")
+        raise ValueError(
+            f"structured_score_batches {score_batches!r} is used only with structured_score 'taylor' (got {score!r})"
+        )
     if granularity == "weights" and structured_options_on(allocation, score):
-        raise ValueError("structured_allocation and structured_score rank whole units: they need granularity "
-                         "'heads', 'neurons' or 'heads+neurons', not 'weights'")
+        raise ValueError(
+            "structured_allocation and structured_score rank whole units: they need granularity "
+            "'heads', 'neurons' or 'heads+neurons', not 'weights'"
+        )
     if allocation != "joint" and granularity != "heads+neurons":
-        raise ValueError(f"structured_allocation {allocation!r} splits the target between heads and neurons: it "
-                         f"needs granularity 'heads+neurons', not {granularity!r}")
+        raise ValueError(
+            f"structured_allocation {allocation!r} splits the target between heads and neurons: it "
+            f"needs granularity 'heads+neurons', not {granularity!r}"
+        )
 
 
 @dataclass
@@ -127,31 +134,44 @@ class TrainConfig:
     """
 
     learning_rate: float = field(default=2e-5, metadata={"help": "peak learning rate of AdamW (paper: 2e-5 on GLUE)"})
-    epochs: float = field(default=3.0, metadata={"help": "passes over the training set per fine-tuning run "
-                                                         "(ignored when max_steps is set)"})
-    max_steps: int | None = field(default=None, metadata={"help": "optimizer steps per fine-tuning run; "
-                                                                  "overrides epochs when set"})
+    epochs: float = field(
+        default=3.0,
+        metadata={"help": "passes over the training set per fine-tuning run (ignored when max_steps is set)"},
+    )
+    max_steps: int | None = field(
+        default=None, metadata={"help": "optimizer steps per fine-tuning run; overrides epochs when set"}
+    )
     batch_size: int = field(default=32, metadata={"help": "examples per optimizer step"})
     warmup_steps: int = field(default=0, metadata={"help": "linear warm-up steps before the linear decay"})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay (never on biases and LayerNorm)"})
     adam_eps: float = field(default=1e-8, metadata={"help": "AdamW epsilon"})
     adam_betas: tuple[float, float] = field(default=(0.9, 0.999), metadata={"help": "AdamW betas"})
     max_grad_norm: float | None = field(default=1.0, metadata={"help": "gradient clipping norm (None: no clipping)"})
-    schedule_horizon: Literal["level", "run"] = field(default="level", metadata={
-        "help": "what the linear decay spans: 'level' (each fine-tuning run decays to zero) or 'run' "
-                "(the reference code: one schedule over all IMP levels)"})
-    group_by_length: bool = field(default=True, metadata={"help": "batch examples of similar length "
-                                                                  "(dynamic padding)"})
+    schedule_horizon: Literal["level", "run"] = field(
+        default="level",
+        metadata={
+            "help": "what the linear decay spans: 'level' (each fine-tuning run decays to zero) or 'run' "
+            "(the reference code: one schedule over all IMP levels)"
+        },
+    )
+    group_by_length: bool = field(default=True, metadata={"help": "batch examples of similar length (dynamic padding)"})
     seed: int = field(default=0, metadata={"help": "seed of the data order and dropout"})
-    eval_every: int | None = field(default=None, metadata={"help": "evaluate every n steps as well "
-                                                                   "(None: at the end only)"})
-    device: str = field(default="auto", metadata={"help": "'auto' (CUDA when present, else CPU) or a "
-                                                          "torch device ('cpu', 'cuda:0')"})
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = field(default="auto", metadata={
-        "help": "'auto': bf16 autocast on CUDA when supported, fp32 elsewhere"})
-    adamw_impl: Literal["fused", "torch_default"] = field(default="fused", metadata={
-        "help": "AdamW kernel: 'fused' (one fused kernel per step) or 'torch_default' (torch's per-tensor "
-                "loop, slow on pruned weights)"})
+    eval_every: int | None = field(
+        default=None, metadata={"help": "evaluate every n steps as well (None: at the end only)"}
+    )
+    device: str = field(
+        default="auto", metadata={"help": "'auto' (CUDA when present, else CPU) or a torch device ('cpu', 'cuda:0')"}
+    )
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = field(
+        default="auto", metadata={"help": "'auto': bf16 autocast on CUDA when supported, fp32 elsewhere"}
+    )
+    adamw_impl: Literal["fused", "torch_default"] = field(
+        default="fused",
+        metadata={
+            "help": "AdamW kernel: 'fused' (one fused kernel per step) or 'torch_default' (torch's per-tensor "
+            "loop, slow on pruned weights)"
+        },
+    )
     progress: bool = field(default=True, metadata={"help": "show a progress bar"})
 
     def __post_init__(self):
@@ -182,41 +202,68 @@ class PruneConfig:
     """What is pruned, how, and on which schedule (defaults: the paper's). Each field's help text
     is in its metadata; ticketlib.tasks.params.Recipe and the command line reuse it."""
 
-    levels: int = field(default=9, metadata={"help": "pruning levels after the dense level 0 "
-                                                     "(paper: 9, i.e. 10% ... 90%)"})
-    schedule: Literal["paper", "fraction"] = field(default="paper", metadata={
-        "help": "'paper': level k prunes k * rate of the original set; 'fraction': open_lth's rate of the "
-                "remaining weights per level (see config.Schedule)"})
+    levels: int = field(
+        default=9, metadata={"help": "pruning levels after the dense level 0 (paper: 9, i.e. 10% ... 90%)"}
+    )
+    schedule: Literal["paper", "fraction"] = field(
+        default="paper",
+        metadata={
+            "help": "'paper': level k prunes k * rate of the original set; 'fraction': open_lth's rate of the "
+            "remaining weights per level (see config.Schedule)"
+        },
+    )
     rate: float = field(default=0.1, metadata={"help": "pruning rate per level (see schedule)"})
-    scope: Literal["global", "layerwise"] = field(default="global", metadata={
-        "help": "magnitude ranking across all matrices ('global', the paper) or within each ('layerwise')"})
-    include_pooler: bool = field(default=True, metadata={"help": "prune the pooler too (the paper does; "
-                                                                 "see config.PrunableSet)"})
-    exclude: tuple[str, ...] = field(default=(), metadata={"help": "parameter names left out of the "
-                                                                   "prunable set"})
-    granularity: str = field(default="weights", metadata={
-        "help": "what is pruned: 'weights' (the paper), or whole 'heads', 'neurons' (FFN units) or "
-                "'heads+neurons', ranked by mean |w|; the schedule then counts the weights the units "
-                "cover (see ticketlib.core.structured)"})
+    scope: Literal["global", "layerwise"] = field(
+        default="global",
+        metadata={"help": "magnitude ranking across all matrices ('global', the paper) or within each ('layerwise')"},
+    )
+    include_pooler: bool = field(
+        default=True, metadata={"help": "prune the pooler too (the paper does; see config.PrunableSet)"}
+    )
+    exclude: tuple[str, ...] = field(default=(), metadata={"help": "parameter names left out of the prunable set"})
+    granularity: str = field(
+        default="weights",
+        metadata={
+            "help": "what is pruned: 'weights' (the paper), or whole 'heads', 'neurons' (FFN units) or "
+            "'heads+neurons', ranked by mean |w|; the schedule then counts the weights the units "
+            "cover (see ticketlib.core.structured)"
+        },
+    )
     # Structured options: recorded (manifest, run identity) only when one of them changes the masks,
     # so the structured runs made before they existed keep their manifests and ids.
-    structured_allocation: Literal["joint", "equal", "ratio"] = field(default="joint", metadata={
-        "help": "heads+neurons: 'joint' ranks heads and neurons together by their score; 'equal' prunes each "
-                "kind to the same fraction of its own weights; 'ratio' prunes heads at structured_head_ratio "
-                "times the neurons' fraction",
-        "record_if": "structured_options_on"})
-    structured_head_ratio: float = field(default=1.0, metadata={
-        "help": "with structured_allocation 'ratio': the heads' pruned fraction of their weights divided by "
-                "the neurons' (0.5: heads at half the neurons' rate)",
-        "record_if": "structured_options_on"})
-    structured_score: Literal["magnitude", "taylor"] = field(default="magnitude", metadata={
-        "help": "unit score: 'magnitude' (mean |w| over the unit's weights) or 'taylor' (mean |w| x the "
-                "|gradient| summed over structured_score_batches training batches, a first-order estimate "
-                "of the loss change)",
-        "record_if": "structured_options_on"})
-    structured_score_batches: int = field(default=TAYLOR_BATCHES, metadata={
-        "help": "with structured_score 'taylor': training batches the gradients are summed over",
-        "record_if": "structured_options_on"})
+    structured_allocation: Literal["joint", "equal", "ratio"] = field(
+        default="joint",
+        metadata={
+            "help": "heads+neurons: 'joint' ranks heads and neurons together by their score; 'equal' prunes each "
+            "kind to the same fraction of its own weights; 'ratio' prunes heads at structured_head_ratio "
+            "times the neurons' fraction",
+            "record_if": "structured_options_on",
+        },
+    )
+    structured_head_ratio: float = field(
+        default=1.0,
+        metadata={
+            "help": "with structured_allocation 'ratio': the heads' pruned fraction of their weights divided by "
+            "the neurons' (0.5: heads at half the neurons' rate)",
+            "record_if": "structured_options_on",
+        },
+    )
+    structured_score: Literal["magnitude", "taylor"] = field(
+        default="magnitude",
+        metadata={
+            "help": "unit score: 'magnitude' (mean |w| over the unit's weights) or 'taylor' (mean |w| x the "
+            "|gradient| summed over structured_score_batches training batches, a first-order estimate "
+            "of the loss change)",
+            "record_if": "structured_options_on",
+        },
+    )
+    structured_score_batches: int = field(
+        default=TAYLOR_BATCHES,
+        metadata={
+            "help": "with structured_score 'taylor': training batches the gradients are summed over",
+            "record_if": "structured_options_on",
+        },
+    )
 
     @property
     def structured_options_on(self) -> bool:
@@ -224,8 +271,13 @@ class PruneConfig:
 
     def __post_init__(self):
         check_granularity(self.granularity)
-        check_structured_options(self.granularity, self.structured_allocation, self.structured_head_ratio,
-                                 self.structured_score, self.structured_score_batches)
+        check_structured_options(
+            self.granularity,
+            self.structured_allocation,
+            self.structured_head_ratio,
+            self.structured_score,
+            self.structured_score_batches,
+        )
         if self.levels < 1:
             raise ValueError(f"levels must be >= 1, got {self.levels!r}")
         check_scope(self.scope)
@@ -249,16 +301,32 @@ class EarlyBird:
     epoch, epsilon 0.1, 5 distances below it in a row). Help text in each field's metadata.
     """
 
-    every: int | None = field(default=None, metadata={
-        "help": "optimizer steps between two draws of the next level's mask (None: once per epoch, the paper)"})
-    epsilon: float = field(default=0.1, metadata={
-        "help": "two consecutive draws count as settled when the fraction of prunable weights kept in one and "
-                "pruned in the other (normalised Hamming distance) is below this (paper: 0.1)"})
-    patience: int = field(default=5, metadata={
-        "help": "consecutive settled draws that stop a level's training (paper: 5, its queue of mask distances)"})
-    evaluate_levels: bool = field(default=False, metadata={
-        "help": "evaluate the levels that stop early too, at their stopping point (default: only the final "
-                "level, trained to its full budget, is evaluated)"})
+    every: int | None = field(
+        default=None,
+        metadata={
+            "help": "optimizer steps between two draws of the next level's mask (None: once per epoch, the paper)"
+        },
+    )
+    epsilon: float = field(
+        default=0.1,
+        metadata={
+            "help": "two consecutive draws count as settled when the fraction of prunable weights kept in one and "
+            "pruned in the other (normalised Hamming distance) is below this (paper: 0.1)"
+        },
+    )
+    patience: int = field(
+        default=5,
+        metadata={
+            "help": "consecutive settled draws that stop a level's training (paper: 5, its queue of mask distances)"
+        },
+    )
+    evaluate_levels: bool = field(
+        default=False,
+        metadata={
+            "help": "evaluate the levels that stop early too, at their stopping point (default: only the final "
+            "level, trained to its full budget, is evaluated)"
+        },
+    )
 
     def __post_init__(self):
         def integer(value) -> bool:
@@ -267,11 +335,13 @@ class EarlyBird:
         if self.every is not None and not (integer(self.every) and self.every >= 1):
             raise ValueError(f"early-bird every (early_bird_every) must be an integer >= 1 or None, got {self.every!r}")
         if isinstance(self.epsilon, bool) or not isinstance(self.epsilon, (int, float)) or not 0 <= self.epsilon < 1:
-            raise ValueError(f"early-bird epsilon (early_bird_epsilon) must be a number in [0, 1), "
-                             f"got {self.epsilon!r}")
+            raise ValueError(
+                f"early-bird epsilon (early_bird_epsilon) must be a number in [0, 1), got {self.epsilon!r}"
+            )
         if not (integer(self.patience) and self.patience >= 1):
-            raise ValueError(f"early-bird patience (early_bird_patience) must be an integer >= 1, "
-                             f"got {self.patience!r}")
+            raise ValueError(
+                f"early-bird patience (early_bird_patience) must be an integer >= 1, got {self.patience!r}"
+            )
 
 
 @dataclass
@@ -282,18 +352,35 @@ class IMPConfig:
 
     prune: PruneConfig = field(default_factory=PruneConfig, metadata={"help": "what is pruned, how, and when"})
     train: TrainConfig = field(default_factory=TrainConfig, metadata={"help": "each level's fine-tuning"})
-    head_policy: Literal["reinit", "keep", "rewind"] = field(default="reinit", metadata={
-        "help": "the task head between IMP levels: 'reinit' (a fresh seeded head), 'keep' (the trained head, "
-                "as the reference code) or 'rewind' (the level-0 initial head)"})
-    rewind_step: int = field(default=0, metadata={"help": "0 rewinds to the pre-trained theta_0 (the paper); "
-                                                          "i > 0 to theta_i, the weights after i fine-tuning steps"})
-    early_bird: bool = field(default=False, metadata={
-        "help": "early-bird tickets (You et al. 2020): stop each level below the last once its next mask has "
-                "settled, then prune and rewind as usual; off: every level trains its full budget (the paper)",
-        "record_if": "early_bird"})
-    early_bird_options: EarlyBird = field(default_factory=EarlyBird, metadata={
-        "help": "the early-bird stopping rule (config.EarlyBird), used when early_bird is on",
-        "record_if": "early_bird"})
+    head_policy: Literal["reinit", "keep", "rewind"] = field(
+        default="reinit",
+        metadata={
+            "help": "the task head between IMP levels: 'reinit' (a fresh seeded head), 'keep' (the trained head, "
+            "as the reference code) or 'rewind' (the level-0 initial head)"
+        },
+    )
+    rewind_step: int = field(
+        default=0,
+        metadata={
+            "help": "0 rewinds to the pre-trained theta_0 (the paper); "
+            "i > 0 to theta_i, the weights after i fine-tuning steps"
+        },
+    )
+    early_bird: bool = field(
+        default=False,
+        metadata={
+            "help": "early-bird tickets (You et al. 2020): stop each level below the last once its next mask has "
+            "settled, then prune and rewind as usual; off: every level trains its full budget (the paper)",
+            "record_if": "early_bird",
+        },
+    )
+    early_bird_options: EarlyBird = field(
+        default_factory=EarlyBird,
+        metadata={
+            "help": "the early-bird stopping rule (config.EarlyBird), used when early_bird is on",
+            "record_if": "early_bird",
+        },
+    )
 
     def __post_init__(self):
         if self.head_policy not in HEAD_POLICIES:

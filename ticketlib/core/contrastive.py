@@ -17,13 +17,16 @@ from torch import nn
 from ticketlib.core.pooling import EncoderModel
 
 
-def contrastive_loss(queries: torch.Tensor, candidates: torch.Tensor, scale: float = 20.0,
-                     symmetric: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def contrastive_loss(
+    queries: torch.Tensor, candidates: torch.Tensor, scale: float = 20.0, symmetric: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(loss, scores): scores[i, j] = scale * cos(queries[i], candidates[j]); loss = mean over i of
     the cross-entropy of target j = i. symmetric: the mean of that and the same for the columns."""
     if queries.shape != candidates.shape or queries.dim() != 2:
-        raise ValueError(f"queries and candidates must be matching (batch, size) tensors, "
-                         f"got {tuple(queries.shape)} and {tuple(candidates.shape)}")
+        raise ValueError(
+            f"queries and candidates must be matching (batch, size) tensors, "
+            f"got {tuple(queries.shape)} and {tuple(candidates.shape)}"
+        )
     scores = scale * nn.functional.normalize(queries, dim=-1) @ nn.functional.normalize(candidates, dim=-1).T
     targets = torch.arange(len(scores), device=scores.device)
     loss = nn.functional.cross_entropy(scores, targets)
@@ -55,10 +58,15 @@ class SentenceEncoder(EncoderModel):
             raise ValueError(f"scale must be > 0, got {scale!r}")
         self.scale, self.symmetric = float(scale), bool(symmetric)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                token_type_ids: torch.Tensor | None = None, pair_input_ids: torch.Tensor | None = None,
-                pair_attention_mask: torch.Tensor | None = None,
-                pair_token_type_ids: torch.Tensor | None = None) -> ContrastiveOutput:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        pair_input_ids: torch.Tensor | None = None,
+        pair_attention_mask: torch.Tensor | None = None,
+        pair_token_type_ids: torch.Tensor | None = None,
+    ) -> ContrastiveOutput:
         embeddings = self.encode(input_ids, attention_mask, token_type_ids)
         if pair_input_ids is None:
             return ContrastiveOutput(embeddings=embeddings)

@@ -32,8 +32,9 @@ def mask_distance(a: Mapping[str, torch.Tensor], b: Mapping[str, torch.Tensor]) 
         raise ValueError(f"masks cover different parameters: {sorted(set(a) ^ set(b))[:3]}")
     shapes = [k for k in a if a[k].shape != b[k].shape]
     if shapes:
-        raise ValueError(f"masks disagree on the shape of {shapes[0]}: {tuple(a[shapes[0]].shape)} "
-                         f"vs {tuple(b[shapes[0]].shape)}")
+        raise ValueError(
+            f"masks disagree on the shape of {shapes[0]}: {tuple(a[shapes[0]].shape)} vs {tuple(b[shapes[0]].shape)}"
+        )
     total = sum(m.numel() for m in a.values())
     if total == 0:
         raise ValueError("masks cover no weights")

@@ -43,8 +43,9 @@ from ticketlib.core.rewind import (
     reinit_head,
     rewind,
 )
-from ticketlib.core.structured import level_target, prune, unit_metadata
+from ticketlib.core.structured import level_target, prune
 from ticketlib.core.train import fine_tune, gradient_totals
+from ticketlib.core.units import unit_metadata
 from ticketlib.foundations.atomic import atomic_path, canonical, read_json, write_json
 from ticketlib.foundations.paths import (
     HEAD_FILE,
@@ -77,24 +78,32 @@ def _save_tensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
 
 def _start_manifest(run_dir: Path, config: IMPConfig, model: nn.Module, theta0: dict, metadata: dict) -> dict:
     """Write the run's manifest, or check that a resumed run has the same parameters and model."""
-    manifest = {"kind": "imp", "config": config, "metadata": metadata, "ticketlib_version": __version__,
-                "architecture": architecture_fingerprint(model, config.prune.spec()),
-                "theta0_checksum": weights_checksum(theta0)}
+    manifest = {
+        "kind": "imp",
+        "config": config,
+        "metadata": metadata,
+        "ticketlib_version": __version__,
+        "architecture": architecture_fingerprint(model, config.prune.spec()),
+        "theta0_checksum": weights_checksum(theta0),
+    }
     manifest = canonical(manifest)
     path = run_dir / MANIFEST_FILE
     if path.exists():
         old = read_json(path)
         for key in ("config", "architecture", "theta0_checksum"):
             if old.get(key) != manifest[key]:
-                raise ValueError(f"{run_dir} holds an IMP run with a different {key}; "
-                                 "use another run directory (nothing was changed)")
+                raise ValueError(
+                    f"{run_dir} holds an IMP run with a different {key}; "
+                    "use another run directory (nothing was changed)"
+                )
         return manifest
     write_json(path, manifest)
     return manifest
 
 
-def trained_pruner(config: IMPConfig, train_features: Sequence[dict], pad_token_id: int = 0
-                   ) -> Callable[[nn.Module, float, Mask], Mask]:
+def trained_pruner(
+    config: IMPConfig, train_features: Sequence[dict], pad_token_id: int = 0
+) -> Callable[[nn.Module, float, Mask], Mask]:
     """How IMP and standard pruning prune trained weights: `draw(model, target, current)` with the
     config's granularity, scope, unit allocation and unit score; the Taylor score first sums
     |gradient| over a few training batches of the model as it is (train.gradient_totals)."""
@@ -103,18 +112,39 @@ def trained_pruner(config: IMPConfig, train_features: Sequence[dict], pad_token_
     def draw(model: nn.Module, target: float, current: Mask) -> Mask:
         gradients = None
         if prune_config.structured_score == "taylor":
-            gradients = gradient_totals(model, train_features, config.train, prunable_parameters(model, spec),
-                                        prune_config.structured_score_batches, pad_token_id)
-        return prune(model, target, prune_config.granularity, spec, current=current, scope=prune_config.scope,
-                     criterion=prune_config.structured_score, allocation=prune_config.structured_allocation,
-                     head_ratio=prune_config.structured_head_ratio, gradients=gradients)
+            gradients = gradient_totals(
+                model,
+                train_features,
+                config.train,
+                prunable_parameters(model, spec),
+                prune_config.structured_score_batches,
+                pad_token_id,
+            )
+        return prune(
+            model,
+            target,
+            prune_config.granularity,
+            spec,
+            current=current,
+            scope=prune_config.scope,
+            criterion=prune_config.structured_score,
+            allocation=prune_config.structured_allocation,
+            head_ratio=prune_config.structured_head_ratio,
+            gradients=gradients,
+        )
 
     return draw
 
 
-def run_imp(model: nn.Module, train_features: Sequence[dict], evaluate: Evaluate | None,
-            config: IMPConfig, run_dir: str | Path, metadata: dict | None = None,
-            pad_token_id: int = 0) -> list[dict]:
+def run_imp(
+    model: nn.Module,
+    train_features: Sequence[dict],
+    evaluate: Evaluate | None,
+    config: IMPConfig,
+    run_dir: str | Path,
+    metadata: dict | None = None,
+    pad_token_id: int = 0,
+) -> list[dict]:
     """Run (or resume) IMP; returns one row per level: level, sparsity, metrics, timings.
 
     `model` must hold theta_0 (the pre-trained weights) when called. `metadata` (task, model
@@ -125,8 +155,13 @@ def run_imp(model: nn.Module, train_features: Sequence[dict], evaluate: Evaluate
     spec, schedule = config.prune.spec(), config.prune.to_schedule()
     theta0 = base_snapshot(model)
     manifest = _start_manifest(run_dir, config, model, theta0, metadata)
-    provenance = {"seed": config.train.seed, "rewind_step": config.rewind_step,
-                  "architecture": manifest["architecture"], "theta0_checksum": manifest["theta0_checksum"], **metadata}
+    provenance = {
+        "seed": config.train.seed,
+        "rewind_step": config.rewind_step,
+        "architecture": manifest["architecture"],
+        "theta0_checksum": manifest["theta0_checksum"],
+        **metadata,
+    }
     steps_per_level = config.train.steps(len(train_features))
     levels, granularity = config.prune.levels, config.prune.granularity
     theta_i_path = run_dir / THETA_I_FILE
@@ -141,8 +176,7 @@ def run_imp(model: nn.Module, train_features: Sequence[dict], evaluate: Evaluate
         if (here / LEVEL_FILE).exists():
             rows.append(read_json(here / LEVEL_FILE))
             continue
-        mask = full_mask(prunable_parameters(model, spec)) if level == 0 else \
-            load_mask(here / MASK_FILE)[0]
+        mask = full_mask(prunable_parameters(model, spec)) if level == 0 else load_mask(here / MASK_FILE)[0]
         # Reset: base model to theta_0 or theta_i, head per policy, then the mask.
         theta = theta0
         if level > 0 and config.rewind_step > 0:
@@ -166,8 +200,11 @@ def run_imp(model: nn.Module, train_features: Sequence[dict], evaluate: Evaluate
 
         # Early-bird: a level below the last draws the next mask every k steps and may stop early
         # (level 0 not before theta_i is saved); the final level trains its full budget.
-        watch = MaskWatch(draw_next, early_bird, draw_every, min_steps=config.rewind_step if level == 0 else 0) \
-            if early_bird and level < levels else None
+        watch = (
+            MaskWatch(draw_next, early_bird, draw_every, min_steps=config.rewind_step if level == 0 else 0)
+            if early_bird and level < levels
+            else None
+        )
 
         def on_step(step: int, m: nn.Module, level=level, watch=watch) -> bool:
             if level == 0 and config.rewind_step and step == config.rewind_step:
@@ -175,10 +212,16 @@ def run_imp(model: nn.Module, train_features: Sequence[dict], evaluate: Evaluate
             return watch(step, m) if watch else False
 
         evaluated = early_bird is None or level == levels or early_bird.evaluate_levels
-        result = fine_tune(model, train_features, config.train, masker=masker, evaluate=evaluate if evaluated else None,
-                           on_step=on_step if config.rewind_step or watch else None,
-                           horizon=(level * steps_per_level, (levels + 1) * steps_per_level),
-                           pad_token_id=pad_token_id)
+        result = fine_tune(
+            model,
+            train_features,
+            config.train,
+            masker=masker,
+            evaluate=evaluate if evaluated else None,
+            on_step=on_step if config.rewind_step or watch else None,
+            horizon=(level * steps_per_level, (levels + 1) * steps_per_level),
+            pad_token_id=pad_token_id,
+        )
         if config.rewind_step > result.steps:
             raise ValueError(f"rewind_step {config.rewind_step} exceeds the {result.steps} steps of a level")
         assert masker.pruned_are_zero(), "pruned weights drifted from zero"
@@ -186,22 +229,34 @@ def run_imp(model: nn.Module, train_features: Sequence[dict], evaluate: Evaluate
         write_json(here / SPARSITY_FILE, report)
         if level < levels:  # the next level's mask, from this level's trained weights (at a stop: the last draw)
             next_mask = draw_next(model)
-            save_mask(level_dir(run_dir, level + 1) / MASK_FILE, next_mask, level=level + 1, **provenance,
-                      **unit_metadata(next_mask, model, granularity, spec))
+            save_mask(
+                level_dir(run_dir, level + 1) / MASK_FILE,
+                next_mask,
+                level=level + 1,
+                **provenance,
+                **unit_metadata(next_mask, model, granularity, spec),
+            )
         head = head_snapshot(model)
         if head:  # every policy: an export ships it with the mask (a sentence encoder has none)
             _save_tensors(here / HEAD_FILE, head)
         if level == 0:
             save_mask(here / MASK_FILE, mask, level=0, **provenance)
-        row = {"level": level, "sparsity": sparsity(mask),
-               "target_sparsity": level_target(model, granularity, schedule.sparsity(level), spec),
-               "steps": result.steps, "train_seconds": round(result.seconds, 3),
-               "final_loss": result.losses[-1] if result.losses else None,
-               "fully_pruned_matrices": [r["name"] for r in report if r["scope"] == "matrix" and r["fully_pruned"]],
-               "metrics": result.metrics}
+        row = {
+            "level": level,
+            "sparsity": sparsity(mask),
+            "target_sparsity": level_target(model, granularity, schedule.sparsity(level), spec),
+            "steps": result.steps,
+            "train_seconds": round(result.seconds, 3),
+            "final_loss": result.losses[-1] if result.losses else None,
+            "fully_pruned_matrices": [r["name"] for r in report if r["scope"] == "matrix" and r["fully_pruned"]],
+            "metrics": result.metrics,
+        }
         if early_bird:  # the cost: steps trained against the full budget, and why the level stopped
-            row.update(budget_steps=steps_per_level, stopped_early=bool(watch and watch.stopped),
-                       mask_distances=watch.distances if watch else [])
+            row.update(
+                budget_steps=steps_per_level,
+                stopped_early=bool(watch and watch.stopped),
+                mask_distances=watch.distances if watch else [],
+            )
         write_json(here / LEVEL_FILE, row)  # last: marks the level complete
         rows.append(row)
     return rows
@@ -219,27 +274,56 @@ def random_init_base(model: nn.Module, seed: int) -> None:
     init_like_bert(base, dict(base.named_parameters()), seed)
 
 
-def one_shot_magnitude_mask(model: nn.Module, target: float, spec: PrunableSet = PrunableSet(),
-                            scope: str = "global", granularity: str = "weights", allocation: str = "joint",
-                            head_ratio: float = 1.0) -> Mask:
+def one_shot_magnitude_mask(
+    model: nn.Module,
+    target: float,
+    spec: PrunableSet = PrunableSet(),
+    scope: str = "global",
+    granularity: str = "weights",
+    allocation: str = "joint",
+    head_ratio: float = 1.0,
+) -> Mask:
     """OMP: prune theta_0 itself by magnitude, in one shot (weights, or whole units to `target` split by
     `allocation`; OMP paired with a structured ticket takes its counts: unit_baselines.paired_unit_mask)."""
     return prune(model, target, granularity, spec, scope=scope, allocation=allocation, head_ratio=head_ratio)
 
 
-def random_mask(model: nn.Module, target: float, seed: int, spec: PrunableSet = PrunableSet(),
-                scope: str = "global", granularity: str = "weights", allocation: str = "joint",
-                head_ratio: float = 1.0) -> Mask:
+def random_mask(
+    model: nn.Module,
+    target: float,
+    seed: int,
+    spec: PrunableSet = PrunableSet(),
+    scope: str = "global",
+    granularity: str = "weights",
+    allocation: str = "joint",
+    head_ratio: float = 1.0,
+) -> Mask:
     """Random pruning baseline: same counts as the ticket, positions drawn at random (seeded); whole units
     to `target` split by `allocation` (random units paired with a structured ticket take its counts:
     unit_baselines.paired_unit_mask)."""
-    return prune(model, target, granularity, spec, scope=scope, criterion="random", seed=seed,
-                 allocation=allocation, head_ratio=head_ratio)
+    return prune(
+        model,
+        target,
+        granularity,
+        spec,
+        scope=scope,
+        criterion="random",
+        seed=seed,
+        allocation=allocation,
+        head_ratio=head_ratio,
+    )
 
 
-def evaluate_ticket(model: nn.Module, mask: Mask, train_features: Sequence[dict], evaluate: Evaluate | None,
-                    train: TrainConfig, init: Literal["pretrained", "random"] = "pretrained",
-                    spec: PrunableSet = PrunableSet(), pad_token_id: int = 0) -> dict:
+def evaluate_ticket(
+    model: nn.Module,
+    mask: Mask,
+    train_features: Sequence[dict],
+    evaluate: Evaluate | None,
+    train: TrainConfig,
+    init: Literal["pretrained", "random"] = "pretrained",
+    spec: PrunableSet = PrunableSet(),
+    pad_token_id: int = 0,
+) -> dict:
     """Fine-tune a subnetwork with the standard recipe: mask on theta_0 (or on random weights),
     fresh seeded head. `model` must hold theta_0 and is trained in place."""
     if init == "random":
@@ -249,12 +333,23 @@ def evaluate_ticket(model: nn.Module, mask: Mask, train_features: Sequence[dict]
     reinit_head(model, head_seed(train.seed, 0))
     masker = Masker(model, mask, spec)
     result = fine_tune(model, train_features, train, masker=masker, evaluate=evaluate, pad_token_id=pad_token_id)
-    return {"sparsity": sparsity(mask), "init": init, "steps": result.steps,
-            "train_seconds": round(result.seconds, 3), "metrics": result.metrics}
+    return {
+        "sparsity": sparsity(mask),
+        "init": init,
+        "steps": result.steps,
+        "train_seconds": round(result.seconds, 3),
+        "metrics": result.metrics,
+    }
 
 
-def standard_pruning(model: nn.Module, train_features: Sequence[dict], evaluate: Evaluate | None,
-                     config: IMPConfig, run_dir: str | Path | None = None, pad_token_id: int = 0) -> list[dict]:
+def standard_pruning(
+    model: nn.Module,
+    train_features: Sequence[dict],
+    evaluate: Evaluate | None,
+    config: IMPConfig,
+    run_dir: str | Path | None = None,
+    pad_token_id: int = 0,
+) -> list[dict]:
     """Prune during one fine-tuning run, no rewinding: the run is cut into levels + 1 equal
     segments; after segment k the trained weights are evaluated and pruned to level k + 1's
     sparsity, and training continues (one learning-rate schedule over the whole run).
@@ -271,13 +366,22 @@ def standard_pruning(model: nn.Module, train_features: Sequence[dict], evaluate:
         level = step // segment - 1
         if step % segment or level > levels:
             return
-        row = {"level": level, "step": step, "sparsity": sparsity(masker.mask),
-               "target_sparsity": schedule.sparsity(level),
-               "metrics": evaluate(m) if evaluate else {}}
+        row = {
+            "level": level,
+            "step": step,
+            "sparsity": sparsity(masker.mask),
+            "target_sparsity": schedule.sparsity(level),
+            "metrics": evaluate(m) if evaluate else {},
+        }
         m.train()
         if run_dir is not None:
-            save_mask(level_dir(Path(run_dir), level) / MASK_FILE, masker.mask,
-                      level=level, kind="standard_pruning", seed=train.seed)
+            save_mask(
+                level_dir(Path(run_dir), level) / MASK_FILE,
+                masker.mask,
+                level=level,
+                kind="standard_pruning",
+                seed=train.seed,
+            )
             write_json(level_dir(Path(run_dir), level) / LEVEL_FILE, row)
         rows.append(row)
         if level < levels:

@@ -35,8 +35,12 @@ def mask_checksum(mask: Mapping[str, torch.Tensor]) -> str:
 
 def save_mask(path: str | os.PathLike, mask: Mapping[str, torch.Tensor], **metadata) -> None:
     """Write `mask` with its metadata (any JSON-able values, stored as strings)."""
-    meta = {"format": "bert-tickets-mask/1", "ticketlib_version": __version__,
-            "sparsity": f"{sparsity(mask):.10f}", "mask_sha256": mask_checksum(mask)}
+    meta = {
+        "format": "bert-tickets-mask/1",
+        "ticketlib_version": __version__,
+        "sparsity": f"{sparsity(mask):.10f}",
+        "mask_sha256": mask_checksum(mask),
+    }
     meta.update({k: str(v) for k, v in metadata.items() if v is not None})
     tensors = {k: m.to(torch.uint8).contiguous().cpu() for k, m in mask.items()}
     with atomic_path(path) as tmp:
@@ -66,8 +70,12 @@ def load_mask(path: str | os.PathLike) -> tuple[Mask, dict[str, str]]:
     return mask, meta
 
 
-def check_fits(mask: Mapping[str, torch.Tensor], model: nn.Module, spec: PrunableSet = PrunableSet(),
-               meta: Mapping[str, str] | None = None) -> None:
+def check_fits(
+    mask: Mapping[str, torch.Tensor],
+    model: nn.Module,
+    spec: PrunableSet = PrunableSet(),
+    meta: Mapping[str, str] | None = None,
+) -> None:
     """Raise ValueError naming the first mismatch between `mask` and `model`'s prunable set.
     Pooler entries may be absent on either side (see prunable.is_optional)."""
     params = prunable_parameters(model, spec)
@@ -77,11 +85,15 @@ def check_fits(mask: Mapping[str, torch.Tensor], model: nn.Module, spec: Prunabl
         if key not in mask:
             raise ValueError(f"mask does not fit the model: no entry for '{key}'")
         if tuple(mask[key].shape) != tuple(param.shape):
-            raise ValueError(f"mask does not fit the model: '{key}' has shape {tuple(mask[key].shape)}, "
-                             f"the model's is {tuple(param.shape)}")
+            raise ValueError(
+                f"mask does not fit the model: '{key}' has shape {tuple(mask[key].shape)}, "
+                f"the model's is {tuple(param.shape)}"
+            )
     extra = [k for k in mask if k not in params and not is_optional(k)]
     if extra:
-        raise ValueError(f"mask does not fit the model: it has '{extra[0]}', which the model's "
-                         "prunable set lacks (another architecture or prunable set?)")
+        raise ValueError(
+            f"mask does not fit the model: it has '{extra[0]}', which the model's "
+            "prunable set lacks (another architecture or prunable set?)"
+        )
     if meta and meta.get("architecture") not in (None, architecture_fingerprint(model, spec)):
         raise ValueError("mask does not fit the model: architecture fingerprint differs")

@@ -40,8 +40,13 @@ class Masker:
         the prunable weights per step, the previous default; the result is the same for AdamW).
     """
 
-    def __init__(self, model: nn.Module, mask: Mapping[str, torch.Tensor], spec: PrunableSet = PrunableSet(),
-                 rezero_after_step: Literal["auto", "always"] = "auto"):
+    def __init__(
+        self,
+        model: nn.Module,
+        mask: Mapping[str, torch.Tensor],
+        spec: PrunableSet = PrunableSet(),
+        rezero_after_step: Literal["auto", "always"] = "auto",
+    ):
         if rezero_after_step not in ("auto", "always"):
             raise ValueError(f"rezero_after_step must be 'auto' or 'always', not {rezero_after_step!r}")
         check_fits(mask, model, spec)

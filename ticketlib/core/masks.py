@@ -43,8 +43,10 @@ def _prune_lowest(scores: torch.Tensor, keep: torch.Tensor, n_prune: int) -> tor
     """Prune the n_prune lowest-scoring entries of a flat vector; already-pruned ones count first."""
     already = int((~keep).sum())
     if n_prune < already:
-        raise ValueError(f"target prunes {n_prune} weights but {already} are already pruned: "
-                         "masks must be nested (sparsity can only grow)")
+        raise ValueError(
+            f"target prunes {n_prune} weights but {already} are already pruned: "
+            "masks must be nested (sparsity can only grow)"
+        )
     new_keep = torch.ones_like(keep)
     if n_prune == 0:
         return new_keep
@@ -66,26 +68,32 @@ def _prune(scores: Mapping[str, torch.Tensor], target: float, current: Mask | No
     if set(current) != set(keys):
         raise ValueError(f"current mask and weights disagree: {sorted(set(current) ^ set(keys))[:1]}")
     if scope == "layerwise":
-        return {k: _prune_lowest(scores[k].flatten().float().cpu(), current[k].flatten(),
-                                 round(target * scores[k].numel())).view(scores[k].shape)
-                for k in keys}
+        return {
+            k: _prune_lowest(
+                scores[k].flatten().float().cpu(), current[k].flatten(), round(target * scores[k].numel())
+            ).view(scores[k].shape)
+            for k in keys
+        }
     if scope != "global":
         raise ValueError(f"unknown pruning scope {scope!r}; expected 'global' or 'layerwise'")
     flat_scores = torch.cat([scores[k].flatten().float().cpu() for k in keys])
     flat_keep = torch.cat([current[k].flatten() for k in keys])
     keep = _prune_lowest(flat_scores, flat_keep, round(target * flat_scores.numel()))
-    return dict(zip(keys, (part.view(scores[k].shape) for k, part in
-                           zip(keys, keep.split([scores[k].numel() for k in keys])))))
+    return dict(
+        zip(keys, (part.view(scores[k].shape) for k, part in zip(keys, keep.split([scores[k].numel() for k in keys]))))
+    )
 
 
-def magnitude_prune(weights: Mapping[str, torch.Tensor], target: float, current: Mask | None = None,
-                    scope: Scope = "global") -> Mask:
+def magnitude_prune(
+    weights: Mapping[str, torch.Tensor], target: float, current: Mask | None = None, scope: Scope = "global"
+) -> Mask:
     """Keep the largest-|w| weights so that `target` of the set is pruned (the paper: global L1)."""
     return _prune({k: w.detach().abs() for k, w in weights.items()}, target, current, scope)
 
 
-def random_prune(weights: Mapping[str, torch.Tensor], target: float, seed: int,
-                 current: Mask | None = None, scope: Scope = "global") -> Mask:
+def random_prune(
+    weights: Mapping[str, torch.Tensor], target: float, seed: int, current: Mask | None = None, scope: Scope = "global"
+) -> Mask:
     """Prune uniformly at random (seeded) to exactly the same counts as magnitude pruning would."""
     generator = torch.Generator().manual_seed(seed)
     scores = {k: torch.rand(w.shape, generator=generator) for k, w in weights.items()}
@@ -101,23 +109,43 @@ def sparsity_report(mask: Mapping[str, torch.Tensor], warn: bool = True) -> list
     rows, layers = [], {}
     for key, m in mask.items():
         total, pruned = m.numel(), m.numel() - int(m.sum())
-        rows.append({"scope": "matrix", "name": key, "total": total, "pruned": pruned,
-                     "sparsity": pruned / total, "fully_pruned": pruned == total})
+        rows.append(
+            {
+                "scope": "matrix",
+                "name": key,
+                "total": total,
+                "pruned": pruned,
+                "sparsity": pruned / total,
+                "fully_pruned": pruned == total,
+            }
+        )
         agg = layers.setdefault(layer_of(key), [0, 0])
         agg[0] += total
         agg[1] += pruned
-    rows += [{"scope": "layer", "name": name, "total": t, "pruned": p, "sparsity": p / t,
-              "fully_pruned": p == t} for name, (t, p) in layers.items()]
+    rows += [
+        {"scope": "layer", "name": name, "total": t, "pruned": p, "sparsity": p / t, "fully_pruned": p == t}
+        for name, (t, p) in layers.items()
+    ]
     total = sum(r["total"] for r in rows if r["scope"] == "matrix")
     pruned = sum(r["pruned"] for r in rows if r["scope"] == "matrix")
-    rows.append({"scope": "overall", "name": "all", "total": total, "pruned": pruned,
-                 "sparsity": pruned / total, "fully_pruned": pruned == total})
+    rows.append(
+        {
+            "scope": "overall",
+            "name": "all",
+            "total": total,
+            "pruned": pruned,
+            "sparsity": pruned / total,
+            "fully_pruned": pruned == total,
+        }
+    )
     dead = [r["name"] for r in rows if r["scope"] == "matrix" and r["fully_pruned"]]
     if warn and dead:
-        warnings.warn(f"FULLY PRUNED: {len(dead)} matrix(es) have no weights left, the network is "
-                      f"cut there: {', '.join(dead[:5])}{' ...' if len(dead) > 5 else ''}. "
-                      "Consider PrunableSet(include_pooler=False) for an untrained pooler.",
-                      stacklevel=2)
+        warnings.warn(
+            f"FULLY PRUNED: {len(dead)} matrix(es) have no weights left, the network is "
+            f"cut there: {', '.join(dead[:5])}{' ...' if len(dead) > 5 else ''}. "
+            "Consider PrunableSet(include_pooler=False) for an untrained pooler.",
+            stacklevel=2,
+        )
     return rows
 
 

@@ -54,8 +54,12 @@ class EncoderModel(nn.Module):
     def base_model(self) -> nn.Module:
         return getattr(self, self.base_model_prefix)
 
-    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-               token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+    def encode(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Mean-pooled last hidden states, one vector per sequence."""
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
@@ -103,9 +107,13 @@ class MeanPooledClassifier(EncoderModel):
             self.classifier.weight.normal_(0.0, config.initializer_range)
             self.classifier.bias.zero_()
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                token_type_ids: torch.Tensor | None = None,
-                labels: torch.Tensor | None = None) -> ClassifierOutput:
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+    ) -> ClassifierOutput:
         logits = self.classifier(self.dropout(self.encode(input_ids, attention_mask, token_type_ids)))
         loss = None if labels is None else sequence_loss(logits, labels, self.config)
         return ClassifierOutput(loss=loss, logits=logits)

@@ -86,8 +86,9 @@ def reinit_head(model: nn.Module, seed: int) -> None:
     init_like_bert(model, head_parameters(model), seed)
 
 
-def reset_head(model: nn.Module, policy: HeadPolicy, seed: int,
-               initial_head: Mapping[str, torch.Tensor] | None = None) -> None:
+def reset_head(
+    model: nn.Module, policy: HeadPolicy, seed: int, initial_head: Mapping[str, torch.Tensor] | None = None
+) -> None:
     """Apply the head policy between IMP levels."""
     if policy == "reinit":
         reinit_head(model, seed)

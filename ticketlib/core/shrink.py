@@ -1,7 +1,7 @@
 """Shrink: physically remove pruned attention heads and FFN neurons from a BERT-family model.
 
 transformers 5.x has no `prune_heads`, so this is done here, module by module. Per encoder
-layer, with the kept heads H and neurons J of a unit mask (`ticketlib.core.structured.Units`):
+layer, with the kept heads H and neurons J of a unit mask (`ticketlib.core.units.Units`):
 
 - attention: the query, key and value Linears keep the output rows (and bias entries) of
   the heads in H; ``attention.output.dense`` keeps the input columns of H (its bias is
@@ -44,7 +44,8 @@ from torch import nn
 
 from ticketlib.core.config import PrunableSet
 from ticketlib.core.prunable import base_model, prunable_parameters
-from ticketlib.core.structured import Units, layout, units_from_mask
+from ticketlib.core.structured import layout
+from ticketlib.core.units import Units, units_from_mask
 from ticketlib.foundations.atomic import atomic_path, read_json, write_json
 
 SHRINK_FILE = "shrink.json"
@@ -54,8 +55,7 @@ FORMAT = "bert-tickets-shrunk/1"
 
 
 def _linear(weight: torch.Tensor, bias: torch.Tensor | None) -> nn.Linear:
-    layer = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None,
-                      device=weight.device, dtype=weight.dtype)
+    layer = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None, device=weight.device, dtype=weight.dtype)
     with torch.no_grad():
         layer.weight.copy_(weight)
         if bias is not None:
@@ -81,8 +81,12 @@ def _keep_columns(linear: nn.Linear, columns: torch.Tensor, null: bool) -> nn.Li
 
 
 @torch.no_grad()
-def shrink(model: nn.Module, units: Units | None = None, mask: Mapping[str, torch.Tensor] | None = None,
-           spec: PrunableSet = PrunableSet()) -> dict:
+def shrink(
+    model: nn.Module,
+    units: Units | None = None,
+    mask: Mapping[str, torch.Tensor] | None = None,
+    spec: PrunableSet = PrunableSet(),
+) -> dict:
     """Remove the pruned heads and neurons from `model`, in place. Give the unit mask, or a
     weight mask (its wholly pruned units are removed, and it is applied first, so a mask that
     also prunes single weights gives the shrunk masked model). Returns the shrink record
@@ -125,10 +129,13 @@ def shrink(model: nn.Module, units: Units | None = None, mask: Mapping[str, torc
 def shrink_record(model: nn.Module, null_units: dict | None = None) -> dict:
     """Per-layer head counts and intermediate sizes of a (shrunk) model."""
     layers = base_model(model).encoder.layer
-    return {"format": FORMAT, "model_class": type(model).__name__,
-            "num_attention_heads": [int(layer.attention.self.num_attention_heads) for layer in layers],
-            "intermediate_sizes": [int(layer.intermediate.dense.out_features) for layer in layers],
-            "null_units": null_units or {"heads": [], "neurons": []}}
+    return {
+        "format": FORMAT,
+        "model_class": type(model).__name__,
+        "num_attention_heads": [int(layer.attention.self.num_attention_heads) for layer in layers],
+        "intermediate_sizes": [int(layer.intermediate.dense.out_features) for layer in layers],
+        "null_units": null_units or {"heads": [], "neurons": []},
+    }
 
 
 def _resize(model: nn.Module, record: dict) -> None:
@@ -189,4 +196,3 @@ def load_shrunk(folder: str | os.PathLike) -> nn.Module:
     _resize(model, record)
     load_model(model, str(folder / WEIGHTS_FILE), strict=True)
     return model.eval()
-

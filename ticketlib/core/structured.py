@@ -7,14 +7,14 @@ A *unit* is an attention head or an FFN neuron (an intermediate unit) of an enco
 - neuron j of layer i owns row j of ``intermediate.dense.weight`` and column j of
   ``output.dense.weight``.
 
-A unit mask (`Units`: per layer, one bool per head and one per neuron, True = kept) expands
-to an ordinary weight mask over the prunable matrices (`expand`), so IMP, the Masker, mask
-files, reports and transfer read structured tickets unchanged; the unit mask itself goes
-into the mask file's metadata (`unit_metadata`, JSON lists of pruned indices per layer) and
-can always be recovered from the weight mask (`units_from_mask`). Biases are never pruned
-(as in the paper): a pruned head or neuron still computes with its bias, but the zeroed
-columns of the following matrix stop its output, so the unit contributes exactly nothing
-and `ticketlib.core.shrink` can remove it physically without changing the logits.
+A unit mask (`Units`, ticketlib.core.units: per layer, one bool per head and one per neuron,
+True = kept) expands to an ordinary weight mask over the prunable matrices (`expand`), so IMP,
+the Masker, mask files, reports and transfer read structured tickets unchanged; the unit mask
+itself goes into the mask file's metadata (`unit_metadata`, JSON lists of pruned indices per
+layer) and can always be recovered from the weight mask (`units_from_mask`). Biases are never
+pruned (as in the paper): a pruned head or neuron still computes with its bias, but the zeroed
+columns of the following matrix stop its output, so the unit contributes exactly nothing and
+`ticketlib.core.shrink` can remove it physically without changing the logits.
 
 Granularity (`PruneConfig.granularity`): "weights" (the paper: unstructured), "heads",
 "neurons" or "heads+neurons".
@@ -56,28 +56,17 @@ Layer collapse: when every head (or every neuron) of a layer is pruned, a warnin
 
 from __future__ import annotations
 
-import json
 import warnings
-from dataclasses import dataclass
 from typing import Literal, Mapping
 
 import torch
 from torch import nn
 
 from ticketlib.core.config import TAYLOR_BATCHES, PrunableSet, check_granularity, check_scope, check_structured_options
-from ticketlib.core.masks import Mask, check_sparsity, full_mask, magnitude_prune, random_prune
+from ticketlib.core.masks import Mask, check_sparsity, magnitude_prune, random_prune
 from ticketlib.core.prunable import prunable_parameters, prunable_state
-from ticketlib.core.unit_scores import (
-    ATTENTION,
-    ATTENTION_OUT,
-    FFN_IN,
-    FFN_OUT,
-    LayerShape,
-    check_gradients,
-    layout,
-    magnitude_scores,
-    taylor_scores,
-)
+from ticketlib.core.unit_scores import LayerShape, check_gradients, layout, magnitude_scores, taylor_scores
+from ticketlib.core.units import Units, expand, is_structured, units_from_mask
 
 CRITERIA = ("magnitude", "taylor", "random")
 Granularity = Literal["weights", "heads", "neurons", "heads+neurons"]
@@ -86,88 +75,9 @@ Granularity = Literal["weights", "heads", "neurons", "heads+neurons"]
 def kinds(granularity: str) -> tuple[str, ...]:
     """The unit kinds a granularity prunes: ("heads",), ("neurons",), both, or () for weights."""
     check_granularity(granularity)
-    return {"weights": (), "heads": ("heads",), "neurons": ("neurons",),
-            "heads+neurons": ("heads", "neurons")}[granularity]
-
-
-@dataclass
-class Units:
-    """A unit mask: per layer, bool[heads] and bool[neurons], True = kept."""
-
-    heads: list[torch.Tensor]
-    neurons: list[torch.Tensor]
-
-    @classmethod
-    def full(cls, shapes: list[LayerShape]) -> "Units":
-        return cls([torch.ones(s.heads, dtype=torch.bool) for s in shapes],
-                   [torch.ones(s.neurons, dtype=torch.bool) for s in shapes])
-
-    def get(self, kind: str) -> list[torch.Tensor]:
-        return self.heads if kind == "heads" else self.neurons
-
-    def pruned(self) -> dict[str, list[list[int]]]:
-        """Pruned indices per layer, for each kind (what goes into mask metadata)."""
-        return {kind: [torch.nonzero(~kept).flatten().tolist() for kept in self.get(kind)]
-                for kind in ("heads", "neurons")}
-
-    def to_json(self) -> str:
-        sizes = {"heads": [len(k) for k in self.heads], "neurons": [len(k) for k in self.neurons]}
-        return json.dumps({"pruned": self.pruned(), "sizes": sizes}, separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, text: str) -> "Units":
-        data = json.loads(text)
-        built = {}
-        for kind in ("heads", "neurons"):
-            built[kind] = []
-            for size, pruned in zip(data["sizes"][kind], data["pruned"][kind], strict=True):
-                kept = torch.ones(size, dtype=torch.bool)
-                kept[pruned] = False
-                built[kind].append(kept)
-        return cls(built["heads"], built["neurons"])
-
-    def __eq__(self, other) -> bool:
-        return isinstance(other, Units) and all(
-            len(a) == len(b) and all(torch.equal(x, y) for x, y in zip(a, b))
-            for a, b in ((self.heads, other.heads), (self.neurons, other.neurons)))
-
-
-def expand(units: Units, model: nn.Module, spec: PrunableSet = PrunableSet()) -> Mask:
-    """The weight mask of a unit mask over `model`'s prunable set (anything not owned by a
-    unit, e.g. the pooler, is kept)."""
-    shapes = layout(model, spec)
-    mask = full_mask(prunable_parameters(model, spec))
-    for shape in shapes:
-        heads, neurons = units.heads[shape.index], units.neurons[shape.index]
-        if len(heads) != shape.heads or len(neurons) != shape.neurons:
-            raise ValueError(f"unit mask does not fit layer {shape.index}: {len(heads)} heads and "
-                             f"{len(neurons)} neurons, the model has {shape.heads} and {shape.neurons}")
-        rows = heads.repeat_interleave(shape.head_size)
-        for suffix in ATTENTION:
-            mask[shape.key(suffix)] &= rows[:, None]
-        mask[shape.key(ATTENTION_OUT)] &= rows[None, :]
-        mask[shape.key(FFN_IN)] &= neurons[:, None]
-        mask[shape.key(FFN_OUT)] &= neurons[None, :]
-    return mask
-
-
-def units_from_mask(mask: Mapping[str, torch.Tensor], model: nn.Module, spec: PrunableSet = PrunableSet()) -> Units:
-    """The units a weight mask prunes entirely (a unit is pruned iff all its weights are)."""
-    heads, neurons = [], []
-    for shape in layout(model, spec):
-        alive = torch.zeros(shape.heads, dtype=torch.bool)
-        for suffix in ATTENTION:
-            alive |= mask[shape.key(suffix)].reshape(shape.heads, -1).any(dim=1)
-        alive |= mask[shape.key(ATTENTION_OUT)].reshape(shape.hidden, shape.heads, -1).any(dim=2).any(dim=0)
-        heads.append(alive)
-        neurons.append(mask[shape.key(FFN_IN)].any(dim=1) | mask[shape.key(FFN_OUT)].any(dim=0))
-    return Units(heads, neurons)
-
-
-def is_structured(mask: Mapping[str, torch.Tensor], model: nn.Module, spec: PrunableSet = PrunableSet()) -> bool:
-    """Whether every pruned weight belongs to a wholly pruned unit (the mask is a unit mask's expansion)."""
-    expanded = expand(units_from_mask(mask, model, spec), model, spec)
-    return all(torch.equal(expanded[k], mask[k].to(torch.bool)) for k in expanded if k in mask)
+    return {"weights": (), "heads": ("heads",), "neurons": ("neurons",), "heads+neurons": ("heads", "neurons")}[
+        granularity
+    ]
 
 
 def coverage(model: nn.Module, granularity: str, spec: PrunableSet = PrunableSet()) -> float:
@@ -175,8 +85,11 @@ def coverage(model: nn.Module, granularity: str, spec: PrunableSet = PrunableSet
     if granularity == "weights":
         return 1.0
     total = sum(p.numel() for p in prunable_parameters(model, spec).values())
-    covered = sum(s.unit_weights(kind) * (s.heads if kind == "heads" else s.neurons)
-                  for s in layout(model, spec) for kind in kinds(granularity))
+    covered = sum(
+        s.unit_weights(kind) * (s.heads if kind == "heads" else s.neurons)
+        for s in layout(model, spec)
+        for kind in kinds(granularity)
+    )
     return covered / total
 
 
@@ -186,8 +99,9 @@ def level_target(model: nn.Module, granularity: str, fraction: float, spec: Prun
     return check_sparsity(fraction) * coverage(model, granularity, spec)
 
 
-def _choose(scores: torch.Tensor, sizes: torch.Tensor, pruned_before: torch.Tensor, n_target: int,
-            where: str) -> torch.Tensor:
+def _choose(
+    scores: torch.Tensor, sizes: torch.Tensor, pruned_before: torch.Tensor, n_target: int, where: str
+) -> torch.Tensor:
     """Prune the lowest-scoring units (already pruned ones first) so that the pruned weight
     count is the closest reachable to n_target; returns keep flags."""
     capacity = int(sizes.sum())
@@ -199,15 +113,18 @@ def _choose(scores: torch.Tensor, sizes: torch.Tensor, pruned_before: torch.Tens
     k = int(torch.argmin((cumulative - n_target).abs()))  # first minimum: fewer units on a tie
     already = int(pruned_before.sum())
     if k < already:
-        raise ValueError(f"{where}: the target prunes {n_target} weights but {int(cumulative[already])} are "
-                         "already pruned: masks must be nested (sparsity can only grow)")
+        raise ValueError(
+            f"{where}: the target prunes {n_target} weights but {int(cumulative[already])} are "
+            "already pruned: masks must be nested (sparsity can only grow)"
+        )
     keep = torch.ones_like(pruned_before)
     keep[order[:k]] = False
     return keep
 
 
-def kind_fractions(shapes: list[LayerShape], allocation: str, head_ratio: float, n_target: float
-                   ) -> dict[str, float] | None:
+def kind_fractions(
+    shapes: list[LayerShape], allocation: str, head_ratio: float, n_target: float
+) -> dict[str, float] | None:
     """Per kind, the fraction of its own covered weights to prune so that the two together prune
     `n_target` weights, heads at `head_ratio` times the neurons' fraction ('equal': the same
     fraction); None for 'joint' (one ranking decides the split)."""
@@ -219,13 +136,21 @@ def kind_fractions(shapes: list[LayerShape], allocation: str, head_ratio: float,
     fractions = {"heads": ratio * neurons, "neurons": neurons}
     over = [kind for kind, fraction in fractions.items() if round(fraction * covered[kind]) > covered[kind]]
     if over:
-        raise ValueError(f"structured_allocation {allocation!r} (head ratio {ratio}) would prune "
-                         f"{fractions[over[0]]:.4f} of the {over[0]}' weights for this target: more than all of them")
+        raise ValueError(
+            f"structured_allocation {allocation!r} (head ratio {ratio}) would prune "
+            f"{fractions[over[0]]:.4f} of the {over[0]}' weights for this target: more than all of them"
+        )
     return fractions
 
 
-def _unit_scores(model: nn.Module, shape: LayerShape, kind: str, criterion: str,
-                 generator: torch.Generator | None, gradients: Mapping[str, torch.Tensor] | None) -> torch.Tensor:
+def _unit_scores(
+    model: nn.Module,
+    shape: LayerShape,
+    kind: str,
+    criterion: str,
+    generator: torch.Generator | None,
+    gradients: Mapping[str, torch.Tensor] | None,
+) -> torch.Tensor:
     if criterion == "magnitude":
         return magnitude_scores(model, shape, kind)
     if criterion == "taylor":
@@ -233,8 +158,9 @@ def _unit_scores(model: nn.Module, shape: LayerShape, kind: str, criterion: str,
     return torch.rand(shape.count(kind), generator=generator)
 
 
-def _check_request(granularity: str, scope: str, criterion: str, seed: int | None, allocation: str,
-                   head_ratio: float, gradients) -> tuple[str, ...]:
+def _check_request(
+    granularity: str, scope: str, criterion: str, seed: int | None, allocation: str, head_ratio: float, gradients
+) -> tuple[str, ...]:
     unit_kinds = kinds(granularity)
     if not unit_kinds:
         raise ValueError("structured_prune needs a unit granularity, not 'weights'")
@@ -249,8 +175,9 @@ def _check_request(granularity: str, scope: str, criterion: str, seed: int | Non
     return unit_kinds
 
 
-def _current_units(model: nn.Module, current: Mask | None, shapes: list[LayerShape], granularity: str,
-                   spec: PrunableSet) -> Units:
+def _current_units(
+    model: nn.Module, current: Mask | None, shapes: list[LayerShape], granularity: str, spec: PrunableSet
+) -> Units:
     if current is None:
         return Units.full(shapes)
     before = units_from_mask(current, model, spec)
@@ -262,10 +189,19 @@ def _current_units(model: nn.Module, current: Mask | None, shapes: list[LayerSha
     return before
 
 
-def structured_prune(model: nn.Module, target: float, granularity: str, spec: PrunableSet = PrunableSet(),
-                     current: Mask | None = None, scope: str = "global", criterion: str = "magnitude",
-                     seed: int | None = None, allocation: str = "joint", head_ratio: float = 1.0,
-                     gradients: Mapping[str, torch.Tensor] | None = None) -> Mask:
+def structured_prune(
+    model: nn.Module,
+    target: float,
+    granularity: str,
+    spec: PrunableSet = PrunableSet(),
+    current: Mask | None = None,
+    scope: str = "global",
+    criterion: str = "magnitude",
+    seed: int | None = None,
+    allocation: str = "joint",
+    head_ratio: float = 1.0,
+    gradients: Mapping[str, torch.Tensor] | None = None,
+) -> Mask:
     """Prune whole units of `granularity` to a weight sparsity of `target` over the prunable
     set (see the module docstring for the count, the ranking, the allocation and the scope).
     `gradients`: per prunable matrix, the summed |gradient| the 'taylor' criterion needs."""
@@ -278,13 +214,18 @@ def structured_prune(model: nn.Module, target: float, granularity: str, spec: Pr
     before = _current_units(model, current, shapes, granularity, spec)
     generator = torch.Generator().manual_seed(seed) if criterion == "random" else None
     # Flat unit list in tie-break order: layer, then heads before neurons, then index.
-    entries = [(shape, kind, _unit_scores(model, shape, kind, criterion, generator, gradients),
-                shape.unit_weights(kind)) for shape in shapes for kind in unit_kinds]
+    entries = [
+        (shape, kind, _unit_scores(model, shape, kind, criterion, generator, gradients), shape.unit_weights(kind))
+        for shape in shapes
+        for kind in unit_kinds
+    ]
     covered = sum(size * len(scores) for _, _, scores, size in entries)
     fraction = target * total / covered  # of the covered weights
     if round(target * total) > covered:
-        raise ValueError(f"granularity {granularity!r} can prune at most {covered / total:.4f} of the prunable "
-                         f"weights (its units' share); the target is {target}")
+        raise ValueError(
+            f"granularity {granularity!r} can prune at most {covered / total:.4f} of the prunable "
+            f"weights (its units' share); the target is {target}"
+        )
     fractions = kind_fractions(shapes, allocation, head_ratio, target * total)
     groups: dict[tuple, list] = {}  # ranked together: all units, or one layer's, or one kind's (of a layer)
     for entry in entries:
@@ -300,8 +241,9 @@ def structured_prune(model: nn.Module, target: float, granularity: str, spec: Pr
             n_target = round(target * total)
         else:
             n_target = round((fractions[group[0][1]] if fractions else fraction) * group_covered)
-        where = ("global" if scope == "global" else f"layer {group[0][0].index}") + \
-            (f" {group[0][1]}" if fractions else "")
+        where = ("global" if scope == "global" else f"layer {group[0][0].index}") + (
+            f" {group[0][1]}" if fractions else ""
+        )
         keep = _choose(scores, sizes, previous, min(n_target, group_covered), where)
         for (shape, kind, _, _), part in zip(group, keep.split([len(e[2]) for e in group])):
             after.get(kind)[shape.index] = part
@@ -315,49 +257,51 @@ def unit_kinds_other(granularity: str) -> tuple[str, ...]:
 
 def collapsed_layers(units: Units) -> dict[str, list[int]]:
     """Layers whose heads (or neurons) are all pruned."""
-    return {kind: [i for i, kept in enumerate(units.get(kind)) if len(kept) and not bool(kept.any())]
-            for kind in ("heads", "neurons")}
+    return {
+        kind: [i for i, kept in enumerate(units.get(kind)) if len(kept) and not bool(kept.any())]
+        for kind in ("heads", "neurons")
+    }
 
 
 def warn_collapse(units: Units, unit_kinds: tuple[str, ...] = ("heads", "neurons")) -> None:
     collapsed = collapsed_layers(units)
     for kind in unit_kinds:
         if collapsed[kind]:
-            warnings.warn(f"LAYER COLLAPSE: every {kind[:-1]} of encoder layer(s) {collapsed[kind]} is pruned; "
-                          f"there the {'attention' if kind == 'heads' else 'FFN'} passes only its biases on",
-                          stacklevel=3)
+            warnings.warn(
+                f"LAYER COLLAPSE: every {kind[:-1]} of encoder layer(s) {collapsed[kind]} is pruned; "
+                f"there the {'attention' if kind == 'heads' else 'FFN'} passes only its biases on",
+                stacklevel=3,
+            )
 
 
-def prune(model: nn.Module, target: float, granularity: str = "weights", spec: PrunableSet = PrunableSet(),
-          current: Mask | None = None, scope: str = "global", criterion: str = "magnitude",
-          seed: int | None = None, allocation: str = "joint", head_ratio: float = 1.0,
-          gradients: Mapping[str, torch.Tensor] | None = None) -> Mask:
+def prune(
+    model: nn.Module,
+    target: float,
+    granularity: str = "weights",
+    spec: PrunableSet = PrunableSet(),
+    current: Mask | None = None,
+    scope: str = "global",
+    criterion: str = "magnitude",
+    seed: int | None = None,
+    allocation: str = "joint",
+    head_ratio: float = 1.0,
+    gradients: Mapping[str, torch.Tensor] | None = None,
+) -> Mask:
     """The dispatcher the drivers call: weights -> masks.magnitude_prune / random_prune (the
     paper's unstructured pruning, unchanged); a unit granularity -> structured_prune."""
     check_granularity(granularity)
     if granularity != "weights":
-        return structured_prune(model, target, granularity, spec, current, scope, criterion, seed,
-                                allocation, head_ratio, gradients)
+        return structured_prune(
+            model, target, granularity, spec, current, scope, criterion, seed, allocation, head_ratio, gradients
+        )
     check_structured_options(granularity, allocation, head_ratio, "magnitude", TAYLOR_BATCHES)
     if criterion == "taylor" or gradients is not None:
-        raise ValueError("ranking criterion 'taylor' scores whole units: it needs granularity 'heads', 'neurons' "
-                         "or 'heads+neurons', not 'weights'")
+        raise ValueError(
+            "ranking criterion 'taylor' scores whole units: it needs granularity 'heads', 'neurons' "
+            "or 'heads+neurons', not 'weights'"
+        )
     if criterion == "magnitude":
         return magnitude_prune(prunable_state(model, spec), target, current=current, scope=scope)
     if criterion == "random":
         return random_prune(prunable_parameters(model, spec), target, seed, current=current, scope=scope)
     raise ValueError(f"unknown ranking criterion {criterion!r}; expected one of {', '.join(CRITERIA)}")
-
-
-def unit_metadata(mask: Mapping[str, torch.Tensor], model: nn.Module, granularity: str,
-                  spec: PrunableSet = PrunableSet()) -> dict[str, str]:
-    """Mask-file metadata for a structured mask: the granularity and the unit mask (JSON);
-    nothing for weights."""
-    if check_granularity(granularity) == "weights":
-        return {}
-    return {"granularity": granularity, "units": units_from_mask(mask, model, spec).to_json()}
-
-
-def units_from_metadata(meta: Mapping[str, str]) -> Units | None:
-    """The unit mask stored by `unit_metadata`, or None for an unstructured mask."""
-    return Units.from_json(meta["units"]) if "units" in meta else None

@@ -57,19 +57,25 @@ def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
     for name, param in model.named_parameters():
         if param.requires_grad:
             (no_decay if name.endswith("bias") or "LayerNorm" in name else decay).append(param)
-    groups = [{"params": decay, "weight_decay": config.weight_decay},
-              {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=config.learning_rate, eps=config.adam_eps, betas=config.adam_betas,
-                             fused=True if config.adamw_impl == "fused" else None)
+    groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(
+        groups,
+        lr=config.learning_rate,
+        eps=config.adam_eps,
+        betas=config.adam_betas,
+        fused=True if config.adamw_impl == "fused" else None,
+    )
 
 
 def linear_schedule(optimizer, warmup: int, total: int, offset: int = 0) -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warmup then linear decay to 0 at `total`; `offset` starts part-way (whole-run horizon)."""
+
     def factor(step: int) -> float:
         step += offset
         if step < warmup:
             return (step + 1) / warmup
         return max(0.0, (total - step) / max(1, total - warmup))
+
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
@@ -77,12 +83,17 @@ def _forward_keys(model: nn.Module) -> set[str]:
     return set(inspect.signature(model.forward).parameters)
 
 
-def fine_tune(model: nn.Module, train_features: Sequence[dict], config: TrainConfig, *,
-              masker: Masker | None = None,
-              evaluate: Callable[[nn.Module], dict[str, float]] | None = None,
-              on_step: Callable[[int, nn.Module], bool | None] | None = None,
-              horizon: tuple[int, int] | None = None,
-              pad_token_id: int = 0) -> TrainResult:
+def fine_tune(
+    model: nn.Module,
+    train_features: Sequence[dict],
+    config: TrainConfig,
+    *,
+    masker: Masker | None = None,
+    evaluate: Callable[[nn.Module], dict[str, float]] | None = None,
+    on_step: Callable[[int, nn.Module], bool | None] | None = None,
+    horizon: tuple[int, int] | None = None,
+    pad_token_id: int = 0,
+) -> TrainResult:
     """Fine-tune `model` in place; pruned weights (per `masker`) stay exactly zero throughout.
 
     evaluate: called with the model at the end (and every `config.eval_every` steps); its dict
@@ -95,8 +106,14 @@ def fine_tune(model: nn.Module, train_features: Sequence[dict], config: TrainCon
     device = resolve_device(config.device)
     model.to(device)
     torch.manual_seed(config.seed)  # dropout
-    batches = Batches(train_features, config.batch_size, shuffle=True, seed=config.seed,
-                      group_by_length=config.group_by_length, pad_token_id=pad_token_id)
+    batches = Batches(
+        train_features,
+        config.batch_size,
+        shuffle=True,
+        seed=config.seed,
+        group_by_length=config.group_by_length,
+        pad_token_id=pad_token_id,
+    )
     total = config.steps(len(train_features))
     offset, horizon_total = horizon if config.schedule_horizon == "run" and horizon else (0, total)
     optimizer = make_optimizer(model, config)
@@ -147,9 +164,14 @@ def fine_tune(model: nn.Module, train_features: Sequence[dict], config: TrainCon
     return result
 
 
-def gradient_totals(model: nn.Module, train_features: Sequence[dict], config: TrainConfig,
-                    parameters: Mapping[str, nn.Parameter], batches: int, pad_token_id: int = 0
-                    ) -> dict[str, torch.Tensor]:
+def gradient_totals(
+    model: nn.Module,
+    train_features: Sequence[dict],
+    config: TrainConfig,
+    parameters: Mapping[str, nn.Parameter],
+    batches: int,
+    pad_token_id: int = 0,
+) -> dict[str, torch.Tensor]:
     """Per entry of `parameters`, the sum over `batches` training batches (at most; fewer when the
     data hold fewer) of |d loss / d weight|, as float32 on the CPU: what the Taylor unit score
     needs (ticketlib.core.unit_scores). The batches are the first ones fine_tune draws with this config
@@ -166,8 +188,14 @@ def gradient_totals(model: nn.Module, train_features: Sequence[dict], config: Tr
     was_training = model.training
     model.eval()
     model.zero_grad(set_to_none=True)
-    data = Batches(train_features, config.batch_size, shuffle=True, seed=config.seed,
-                   group_by_length=config.group_by_length, pad_token_id=pad_token_id)
+    data = Batches(
+        train_features,
+        config.batch_size,
+        shuffle=True,
+        seed=config.seed,
+        group_by_length=config.group_by_length,
+        pad_token_id=pad_token_id,
+    )
     try:
         for seen, (_, batch) in enumerate(data):
             if seen == batches:

@@ -30,8 +30,9 @@ from torch import nn
 from ticketlib.core.config import PrunableSet, check_scope
 from ticketlib.core.masks import Mask
 from ticketlib.core.prunable import prunable_parameters
-from ticketlib.core.structured import Units, expand, is_structured, kinds, layout, units_from_mask, warn_collapse
+from ticketlib.core.structured import kinds, layout, warn_collapse
 from ticketlib.core.unit_scores import LayerShape, magnitude_scores
+from ticketlib.core.units import Units, expand, is_structured, units_from_mask
 
 BASELINE_CRITERIA = ("magnitude", "random")  # Taylor needs a task gradient: theta_0 has none
 UnitCounts = Mapping[str, Sequence[int]]  # kind -> pruned units per encoder layer
@@ -42,8 +43,9 @@ def pruned_counts(units: Units) -> dict[str, list[int]]:
     return {kind: [int((~kept).sum()) for kept in units.get(kind)] for kind in ("heads", "neurons")}
 
 
-def ticket_counts(ticket: Mapping[str, torch.Tensor], model: nn.Module, granularity: str,
-                  spec: PrunableSet = PrunableSet()) -> dict[str, list[int]]:
+def ticket_counts(
+    ticket: Mapping[str, torch.Tensor], model: nn.Module, granularity: str, spec: PrunableSet = PrunableSet()
+) -> dict[str, list[int]]:
     """The pruned units per kind and layer of a structured `ticket` over `model`'s prunable set; an
     error if it is no unit mask of `granularity` (e.g. an unstructured ticket)."""
     unit_kinds = kinds(granularity)
@@ -52,16 +54,22 @@ def ticket_counts(ticket: Mapping[str, torch.Tensor], model: nn.Module, granular
     params = prunable_parameters(model, spec)
     wrong = sorted(set(params) ^ set(ticket)) or [k for k in params if tuple(ticket[k].shape) != tuple(params[k].shape)]
     if wrong:
-        raise ValueError(f"the ticket does not fit the model's prunable set: '{wrong[0]}' is missing, extra or of "
-                         "another shape (a ticket of another model or prunable set?)")
+        raise ValueError(
+            f"the ticket does not fit the model's prunable set: '{wrong[0]}' is missing, extra or of "
+            "another shape (a ticket of another model or prunable set?)"
+        )
     if not is_structured(ticket, model, spec):
-        raise ValueError(f"the ticket prunes weights outside whole units, so granularity {granularity!r} baselines "
-                         "cannot copy its heads and neurons: is it from a run with granularity 'weights'?")
+        raise ValueError(
+            f"the ticket prunes weights outside whole units, so granularity {granularity!r} baselines "
+            "cannot copy its heads and neurons: is it from a run with granularity 'weights'?"
+        )
     counts = pruned_counts(units_from_mask(ticket, model, spec))
     stray = [kind for kind in ("heads", "neurons") if kind not in unit_kinds and any(counts[kind])]
     if stray:
-        raise ValueError(f"the ticket prunes {stray[0]}, which granularity {granularity!r} does not: "
-                         "the baselines' granularity must be the ticket's")
+        raise ValueError(
+            f"the ticket prunes {stray[0]}, which granularity {granularity!r} does not: "
+            "the baselines' granularity must be the ticket's"
+        )
     return counts
 
 
@@ -74,21 +82,31 @@ def _check_counts(counts: UnitCounts, shapes: list[LayerShape], unit_kinds: tupl
             raise ValueError(f"counts of {kind}: {len(given)} layers given, the model has {len(shapes)}")
         for shape, n in zip(shapes, given):
             if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= shape.count(kind):
-                raise ValueError(f"counts of {kind} in layer {shape.index}: {n!r} is not an integer from 0 to "
-                                 f"{shape.count(kind)}")
+                raise ValueError(
+                    f"counts of {kind} in layer {shape.index}: {n!r} is not an integer from 0 to {shape.count(kind)}"
+                )
         if kind not in unit_kinds and any(given):
             raise ValueError(f"the counts prune {kind}, which the granularity does not")
 
 
-def prune_to_counts(model: nn.Module, counts: UnitCounts, granularity: str, spec: PrunableSet = PrunableSet(),
-                    scope: str = "global", criterion: str = "magnitude", seed: int | None = None) -> Mask:
+def prune_to_counts(
+    model: nn.Module,
+    counts: UnitCounts,
+    granularity: str,
+    spec: PrunableSet = PrunableSet(),
+    scope: str = "global",
+    criterion: str = "magnitude",
+    seed: int | None = None,
+) -> Mask:
     """Prune exactly `counts` units (kind -> per layer, as `pruned_counts`): per layer and kind with
     scope 'layerwise', per kind over all layers with 'global' (module docstring). `criterion`
-    'magnitude' (OMP) or 'random' (seeded by `seed`); returns the weight mask (structured.expand)."""
+    'magnitude' (OMP) or 'random' (seeded by `seed`); returns the weight mask (ticketlib.core.units.expand)."""
     unit_kinds = kinds(granularity)
     if not unit_kinds:
-        raise ValueError("prune_to_counts prunes whole units: it needs granularity 'heads', 'neurons' or "
-                         "'heads+neurons', not 'weights'")
+        raise ValueError(
+            "prune_to_counts prunes whole units: it needs granularity 'heads', 'neurons' or "
+            "'heads+neurons', not 'weights'"
+        )
     if criterion not in BASELINE_CRITERIA:
         raise ValueError(f"a paired baseline ranks by one of {', '.join(BASELINE_CRITERIA)}, not {criterion!r}")
     if (criterion == "random") != (seed is not None):
@@ -100,25 +118,36 @@ def prune_to_counts(model: nn.Module, counts: UnitCounts, granularity: str, spec
     groups: dict[tuple, list] = {}  # ranked together: one kind's units of all layers, or of one layer
     for shape in shapes:
         for kind in unit_kinds:
-            scores = (magnitude_scores(model, shape, kind) if generator is None
-                      else torch.rand(shape.count(kind), generator=generator))
+            scores = (
+                magnitude_scores(model, shape, kind)
+                if generator is None
+                else torch.rand(shape.count(kind), generator=generator)
+            )
             groups.setdefault(((shape.index,) if scope == "layerwise" else ()) + (kind,), []).append(
-                (shape, kind, scores.float()))
+                (shape, kind, scores.float())
+            )
     after = Units.full(shapes)
     for group in groups.values():
         order = torch.sort(torch.cat([scores for _, _, scores in group]), stable=True).indices
         keep = torch.ones(len(order), dtype=torch.bool)
-        keep[order[:sum(counts[kind][shape.index] for shape, kind, _ in group)]] = False
+        keep[order[: sum(counts[kind][shape.index] for shape, kind, _ in group)]] = False
         for (shape, kind, _), part in zip(group, keep.split([len(scores) for _, _, scores in group])):
             after.get(kind)[shape.index] = part
     warn_collapse(after, unit_kinds)
     return expand(after, model, spec)
 
 
-def paired_unit_mask(model: nn.Module, ticket: Mapping[str, torch.Tensor], granularity: str,
-                     spec: PrunableSet = PrunableSet(), scope: str = "global", criterion: str = "magnitude",
-                     seed: int | None = None) -> Mask:
+def paired_unit_mask(
+    model: nn.Module,
+    ticket: Mapping[str, torch.Tensor],
+    granularity: str,
+    spec: PrunableSet = PrunableSet(),
+    scope: str = "global",
+    criterion: str = "magnitude",
+    seed: int | None = None,
+) -> Mask:
     """The structured baseline paired with `ticket`: its unit counts (`ticket_counts`), units chosen
     by `criterion` on `model` (OMP: 'magnitude' on theta_0; random units: 'random' with `seed`)."""
-    return prune_to_counts(model, ticket_counts(ticket, model, granularity, spec), granularity, spec, scope,
-                           criterion, seed)
+    return prune_to_counts(
+        model, ticket_counts(ticket, model, granularity, spec), granularity, spec, scope, criterion, seed
+    )

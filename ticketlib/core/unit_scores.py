@@ -62,12 +62,19 @@ def layout(model: nn.Module, spec: PrunableSet = PrunableSet()) -> list[LayerSha
     shapes = []
     for index, layer in enumerate(base_model(model).encoder.layer):
         attention = layer.attention.self
-        shape = LayerShape(index, int(attention.num_attention_heads), int(attention.attention_head_size),
-                           int(layer.intermediate.dense.out_features), int(layer.output.dense.out_features))
+        shape = LayerShape(
+            index,
+            int(attention.num_attention_heads),
+            int(attention.attention_head_size),
+            int(layer.intermediate.dense.out_features),
+            int(layer.output.dense.out_features),
+        )
         for suffix in OWNED:
             if shape.key(suffix) not in params:
-                raise ValueError(f"structured pruning needs '{shape.key(suffix)}' in the prunable set "
-                                 "(PrunableSet.exclude removed it)")
+                raise ValueError(
+                    f"structured pruning needs '{shape.key(suffix)}' in the prunable set "
+                    "(PrunableSet.exclude removed it)"
+                )
         shapes.append(shape)
     return shapes
 
@@ -92,12 +99,15 @@ def magnitude_scores(model: nn.Module, shape: LayerShape, kind: str) -> torch.Te
     return unit_sums(weight, shape, kind) / shape.unit_weights(kind)
 
 
-def check_gradients(gradients: Mapping[str, torch.Tensor] | None, shapes: list[LayerShape],
-                    model: nn.Module) -> Mapping[str, torch.Tensor]:
+def check_gradients(
+    gradients: Mapping[str, torch.Tensor] | None, shapes: list[LayerShape], model: nn.Module
+) -> Mapping[str, torch.Tensor]:
     """The Taylor score's gradient totals must cover every matrix a unit owns, shape for shape."""
     if gradients is None:
-        raise ValueError("ranking criterion 'taylor' needs gradient totals (gradients=, e.g. from "
-                         "ticketlib.core.train.gradient_totals)")
+        raise ValueError(
+            "ranking criterion 'taylor' needs gradient totals (gradients=, e.g. from "
+            "ticketlib.core.train.gradient_totals)"
+        )
     base = dict(base_model(model).named_parameters())
     for shape in shapes:
         for suffix in OWNED:
@@ -105,14 +115,17 @@ def check_gradients(gradients: Mapping[str, torch.Tensor] | None, shapes: list[L
             if key not in gradients:
                 raise ValueError(f"the gradient totals miss '{key}'")
             if tuple(gradients[key].shape) != tuple(base[key].shape):
-                raise ValueError(f"the gradient totals of '{key}' have shape {tuple(gradients[key].shape)}, "
-                                 f"the weight {tuple(base[key].shape)}")
+                raise ValueError(
+                    f"the gradient totals of '{key}' have shape {tuple(gradients[key].shape)}, "
+                    f"the weight {tuple(base[key].shape)}"
+                )
     return gradients
 
 
 @torch.no_grad()
-def taylor_scores(model: nn.Module, shape: LayerShape, kind: str, gradients: Mapping[str, torch.Tensor]
-                  ) -> torch.Tensor:
+def taylor_scores(
+    model: nn.Module, shape: LayerShape, kind: str, gradients: Mapping[str, torch.Tensor]
+) -> torch.Tensor:
     """Mean |w| * G over each unit's weights, G the summed |gradient| per weight (module docstring)."""
     base = dict(base_model(model).named_parameters())
 

@@ -36,9 +36,12 @@ def _linear_modules(model: nn.Module, spec: PrunableSet) -> dict[str, nn.Linear]
 
 
 @torch.no_grad()
-def collect_input_norms(modules: Mapping[str, nn.Linear], forward: Callable[[Mapping[str, torch.Tensor]], None],
-                        batches: Iterable[Mapping[str, torch.Tensor]], count_padding: bool = False
-                        ) -> dict[str, torch.Tensor]:
+def collect_input_norms(
+    modules: Mapping[str, nn.Linear],
+    forward: Callable[[Mapping[str, torch.Tensor]], None],
+    batches: Iterable[Mapping[str, torch.Tensor]],
+    count_padding: bool = False,
+) -> dict[str, torch.Tensor]:
     """Per Linear in `modules`, the L2 norm of each input feature over every token that
     `forward(batch)` sends through it; a 3-d input (batch x tokens x features) drops the
     positions where the batch's attention_mask is 0 unless count_padding."""
@@ -51,6 +54,7 @@ def collect_input_norms(modules: Mapping[str, nn.Linear], forward: Callable[[Map
             if x.dim() == 3 and state["keep"] is not None:
                 x = x[state["keep"]]  # tokens x features, padding dropped
             sums[key] += x.reshape(-1, x.shape[-1]).pow(2).sum(dim=0)
+
         return accumulate
 
     handles = [module.register_forward_hook(hook(key)) for key, module in modules.items()]
@@ -70,8 +74,12 @@ def collect_input_norms(modules: Mapping[str, nn.Linear], forward: Callable[[Map
 
 
 @torch.no_grad()
-def input_norms(model: nn.Module, batches: Iterable[Mapping[str, torch.Tensor]], spec: PrunableSet = PrunableSet(),
-                count_padding: bool = False) -> dict[str, torch.Tensor]:
+def input_norms(
+    model: nn.Module,
+    batches: Iterable[Mapping[str, torch.Tensor]],
+    spec: PrunableSet = PrunableSet(),
+    count_padding: bool = False,
+) -> dict[str, torch.Tensor]:
     """Per prunable matrix of a BERT-family model, the input-feature norms over the calibration
     batches (the model runs them in eval mode)."""
     device = next(model.parameters()).device
@@ -116,18 +124,23 @@ def prune_per_row(scores: Mapping[str, torch.Tensor], target: float) -> Mask:
     return mask
 
 
-def calibration_batches(features: Sequence[dict], batch_size: int = 32, pad_token_id: int = 0,
-                        max_batches: int | None = 4) -> list[dict[str, torch.Tensor]]:
+def calibration_batches(
+    features: Sequence[dict], batch_size: int = 32, pad_token_id: int = 0, max_batches: int | None = 4
+) -> list[dict[str, torch.Tensor]]:
     """The first `max_batches` batches of `features` (in order), padded per batch."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    chunks = [features[i:i + batch_size] for i in range(0, len(features), batch_size)][:max_batches]
-    return [pad_collate([{k: f[k] for k in MODEL_INPUTS if k in f} for f in chunk], pad_token_id)
-            for chunk in chunks]
+    chunks = [features[i : i + batch_size] for i in range(0, len(features), batch_size)][:max_batches]
+    return [pad_collate([{k: f[k] for k in MODEL_INPUTS if k in f} for f in chunk], pad_token_id) for chunk in chunks]
 
 
-def wanda_mask(model: nn.Module, batches: Iterable[Mapping[str, torch.Tensor]], target: float,
-               spec: PrunableSet = PrunableSet(), count_padding: bool = False) -> Mask:
+def wanda_mask(
+    model: nn.Module,
+    batches: Iterable[Mapping[str, torch.Tensor]],
+    target: float,
+    spec: PrunableSet = PrunableSet(),
+    count_padding: bool = False,
+) -> Mask:
     """The Wanda mask of `model` (theta_0 for the baseline) at sparsity `target`."""
     check_sparsity(target)
     norms = input_norms(model, batches, spec, count_padding)

@@ -46,8 +46,15 @@ def pad_collate(features: Sequence[dict], pad_token_id: int = 0) -> dict[str, to
     return batch
 
 
-def batch_indices(lengths: Sequence[int], batch_size: int, *, shuffle: bool, seed: int = 0,
-                  group_by_length: bool = True, megabatch_factor: int = 50) -> list[list[int]]:
+def batch_indices(
+    lengths: Sequence[int],
+    batch_size: int,
+    *,
+    shuffle: bool,
+    seed: int = 0,
+    group_by_length: bool = True,
+    megabatch_factor: int = 50,
+) -> list[list[int]]:
     """Split example indices into batches, deterministically for a seed.
 
     shuffle + group_by_length: shuffle, cut into megabatches of `megabatch_factor` batches,
@@ -61,9 +68,10 @@ def batch_indices(lengths: Sequence[int], batch_size: int, *, shuffle: bool, see
     order = torch.randperm(n, generator=generator).tolist() if shuffle else list(range(n))
     if group_by_length:
         chunk = batch_size * megabatch_factor if shuffle else max(n, 1)
-        order = [i for start in range(0, n, chunk)
-                 for i in sorted(order[start:start + chunk], key=lambda i: -lengths[i])]
-    batches = [order[i:i + batch_size] for i in range(0, n, batch_size)]
+        order = [
+            i for start in range(0, n, chunk) for i in sorted(order[start : start + chunk], key=lambda i: -lengths[i])
+        ]
+    batches = [order[i : i + batch_size] for i in range(0, n, batch_size)]
     if shuffle and group_by_length:
         batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
     return batches
@@ -94,17 +102,25 @@ class Batches:
         return -(-len(self.features) // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[list[int], dict[str, torch.Tensor]]]:
-        for indices in batch_indices(self.lengths, self.batch_size, shuffle=self.shuffle,
-                                     seed=self.seed * 100_003 + self.epoch,
-                                     group_by_length=self.group_by_length):
+        for indices in batch_indices(
+            self.lengths,
+            self.batch_size,
+            shuffle=self.shuffle,
+            seed=self.seed * 100_003 + self.epoch,
+            group_by_length=self.group_by_length,
+        ):
             yield indices, pad_collate([self.features[i] for i in indices], self.pad_token_id)
 
     def padding_fraction(self) -> float:
         """Share of padded positions over one epoch (0 = no padding)."""
         real = padded = 0
-        for indices in batch_indices(self.lengths, self.batch_size, shuffle=self.shuffle,
-                                     seed=self.seed * 100_003 + self.epoch,
-                                     group_by_length=self.group_by_length):
+        for indices in batch_indices(
+            self.lengths,
+            self.batch_size,
+            shuffle=self.shuffle,
+            seed=self.seed * 100_003 + self.epoch,
+            group_by_length=self.group_by_length,
+        ):
             width = max(self.lengths[i] for i in indices)
             real += sum(self.lengths[i] for i in indices)
             padded += width * len(indices)

@@ -32,5 +32,6 @@ METHOD_NAMES = {m.name: m.short for m in REGISTRY}
 METHOD_TITLES = {m.name: m.title for m in REGISTRY}
 CLAIM2_BASELINES = tuple(m.name for m in REGISTRY if m.claim2)
 # the gap table's order: claim 2's baselines first, then the others, the full model last
-GAP_METHODS = CLAIM2_BASELINES + tuple(m.name for m in REGISTRY if m.gap and not m.claim2 and m.name != "full") + (
-    "full",)
+GAP_METHODS = (
+    CLAIM2_BASELINES + tuple(m.name for m in REGISTRY if m.gap and not m.claim2 and m.name != "full") + ("full",)
+)

@@ -51,11 +51,16 @@ def spearman(predictions: Sequence[float], labels: Sequence[float]) -> float:
 
 # Metrics on model outputs: name -> function(predictions, labels).
 CLASSIFICATION_METRICS: dict[str, Callable] = {
-    "accuracy": accuracy, "f1": f1, "matthews": matthews, "pearson": pearson, "spearman": spearman,
+    "accuracy": accuracy,
+    "f1": f1,
+    "matthews": matthews,
+    "pearson": pearson,
+    "spearman": spearman,
 }
 
 
 # --- SQuAD v1.1 (official evaluation script semantics) ---
+
 
 def normalize_answer(text: str) -> str:
     """Lower case, drop punctuation, drop the articles a/an/the, collapse whitespace."""
@@ -100,6 +105,7 @@ def squad_metrics(predictions: Mapping[str, str], answers: Mapping[str, Sequence
 
 # --- masked language modelling ---
 
+
 def mlm_metrics(loss_sum: float, correct: int, count: int) -> dict[str, float]:
     """From summed cross-entropy (nats) and argmax hits over `count` masked tokens."""
     if count == 0:
@@ -110,6 +116,7 @@ def mlm_metrics(loss_sum: float, correct: int, count: int) -> dict[str, float]:
 
 # --- retrieval ---
 
+
 def retrieval_ranks(similarities, gold: Sequence[int]) -> np.ndarray:
     """1-based rank of each query's gold candidate: 1 + the number of other candidates scoring at
     least as high (ties count against the query, so a constant scorer never ranks first).
@@ -117,8 +124,10 @@ def retrieval_ranks(similarities, gold: Sequence[int]) -> np.ndarray:
     scores = np.asarray(similarities, dtype=np.float64)
     gold = np.asarray(gold, dtype=np.int64)
     if scores.ndim != 2 or len(gold) != scores.shape[0] or scores.shape[1] < 1:
-        raise ValueError(f"similarities must be queries x candidates with one gold index per query, "
-                         f"got shape {scores.shape} and {len(gold)} gold indices")
+        raise ValueError(
+            f"similarities must be queries x candidates with one gold index per query, "
+            f"got shape {scores.shape} and {len(gold)} gold indices"
+        )
     if ((gold < 0) | (gold >= scores.shape[1])).any():
         raise ValueError(f"gold indices must be in 0..{scores.shape[1] - 1}")
     right = scores[np.arange(len(gold)), gold][:, None]
@@ -132,6 +141,7 @@ def retrieval_metrics(similarities, gold: Sequence[int]) -> dict[str, float]:
 
 
 # --- the no-signal bar ---
+
 
 def no_signal_score(metric: str, labels: Sequence | None = None, candidates: int | None = None) -> float | None:
     """What `metric` scores for a model that ignores its input (None: no such bar for it).

@@ -109,3 +109,9 @@ def store_of(folder: Path) -> Path:
 def lock_path(folder: Path) -> Path:
     """A run folder's lock: a hidden file beside it, never deleted."""
     return folder.with_name(f".{folder.name}.lock")
+
+
+def refuse_parent_refs(path: str | None, name: str) -> None:
+    """Run folders and stores are named by the user: refuse '..' so nothing is written outside the intended place."""
+    if path and ".." in Path(path).parts:
+        raise ValueError(f"{name}: '..' is not allowed in a run path ({path!r})")

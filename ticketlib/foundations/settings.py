@@ -13,8 +13,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-RUNS, CACHE, WHEELHOUSE, GLUE_DIR, THREADS = ("TICKETLIB_RUNS", "TICKETLIB_CACHE", "TICKETLIB_WHEELHOUSE",
-                                              "TICKETLIB_GLUE_DIR", "TICKETLIB_THREADS")
+RUNS, CACHE, WHEELHOUSE, GLUE_DIR, THREADS = (
+    "TICKETLIB_RUNS",
+    "TICKETLIB_CACHE",
+    "TICKETLIB_WHEELHOUSE",
+    "TICKETLIB_GLUE_DIR",
+    "TICKETLIB_THREADS",
+)
 
 
 def repo_root() -> Path:

@@ -17,6 +17,7 @@ CONFIDENCE = 0.95
 
 # --- intervals ------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Interval:
     """A mean over n values with its two-sided t-interval (low/high NaN when n < 2)."""
@@ -35,8 +36,10 @@ class Interval:
     def text(self, digits: int = 3) -> str:
         if not self.has_interval:
             return f"{self.mean:+.{digits}f} (n = {self.n}, no interval)"
-        return (f"{self.mean:+.{digits}f} [{self.confidence:.0%} CI {self.low:+.{digits}f}, "
-                f"{self.high:+.{digits}f}], n = {self.n}")
+        return (
+            f"{self.mean:+.{digits}f} [{self.confidence:.0%} CI {self.low:+.{digits}f}, "
+            f"{self.high:+.{digits}f}], n = {self.n}"
+        )
 
 
 def t_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> Interval:
@@ -62,12 +65,14 @@ def paired_gap(a: Mapping[int, float], b: Mapping[int, float], confidence: float
         return None
     shared = sorted(set(a) & set(b))
     if not shared:
-        return Interval(float(np.mean(list(a.values())) - np.mean(list(b.values()))), math.nan, math.nan, 0, 0.0,
-                        confidence)
+        return Interval(
+            float(np.mean(list(a.values())) - np.mean(list(b.values()))), math.nan, math.nan, 0, 0.0, confidence
+        )
     return t_interval([a[s] - b[s] for s in shared], confidence)
 
 
 # --- tests: one-sided, equivalence, Holm, seeds needed ----------------------------------------
+
 
 @dataclass(frozen=True)
 class Tested:
@@ -83,8 +88,7 @@ class Tested:
     p_tost: float = math.nan
 
 
-def test_against(differences: Sequence[float], threshold: float = 0.0,
-                 confidence: float = CONFIDENCE) -> Tested:
+def test_against(differences: Sequence[float], threshold: float = 0.0, confidence: float = CONFIDENCE) -> Tested:
     """Test the mean of paired `differences` against `threshold` in both directions; n >= 2."""
     from statsmodels.stats.weightstats import DescrStatsW
 

@@ -37,9 +37,26 @@ from ticketlib.foundations.atomic import atomic_path
 from ticketlib.tasks.params import Recipe
 
 SPARSITY = 0.5  # the mask compared with theta_0's: the paper's 50% global magnitude mask
-CSV_COLUMNS = ["task", "model", "pooling", "steps", "batch_size", "learning_rate", "seed", "train_examples",
-               "metric", "dev_score", "movement", "jaccard_theta0", "sparsity", "train_seconds", "total_seconds",
-               "threads", "machine", "date"]
+CSV_COLUMNS = [
+    "task",
+    "model",
+    "pooling",
+    "steps",
+    "batch_size",
+    "learning_rate",
+    "seed",
+    "train_examples",
+    "metric",
+    "dev_score",
+    "movement",
+    "jaccard_theta0",
+    "sparsity",
+    "train_seconds",
+    "total_seconds",
+    "threads",
+    "machine",
+    "date",
+]
 
 
 @dataclass(frozen=True)
@@ -50,7 +67,7 @@ class Budget:
 
     @classmethod
     def parse(cls, text: str, learning_rate: float) -> "Budget":
-        """"48x32" -> 48 steps of 32 (at `learning_rate`)."""
+        """ "48x32" -> 48 steps of 32 (at `learning_rate`)."""
         steps, sep, batch = text.lower().partition("x")
         try:
             budget = cls(int(steps), int(batch), float(learning_rate))
@@ -68,9 +85,16 @@ def relative_movement(before: dict[str, torch.Tensor], after: dict[str, torch.Te
     return (moved / norm) ** 0.5
 
 
-def probe_model(model: nn.Module, train_features: Sequence[dict], evaluate: Callable[[nn.Module], dict],
-                train: TrainConfig | None, spec: PrunableSet = PrunableSet(), sparsity: float = SPARSITY,
-                scope: str = "global", pad_token_id: int = 0) -> dict:
+def probe_model(
+    model: nn.Module,
+    train_features: Sequence[dict],
+    evaluate: Callable[[nn.Module], dict],
+    train: TrainConfig | None,
+    spec: PrunableSet = PrunableSet(),
+    sparsity: float = SPARSITY,
+    scope: str = "global",
+    pad_token_id: int = 0,
+) -> dict:
     """Fine-tune `model` (theta_0) densely as the baselines' "full" method does (train None: not
     at all) and measure it; the model is trained in place."""
     from ticketlib.core.imp import evaluate_ticket
@@ -82,14 +106,22 @@ def probe_model(model: nn.Module, train_features: Sequence[dict], evaluate: Call
         result = {"steps": 0, "metrics": evaluate(model), "train_seconds": 0.0}
     else:
         started = time.perf_counter()
-        result = evaluate_ticket(model, full_mask(theta0), train_features, evaluate, train, spec=spec,
-                                 pad_token_id=pad_token_id)
+        result = evaluate_ticket(
+            model, full_mask(theta0), train_features, evaluate, train, spec=spec, pad_token_id=pad_token_id
+        )
     trained = prunable_state(model, spec)
-    overlap = masks_overlap(magnitude_prune(trained, sparsity, scope=scope),
-                            magnitude_prune(theta0, sparsity, scope=scope))
-    return {"steps": result["steps"], "metrics": result["metrics"], "movement": relative_movement(theta0, trained),
-            "jaccard_theta0": overlap, "sparsity": sparsity, "train_seconds": round(result["train_seconds"], 3),
-            "seconds": round(time.perf_counter() - started, 3)}
+    overlap = masks_overlap(
+        magnitude_prune(trained, sparsity, scope=scope), magnitude_prune(theta0, sparsity, scope=scope)
+    )
+    return {
+        "steps": result["steps"],
+        "metrics": result["metrics"],
+        "movement": relative_movement(theta0, trained),
+        "jaccard_theta0": overlap,
+        "sparsity": sparsity,
+        "train_seconds": round(result["train_seconds"], 3),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
 
 
 def profile_recipe(profile: str, task: str, overrides: dict | None = None) -> Recipe:
@@ -103,8 +135,7 @@ def profile_recipe(profile: str, task: str, overrides: dict | None = None) -> Re
 
 def budget_recipe(recipe: Recipe, budget: Budget, epoch_data: bool = True) -> Recipe:
     """The recipe at this budget; with `epoch_data`, one epoch of steps x batch size examples."""
-    values = {"max_steps": budget.steps or None, "batch_size": budget.batch_size,
-              "learning_rate": budget.learning_rate}
+    values = {"max_steps": budget.steps or None, "batch_size": budget.batch_size, "learning_rate": budget.learning_rate}
     if epoch_data and budget.steps:
         values["max_train_examples"] = budget.steps * budget.batch_size
     return recipe.replace(**values)
@@ -120,18 +151,39 @@ def measure(recipe: Recipe, budget: Budget, seed: int, epoch_data: bool = True, 
     model, _ = fresh_model(recipe, seed=seed)
     spec = recipe.prune_config().spec()
     train = recipe.train_config(seed) if budget.steps else None
-    probe = probe_model(model, loaded.data.train_features, evaluator(loaded), train, spec, sparsity, recipe.scope,
-                        loaded.data.pad_token_id)
+    probe = probe_model(
+        model,
+        loaded.data.train_features,
+        evaluator(loaded),
+        train,
+        spec,
+        sparsity,
+        recipe.scope,
+        loaded.data.pad_token_id,
+    )
     metric = loaded.data.matching_metric
-    return {"task": recipe.task, "model": recipe.model, "pooling": recipe.pooling, "steps": probe["steps"],
-            "batch_size": budget.batch_size, "learning_rate": budget.learning_rate, "seed": seed,
-            "train_examples": len(loaded.data.train_features), "metric": metric,
-            "dev_score": probe["metrics"][metric], "movement": probe["movement"],
-            "jaccard_theta0": probe["jaccard_theta0"], "sparsity": sparsity,
-            "train_seconds": probe["train_seconds"], "total_seconds": round(time.perf_counter() - started, 1),
-            "threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine(),
-            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "metrics": probe["metrics"],
-            "recipe": recipe.as_dict()}
+    return {
+        "task": recipe.task,
+        "model": recipe.model,
+        "pooling": recipe.pooling,
+        "steps": probe["steps"],
+        "batch_size": budget.batch_size,
+        "learning_rate": budget.learning_rate,
+        "seed": seed,
+        "train_examples": len(loaded.data.train_features),
+        "metric": metric,
+        "dev_score": probe["metrics"][metric],
+        "movement": probe["movement"],
+        "jaccard_theta0": probe["jaccard_theta0"],
+        "sparsity": sparsity,
+        "train_seconds": probe["train_seconds"],
+        "total_seconds": round(time.perf_counter() - started, 1),
+        "threads": torch.get_num_threads(),
+        "machine": platform.processor() or platform.machine(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "metrics": probe["metrics"],
+        "recipe": recipe.as_dict(),
+    }
 
 
 def _key(recipe: dict, seed: int) -> str:
@@ -146,8 +198,15 @@ def read_rows(path: str | Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def run_probe(recipe: Recipe, budgets: Sequence[Budget], seeds: Sequence[int], out: str | Path,
-              epoch_data: bool = True, sparsity: float = SPARSITY, log=print) -> pd.DataFrame:
+def run_probe(
+    recipe: Recipe,
+    budgets: Sequence[Budget],
+    seeds: Sequence[int],
+    out: str | Path,
+    epoch_data: bool = True,
+    sparsity: float = SPARSITY,
+    log=print,
+) -> pd.DataFrame:
     """Every (budget, seed) cell not in `out` yet (a .jsonl file), appended as it finishes; the
     whole file's rows as a tidy CSV beside it (same name, .csv). Returns the CSV's table."""
     out = Path(out)
@@ -162,9 +221,11 @@ def run_probe(recipe: Recipe, budgets: Sequence[Budget], seeds: Sequence[int], o
             if _key(budget_recipe(recipe, budget, epoch_data).as_dict(), seed) in done:
                 continue
             row = measure(recipe, budget, seed, epoch_data, sparsity)
-            log(f"{row['task']} {budget.steps}x{budget.batch_size} lr {budget.learning_rate:g} seed {seed}: "
+            log(
+                f"{row['task']} {budget.steps}x{budget.batch_size} lr {budget.learning_rate:g} seed {seed}: "
                 f"{row['metric']} {row['dev_score']:.3f}, movement {row['movement']:.4f}, "
-                f"Jaccard with theta_0 {row['jaccard_theta0']:.4f}, {row['train_seconds']:.0f} s")
+                f"Jaccard with theta_0 {row['jaccard_theta0']:.4f}, {row['train_seconds']:.0f} s"
+            )
             with open(out, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(row) + "\n")
     table = tidy(read_rows(out))
@@ -179,14 +240,21 @@ def tidy(rows: Sequence[dict]) -> pd.DataFrame:
 
 def markdown(table: pd.DataFrame) -> str:
     """Mean ± std over seeds per task and budget, as a markdown table."""
-    lines = ["| task | steps x batch, lr | seeds | dev score | Jaccard with theta_0's mask | relative weight "
-             "movement | train s (mean) |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| task | steps x batch, lr | seeds | dev score | Jaccard with theta_0's mask | relative weight "
+        "movement | train s (mean) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     keys = ["task", "steps", "batch_size", "learning_rate", "metric"]
     for (task, steps, batch, lr, metric), part in table.groupby(keys, sort=False):
+
         def cell(column, digits=3):
             values = part[column]
             spread = f" ± {values.std():.{digits}f}" if len(values) > 1 else ""
             return f"{values.mean():.{digits}f}{spread}"
-        lines.append(f"| {task} | {steps} x {batch}, {lr:g} | {len(part)} | {metric} {cell('dev_score')} | "
-                     f"{cell('jaccard_theta0')} | {cell('movement')} | {part['train_seconds'].mean():.0f} |")
+
+        lines.append(
+            f"| {task} | {steps} x {batch}, {lr:g} | {len(part)} | {metric} {cell('dev_score')} | "
+            f"{cell('jaccard_theta0')} | {cell('movement')} | {part['train_seconds'].mean():.0f} |"
+        )
     return "\n".join(lines)

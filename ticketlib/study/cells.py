@@ -28,11 +28,22 @@ SPARSITY_TOLERANCE = 0.005  # a level's measured sparsity may sit a hair under i
 NO_SIGNAL_METHOD = NO_SIGNAL
 SEARCH_EXPERIMENT, EVAL_EXPERIMENT, REWINDING_EXPERIMENT = "find_tickets", "baselines", "rewinding"
 
-NEEDED_COLUMNS = ("experiment", "method", "task", "source_task", "seed", "level", "sparsity", "rewind_step",
-                  "metric", "value")
+NEEDED_COLUMNS = (
+    "experiment",
+    "method",
+    "task",
+    "source_task",
+    "seed",
+    "level",
+    "sparsity",
+    "rewind_step",
+    "metric",
+    "value",
+)
 
 
 # --- the values of each cell ----------------------------------------------------------------
+
 
 def main_rows(rows: pd.DataFrame) -> pd.DataFrame:
     """The rows of each task's matching metric (no-signal rows included), checked."""
@@ -40,8 +51,9 @@ def main_rows(rows: pd.DataFrame) -> pd.DataFrame:
 
     missing = [c for c in NEEDED_COLUMNS if c not in rows.columns]
     if missing:
-        raise ValueError(f"results rows lack the column(s) {', '.join(missing)} "
-                         "(see ticketlib.tickets.results.ROW_COLUMNS)")
+        raise ValueError(
+            f"results rows lack the column(s) {', '.join(missing)} (see ticketlib.tickets.results.ROW_COLUMNS)"
+        )
     if not len(rows):
         return rows.copy()
     metric = {t: get_task(t).matching_metric for t in rows["task"].unique()}
@@ -70,8 +82,9 @@ class Cells:
 
     def __init__(self, rows: pd.DataFrame):
         self.rows = main_rows(rows)
-        self.tasks = sorted(self.rows.loc[self.rows["method"] != NO_SIGNAL_METHOD, "task"].unique()) \
-            if len(self.rows) else []
+        self.tasks = (
+            sorted(self.rows.loc[self.rows["method"] != NO_SIGNAL_METHOD, "task"].unique()) if len(self.rows) else []
+        )
 
     def _part(self, task: str, method: str, level: int | None = None, source: str | None = None) -> pd.DataFrame:
         r = self.rows
@@ -119,8 +132,11 @@ class Cells:
 
 def mean_std(values: Mapping[int, float]) -> dict:
     vals = list(values.values())
-    return {"mean": float(np.mean(vals)) if vals else math.nan,
-            "std": float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0, "seeds": len(vals)}
+    return {
+        "mean": float(np.mean(vals)) if vals else math.nan,
+        "std": float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0,
+        "seeds": len(vals),
+    }
 
 
 def seed_stats(rows: pd.DataFrame) -> pd.DataFrame:
@@ -131,18 +147,36 @@ def seed_stats(rows: pd.DataFrame) -> pd.DataFrame:
     for task in cells.tasks:
         full, _ = cells.full(task)
         if full:
-            out.append({"task": task, "method": "full", "source_task": task, "level": 0, "sparsity": 0.0,
-                        "metric": cells.metric(task), **mean_std(full)})
+            out.append(
+                {
+                    "task": task,
+                    "method": "full",
+                    "source_task": task,
+                    "level": 0,
+                    "sparsity": 0.0,
+                    "metric": cells.metric(task),
+                    **mean_std(full),
+                }
+            )
         part = cells.rows[(cells.rows["task"] == task) & ~cells.rows["method"].isin(["full", NO_SIGNAL_METHOD])]
-        keys = part[["method", "source_task", "level"]].drop_duplicates().sort_values(["method", "source_task",
-                                                                                       "level"])
+        keys = (
+            part[["method", "source_task", "level"]].drop_duplicates().sort_values(["method", "source_task", "level"])
+        )
         for method, source, level in keys.itertuples(index=False):
             if method == "imp" and (level == 0 or source != task):
                 continue
             values = cells.method(task, method, int(level), source)
             if values:
-                out.append({"task": task, "method": method, "source_task": source, "level": int(level),
-                            "sparsity": cells.sparsity(task, int(level), method, source),
-                            "metric": cells.metric(task), **mean_std(values)})
+                out.append(
+                    {
+                        "task": task,
+                        "method": method,
+                        "source_task": source,
+                        "level": int(level),
+                        "sparsity": cells.sparsity(task, int(level), method, source),
+                        "metric": cells.metric(task),
+                        **mean_std(values),
+                    }
+                )
     columns = ["task", "method", "source_task", "level", "sparsity", "metric", "mean", "std", "seeds"]
     return pd.DataFrame(out, columns=columns)

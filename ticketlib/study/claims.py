@@ -1,7 +1,7 @@
 """The paper's three claims judged by rules declared before a study runs (docs/method.md,
 "Verdicts"): values only; ticketlib.study.wording says them in English.
 
-Rules (`Rules`, from a profile's `rules:` section; the defaults below)
+Rules (`Rules` in ticketlib.study.rules, from a profile's `rules:` section, with its defaults)
   Matching (a task at a level): IMP - full model, paired by seed, tested against -margin (the
   metric's declared margin) in both directions with one-sided t-tests, Holm-corrected across
   the task x level family: MATCHING when "IMP - full <= -margin" is rejected (the first of the
@@ -33,8 +33,7 @@ Rules (`Rules`, from a profile's `rules:` section; the defaults below)
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
-from enum import Enum
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import pandas as pd
@@ -43,120 +42,19 @@ from ticketlib.foundations import stats as S
 from ticketlib.foundations.methods import CLAIM2_BASELINES
 from ticketlib.study import cells as C
 from ticketlib.study import tables as T
-
-PRETRAINING_SOURCES = ("squad-retrieval", "wiki-mlm", "mlm")
-
-
-class Verdict(str, Enum):
-    SUPPORTED = "supported"
-    CONTRADICTED = "contradicted"
-    UNDECIDED = "undecided"
-    NOT_TESTABLE = "not testable"
-
-
-class Match(str, Enum):
-    MATCHING = "matching"
-    NOT_MATCHING = "not matching"
-    UNDECIDED = "undecided"
-
-
-@dataclass(frozen=True)
-class Rules:
-    """Every rule's number, declared in the profile (`rules:`) before the study runs."""
-
-    alpha: float = 0.05  # family-wise error rate of each claim's family (Holm)
-    margin: float = 0.01  # the equivalence margin of a metric not listed in `margins`
-    margins: Mapping[str, float] = field(default_factory=lambda: {"accuracy": 0.01, "accuracy_at_1": 0.01,
-                                                                  "f1": 0.01, "pearson": 0.01,
-                                                                  "spearman": 0.01, "matthews": 0.01})
-    claim1_min_sparsity: float = 0.40
-    min_pairs: int = 2
-    pretraining_sources: Sequence[str] = PRETRAINING_SOURCES
-
-    @classmethod
-    def from_mapping(cls, data: Mapping | None) -> "Rules":
-        data = dict(data or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"rules: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        if "margins" in data:
-            data["margins"] = {**cls().margins, **data["margins"]}
-        rules = cls(**data)
-        if not 0 < rules.alpha < 0.5:
-            raise ValueError(f"rules.alpha must be in (0, 0.5), got {rules.alpha!r}")
-        if any(not m >= 0 for m in (rules.margin, *rules.margins.values())):
-            raise ValueError("rules: margins must be >= 0")
-        return rules
-
-    def margin_for(self, metric: str) -> float:
-        return float(self.margins.get(metric, self.margin))
-
-
-# --- cells ----------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Cell:
-    """One tested comparison: `tested` against its threshold, with Holm-adjusted p-values."""
-
-    task: str
-    level: int
-    sparsity: float
-    against: str  # "full" for matching; a method or a source task for gaps
-    tested: S.Tested | None  # None: fewer than min_pairs paired seeds
-    pairs: int
-    p_above: float = math.nan  # adjusted
-    p_below: float = math.nan
-    result: str = Match.UNDECIDED.value
-    seeds_needed: int | None = None
-    counted: bool = True
-    why_not_counted: str = ""
-
-
-def _tested(a: Mapping[int, float], b: Mapping[int, float], threshold: float,
-            rules: Rules) -> tuple[S.Tested | None, int]:
-    shared = sorted(set(a) & set(b))
-    if len(shared) < max(2, rules.min_pairs):
-        return None, len(shared)
-    return S.test_against([a[s] - b[s] for s in shared], threshold, 1 - 2 * rules.alpha), len(shared)
-
-
-def _adjust(cells: list[Cell], rules: Rules, above: str, below: str) -> list[Cell]:
-    """Holm over both directions of every counted, tested cell; each cell's result and, when
-    undecided, the seeds that would decide it at Holm's strictest level."""
-    tested = [c for c in cells if c.counted and c.tested is not None]
-    adjusted = S.holm([p for c in tested for p in (c.tested.p_above, c.tested.p_below)], rules.alpha)
-    strictest = rules.alpha / max(1, len(adjusted))
-    out, i = [], 0
-    for cell in cells:
-        if not (cell.counted and cell.tested is not None):
-            out.append(cell)
-            continue
-        p_above, p_below = adjusted[i], adjusted[i + 1]
-        i += 2
-        result = above if p_above < rules.alpha else below if p_below < rules.alpha else Match.UNDECIDED.value
-        gap = cell.tested.gap
-        needed = (S.seeds_needed(gap.mean, gap.std, cell.tested.threshold, strictest)
-                  if result == Match.UNDECIDED.value else None)
-        out.append(Cell(**{**cell.__dict__, "p_above": p_above, "p_below": p_below, "result": result,
-                           "seeds_needed": needed}))
-    return out
-
-
-def matching_cells(cells: C.Cells, learned: Sequence[str], rules: Rules) -> list[Cell]:
-    """IMP - full model at every level of every learned task, one Holm family (module docstring)."""
-    out = []
-    for task in learned:
-        full = cells.full(task)[0]
-        margin = rules.margin_for(cells.metric(task))
-        for level in cells.imp_levels(task):
-            tested, pairs = _tested(cells.imp(task, level), full, -margin, rules)
-            out.append(Cell(task, level, cells.sparsity(task, level), "full", tested, pairs,
-                            why_not_counted="" if tested else f"{pairs} paired seed(s)"))
-    return _adjust(out, rules, Match.MATCHING.value, Match.NOT_MATCHING.value)
-
+from ticketlib.study.rules import (
+    PRETRAINING_SOURCES,
+    Cell,
+    Match,
+    Rules,
+    Verdict,
+    holm_adjust,
+    matching_cells,
+    tested_pair,
+)
 
 # --- claims ---------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class TaskVerdict:
@@ -217,15 +115,27 @@ def claim_1(match: list[Cell], learned: Sequence[str], not_counted: dict[str, st
         mine = [c for c in match if c.task == task]
         high = [c for c in mine if c.sparsity >= reach and c.tested is not None]
         if not high:
-            tasks.append(TaskVerdict(task, Verdict.NOT_TESTABLE, mine, note="below_min_sparsity" if not any(
-                c.sparsity >= reach for c in mine) else "too_few_pairs"))
+            tasks.append(
+                TaskVerdict(
+                    task,
+                    Verdict.NOT_TESTABLE,
+                    mine,
+                    note="below_min_sparsity" if not any(c.sparsity >= reach for c in mine) else "too_few_pairs",
+                )
+            )
         elif any(c.result == Match.MATCHING.value for c in high):
             tasks.append(TaskVerdict(task, Verdict.SUPPORTED, mine))
         elif all(c.result == Match.NOT_MATCHING.value for c in high):
             tasks.append(TaskVerdict(task, Verdict.CONTRADICTED, mine))
         else:
-            tasks.append(TaskVerdict(task, Verdict.UNDECIDED, mine,
-                                     _seeds_to_decide(high, Match.MATCHING.value, Match.NOT_MATCHING.value)))
+            tasks.append(
+                TaskVerdict(
+                    task,
+                    Verdict.UNDECIDED,
+                    mine,
+                    _seeds_to_decide(high, Match.MATCHING.value, Match.NOT_MATCHING.value),
+                )
+            )
     return ClaimResult(1, overall(tasks), tasks, not_counted, note="" if learned else "no_learned_task")
 
 
@@ -237,8 +147,14 @@ def imp_learned(cells: C.Cells, task: str, level: int, no_signal: float | None, 
     return S.t_interval(values, confidence).low > no_signal
 
 
-def claim_2(cells: C.Cells, learned: Sequence[str], not_counted: dict[str, str], no_signal: Mapping[str, float],
-            rules: Rules, baselines: Sequence[str] = CLAIM2_BASELINES) -> ClaimResult:
+def claim_2(
+    cells: C.Cells,
+    learned: Sequence[str],
+    not_counted: dict[str, str],
+    no_signal: Mapping[str, float],
+    rules: Rules,
+    baselines: Sequence[str] = CLAIM2_BASELINES,
+) -> ClaimResult:
     out = []
     for task in learned:
         for level in cells.imp_levels(task):
@@ -247,12 +163,23 @@ def claim_2(cells: C.Cells, learned: Sequence[str], not_counted: dict[str, str],
                 other = cells.method(task, method, level)
                 if not other:
                     continue
-                tested, pairs = _tested(cells.imp(task, level), other, 0.0, rules)
+                tested, pairs = tested_pair(cells.imp(task, level), other, 0.0, rules)
                 why = ("" if ticket_learned else "the IMP ticket did not learn at this level") or (
-                    "" if tested else f"{pairs} paired seed(s)")
-                out.append(Cell(task, level, cells.sparsity(task, level), method, tested, pairs,
-                                counted=ticket_learned, why_not_counted=why))
-    gaps = _adjust(out, rules, "above", "below")
+                    "" if tested else f"{pairs} paired seed(s)"
+                )
+                out.append(
+                    Cell(
+                        task,
+                        level,
+                        cells.sparsity(task, level),
+                        method,
+                        tested,
+                        pairs,
+                        counted=ticket_learned,
+                        why_not_counted=why,
+                    )
+                )
+    gaps = holm_adjust(out, rules, "above", "below")
     tasks = []
     for task in learned:
         mine = [c for c in gaps if c.task == task]
@@ -286,8 +213,14 @@ def _transfer_sources(cells: C.Cells, target: str, level: int) -> list[str]:
     return sorted(part["source_task"].unique())
 
 
-def claim_3(cells: C.Cells, match: list[Cell], learned: Sequence[str], not_counted: dict[str, str],
-            source: str | None, rules: Rules) -> ClaimResult:
+def claim_3(
+    cells: C.Cells,
+    match: list[Cell],
+    learned: Sequence[str],
+    not_counted: dict[str, str],
+    source: str | None,
+    rules: Rules,
+) -> ClaimResult:
     if source is None:
         return ClaimResult(3, Verdict.NOT_TESTABLE, [], not_counted, note="no_source")
     own = [c for c in match if c.task == source]
@@ -296,27 +229,32 @@ def claim_3(cells: C.Cells, match: list[Cell], learned: Sequence[str], not_count
     if not own:
         return ClaimResult(3, Verdict.NOT_TESTABLE, [], not_counted, "source_no_pruned_level", source, own)
     ticket_levels = [c.level for c in own if c.result == Match.MATCHING.value]
-    gate = "" if ticket_levels else (
-        "source_too_few_seeds" if all(c.tested is None for c in own) else "source_not_a_ticket")
+    gate = (
+        ""
+        if ticket_levels
+        else ("source_too_few_seeds" if all(c.tested is None for c in own) else "source_not_a_ticket")
+    )
     level = max(ticket_levels) if ticket_levels else min(c.level for c in own)  # else its lowest pruned level
     targets = [t for t in learned if t != source and source in _transfer_sources(cells, t, level)]
     if not targets:
-        return ClaimResult(3, Verdict.NOT_TESTABLE, [], not_counted, "no_transfer_at_ticket_level", source, own,
-                           level)
+        return ClaimResult(3, Verdict.NOT_TESTABLE, [], not_counted, "no_transfer_at_ticket_level", source, own, level)
     cells_out = []
     for target in targets:
         mine = cells.method(target, "transfer", level, source)
         margin = rules.margin_for(cells.metric(target))
-        tested, pairs = _tested(mine, cells.full(target)[0], -margin, rules)
+        tested, pairs = tested_pair(mine, cells.full(target)[0], -margin, rules)
         cells_out.append(Cell(target, level, cells.sparsity(target, level, "transfer", source), "full", tested, pairs))
         for other in _transfer_sources(cells, target, level):
             if other != source and other in learned:
-                tested, pairs = _tested(mine, cells.method(target, "transfer", level, other), 0.0, rules)
-                cells_out.append(Cell(target, level, cells.sparsity(target, level, "transfer", other), other,
-                                      tested, pairs))
+                tested, pairs = tested_pair(mine, cells.method(target, "transfer", level, other), 0.0, rules)
+                cells_out.append(
+                    Cell(target, level, cells.sparsity(target, level, "transfer", other), other, tested, pairs)
+                )
     matched = {id(c) for c in cells_out if c.against == "full"}
-    fulls = _adjust([c for c in cells_out if id(c) in matched], rules, Match.MATCHING.value, Match.NOT_MATCHING.value)
-    pairs_ = _adjust([c for c in cells_out if id(c) not in matched], rules, "above", "below")
+    fulls = holm_adjust(
+        [c for c in cells_out if id(c) in matched], rules, Match.MATCHING.value, Match.NOT_MATCHING.value
+    )
+    pairs_ = holm_adjust([c for c in cells_out if id(c) not in matched], rules, "above", "below")
     tasks = []
     for target in targets:
         vs_full = [c for c in fulls if c.task == target]
@@ -330,13 +268,20 @@ def claim_3(cells: C.Cells, match: list[Cell], learned: Sequence[str], not_count
         elif vs_full[0].result == Match.MATCHING.value:  # matching, and no other source beats it
             tasks.append(TaskVerdict(target, Verdict.SUPPORTED, mine, level=level))
         else:
-            tasks.append(TaskVerdict(target, Verdict.UNDECIDED, mine,
-                                     _seeds_to_decide(vs_full, Match.NOT_MATCHING.value, Match.MATCHING.value),
-                                     level=level))
+            tasks.append(
+                TaskVerdict(
+                    target,
+                    Verdict.UNDECIDED,
+                    mine,
+                    _seeds_to_decide(vs_full, Match.NOT_MATCHING.value, Match.MATCHING.value),
+                    level=level,
+                )
+            )
     return ClaimResult(3, overall(tasks), tasks, not_counted, gate, source, own, level)
 
 
 # --- the study ------------------------------------------------------------------------------
+
 
 @dataclass
 class Judgement:
@@ -362,14 +307,24 @@ def judge(rows: pd.DataFrame, rules: Rules | None = None, no_signal: Mapping[str
     bars = {t: item.no_signal for t, item in learn.items() if item.no_signal is not None}
     match = matching_cells(cells, learned, rules)
     source = pretraining_source(rows, rules.pretraining_sources)
-    claims = [claim_1(match, learned, not_counted, rules), claim_2(cells, learned, not_counted, bars, rules),
-              claim_3(cells, match, learned, not_counted, source, rules)]
-    return Judgement(rules, learn, C.seed_stats(rows), T.matching_table(rows, no_signal), match,
-                     T.gap_table(rows), T.transfer_table(rows), claims)
+    claims = [
+        claim_1(match, learned, not_counted, rules),
+        claim_2(cells, learned, not_counted, bars, rules),
+        claim_3(cells, match, learned, not_counted, source, rules),
+    ]
+    return Judgement(
+        rules,
+        learn,
+        C.seed_stats(rows),
+        T.matching_table(rows, no_signal),
+        match,
+        T.gap_table(rows),
+        T.transfer_table(rows),
+        claims,
+    )
 
 
 def matching_summary(match: Sequence[Cell], task: str) -> float:
     """The highest sparsity at which `task`'s IMP ticket matches by the equivalence rule (NaN: none)."""
     found = [c.sparsity for c in match if c.task == task and c.result == Match.MATCHING.value]
     return max(found) if found else math.nan
-

@@ -1,4 +1,5 @@
-"""The experiments the notebooks run, one function each, on top of the core (imp.py, train.py).
+"""The experiments the notebooks run, one function each, on top of the core (ticketlib.core.imp),
+run_setup (a run's folder) and subnetworks (one subnetwork fine-tuned, per method).
 
 Every function takes a `Recipe` (ticketlib.tasks.params) and a run folder, writes its artifacts
 there (masks, level folders, one JSON per finished cell so a killed run resumes), and
@@ -16,20 +17,17 @@ that need it, and a sweep's run by hand runs.
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import pandas as pd
 
-from ticketlib import __version__
-from ticketlib.foundations.atomic import read_json, write_json
-from ticketlib.foundations.paths import IMP_DIR, MANIFEST_FILE, PARAMS_FILE, ROWS_FILE, RUN_FILE, cell_path
-from ticketlib.foundations.settings import store_root
-from ticketlib.study.identity import describe, folder_id, run_folder, run_identity
+from ticketlib.foundations.atomic import read_json
+from ticketlib.foundations.paths import IMP_DIR, MANIFEST_FILE, ROWS_FILE
 from ticketlib.study.last_study import tickets_listing
+from ticketlib.study.run_setup import cached_cell, describe_run, resolve_run, resolve_run_dir, run_label
+from ticketlib.study.subnetworks import train_mask, train_method
 from ticketlib.tasks.params import Recipe
 from ticketlib.tasks.run_inputs import Loaded, evaluator, fresh_model, load_data
 from ticketlib.tickets.results import METHOD_TITLES, NO_SIGNAL, collect_rows, metric_rows, write_rows  # noqa: F401
@@ -46,87 +44,29 @@ from ticketlib.tickets.ticket import (  # noqa: F401
 
 # the methods evaluate_subnetworks trains (ticketlib.tickets.results.METHODS: names and titles)
 METHODS = tuple(m for m in RESULT_METHODS if m != "transfer")
-RANDOM_PRUNING_SEED_OFFSET = 104_729  # random pruning draws with the training seed + this (weights and units)
-
-
-# --- set-up ---------------------------------------------------------------------------------
-
-def resolve_run_dir(run_dir: str | os.PathLike | None, experiment: str, recipe: Recipe,
-                    params: dict | None = None, needs: dict | None = None) -> Path:
-    """The given run folder, else the run's folder in the store (ticketlib.study.identity.run_folder):
-    the one a sweep with the same parameters uses. `params`: the experiment's own parameters,
-    named as in its notebook; `needs`: parameter -> the run folder (or mask file) it takes."""
-    return _resolve(run_dir, experiment, recipe, params, needs)[0]
-
-
-def _resolve(run_dir, experiment: str, recipe: Recipe, params: dict | None = None,
-             needs: dict | None = None) -> tuple[Path, dict | None]:
-    """resolve_run_dir, with the store's identity of the run (None for a given folder): written
-    to params.json by _describe, once the run's inputs are checked."""
-    if run_dir:
-        return Path(run_dir), None
-    identity = run_identity(experiment, {**recipe.as_dict(), **(params or {})},
-                            {k: folder_id(v) for k, v in (needs or {}).items()})
-    return run_folder(store_root(), identity), identity
-
-
-def _run_label(run_dir: Path) -> str:
-    """The rows' run_id without one given: the folder's run id (params.json), else its name."""
-    described = run_dir / PARAMS_FILE
-    return (read_json(described).get("run_id") or run_dir.name) if described.is_file() else run_dir.name
-
-
-# --- rows -----------------------------------------------------------------------------------
-
-def _describe(run_dir: Path, identity: dict | None, experiment: str, recipe: Recipe, **extra) -> None:
-    print(f"run folder: {shown_folder(run_dir)} ({folder_state(run_dir)})", flush=True)
-    if identity is not None and not (run_dir / PARAMS_FILE).is_file():
-        describe(run_dir, identity)
-    write_json(run_dir / RUN_FILE, {"experiment": experiment, "recipe": recipe.as_dict(),
-                                      "ticketlib_version": __version__, **extra})
-
-
-def shown_folder(run_dir: Path) -> str:
-    """A run folder as a notebook prints it: within the run store as `<store>/...`, so an
-    executed notebook (committed, or shared in a shard) names no folder of the machine it ran on."""
-    store, folder = store_root(), Path(run_dir).resolve()
-    return f"<store>/{folder.relative_to(store).as_posix()}" if folder.is_relative_to(store) else str(run_dir)
-
-
-def folder_state(run_dir: Path) -> str:
-    """Whether a run starts anew, resumes an unfinished one (run.json: an earlier start) or reuses a
-    finished one (rows.csv: written last). A sweep's own files (params.json) do not count."""
-    if (run_dir / ROWS_FILE).is_file():
-        return "reused: finished before, nothing to compute"
-    if (run_dir / RUN_FILE).is_file():
-        return "resumed: its finished levels and cells are kept"
-    return "new"
-
-
-def _cell(run_dir: Path, name: str, compute) -> dict:
-    """A finished cell's JSON, else compute it and store it (resume after a kill)."""
-    path = cell_path(run_dir, name)
-    if path.is_file():
-        return read_json(path)
-    result = compute()
-    write_json(path, result)
-    return result
 
 
 # --- 1. finding tickets ---------------------------------------------------------------------
 
-def find_tickets(recipe: Recipe, run_dir: str | os.PathLike | None = None, run_id: str = "",
-                 rewind_step: int = 0, experiment: str = "find_tickets") -> pd.DataFrame:
+
+def find_tickets(
+    recipe: Recipe,
+    run_dir: str | os.PathLike | None = None,
+    run_id: str = "",
+    rewind_step: int = 0,
+    experiment: str = "find_tickets",
+) -> pd.DataFrame:
     """IMP on the recipe's task (resumable): one row per level and metric. The ticket of level k
     is `<run_dir>/imp/level_0k/mask.safetensors` (layout: ticketlib.tickets.ticket)."""
-    run_dir, identity = _resolve(run_dir, experiment, recipe, {"rewind_step": rewind_step} if rewind_step else {})
+    run_dir, identity = resolve_run(run_dir, experiment, recipe, {"rewind_step": rewind_step} if rewind_step else {})
     loaded = load_data(recipe)  # bad data or model fails here, before anything is written
     model, info = fresh_model(recipe, seed=recipe.seed, shown=loaded.shown_warnings)
-    _describe(run_dir, identity, experiment, recipe, rewind_step=rewind_step)
+    describe_run(run_dir, identity, experiment, recipe, rewind_step=rewind_step)
     levels = _imp_levels(recipe, run_dir / IMP_DIR, rewind_step, loaded, (model, info))
-    run_id = run_id or _run_label(run_dir)
-    return write_rows(run_dir, imp_rows(levels, recipe, experiment, run_id, rewind_step)
-                      + no_signal_rows(loaded, experiment, run_id))
+    run_id = run_id or run_label(run_dir)
+    return write_rows(
+        run_dir, imp_rows(levels, recipe, experiment, run_id, rewind_step) + no_signal_rows(loaded, experiment, run_id)
+    )
 
 
 def levels_table(rows: pd.DataFrame) -> pd.DataFrame:
@@ -147,31 +87,65 @@ def no_signal_rows(loaded: Loaded, experiment: str, run_id: str) -> list[dict]:
     data.TaskData.no_signal), as rows of method "no_signal", so every report can tell whether
     the task learned (ticketlib.study.tables)."""
     recipe = loaded.recipe
-    base = {"experiment": experiment, "method": NO_SIGNAL, "task": recipe.task, "source_task": recipe.task,
-            "model": recipe.model, "seed": None, "level": None, "sparsity": None, "rewind_step": 0, "steps": 0,
-            "train_seconds": 0.0, "run_id": run_id}
+    base = {
+        "experiment": experiment,
+        "method": NO_SIGNAL,
+        "task": recipe.task,
+        "source_task": recipe.task,
+        "model": recipe.model,
+        "seed": None,
+        "level": None,
+        "sparsity": None,
+        "rewind_step": 0,
+        "steps": 0,
+        "train_seconds": 0.0,
+        "run_id": run_id,
+    }
     return metric_rows(base, loaded.data.no_signal())
 
 
-def _imp_levels(recipe: Recipe, imp_dir: Path, rewind_step: int, loaded: Loaded | None = None,
-                model_info: tuple | None = None) -> list[dict]:
+def _imp_levels(
+    recipe: Recipe, imp_dir: Path, rewind_step: int, loaded: Loaded | None = None, model_info: tuple | None = None
+) -> list[dict]:
     from ticketlib.core.imp import run_imp
 
     loaded = loaded or load_data(recipe)
     model, info = model_info or fresh_model(recipe, seed=recipe.seed, shown=loaded.shown_warnings)
-    metadata = {"task": recipe.task, "model": recipe.model, "num_layers": info["num_layers"],
-                "source": recipe.source, "data": loaded.data.info.get("subset")}
-    return run_imp(model, loaded.data.train_features, evaluator(loaded), recipe.imp_config(rewind_step),
-                   imp_dir, metadata=metadata, pad_token_id=loaded.data.pad_token_id)
+    metadata = {
+        "task": recipe.task,
+        "model": recipe.model,
+        "num_layers": info["num_layers"],
+        "source": recipe.source,
+        "data": loaded.data.info.get("subset"),
+    }
+    return run_imp(
+        model,
+        loaded.data.train_features,
+        evaluator(loaded),
+        recipe.imp_config(rewind_step),
+        imp_dir,
+        metadata=metadata,
+        pad_token_id=loaded.data.pad_token_id,
+    )
 
 
 def imp_rows(levels: list[dict], recipe: Recipe, experiment: str, run_id: str, rewind_step: int = 0) -> list[dict]:
     rows = []
     for level in levels:
-        base = {"experiment": experiment, "method": "imp", "task": recipe.task, "source_task": recipe.task,
-                "model": recipe.model, "seed": recipe.seed, "level": level["level"], "sparsity": level["sparsity"],
-                "rewind_step": rewind_step, "steps": level["steps"], "train_seconds": level["train_seconds"],
-                "run_id": run_id}
+        base = {
+            "experiment": experiment,
+            "method": "imp",
+            "task": recipe.task,
+            "source_task": recipe.task,
+            "model": recipe.model,
+            "seed": recipe.seed,
+            "level": level["level"],
+            "sparsity": level["sparsity"],
+            "rewind_step": rewind_step,
+            "steps": level["steps"],
+            "train_seconds": level["train_seconds"],
+            "run_id": run_id,
+        }
         rows += metric_rows(base, level["metrics"])
     return rows
 
@@ -194,17 +168,26 @@ def ensure_ticket(recipe: Recipe, ticket: str | os.PathLike | None = "", train_i
             f"no ticket for this recipe (task {recipe.task!r}): no finished find_tickets run in {run_dir}.\n"
             f"{tickets_listing()}\nSet `ticket` to one of them (a find_tickets run folder or a mask file), run "
             f"01_find_tickets with this recipe first, or set `train_ticket = True` to find it now "
-            f"(IMP, {recipe.levels} level(s)).")
+            f"(IMP, {recipe.levels} level(s))."
+        )
     find_tickets(recipe)  # into run_dir, the store's folder of this recipe's find_tickets
     return run_dir
 
 
 # --- 2. subnetworks at a sparsity -----------------------------------------------------------
 
-def evaluate_subnetworks(recipe: Recipe, ticket: str | os.PathLike | None = "", at_levels: Sequence[int] = (1,),
-                         methods: Sequence[str] = METHODS, seeds: Sequence[int] | None = (0, 1),
-                         run_dir: str | os.PathLike | None = None, run_id: str = "",
-                         experiment: str = "baselines", train_ticket: bool = False) -> pd.DataFrame:
+
+def evaluate_subnetworks(
+    recipe: Recipe,
+    ticket: str | os.PathLike | None = "",
+    at_levels: Sequence[int] = (1,),
+    methods: Sequence[str] = METHODS,
+    seeds: Sequence[int] | None = (0, 1),
+    run_dir: str | os.PathLike | None = None,
+    run_id: str = "",
+    experiment: str = "baselines",
+    train_ticket: bool = False,
+) -> pd.DataFrame:
     """Fine-tune, per seed, the IMP ticket of each level in `at_levels` and its baselines at the
     same sparsity (see METHOD_TITLES); "full" is the unpruned model (the matching reference).
     `seeds`: the training seeds; None: the recipe's own seed, the one a profile matches the
@@ -215,111 +198,82 @@ def evaluate_subnetworks(recipe: Recipe, ticket: str | os.PathLike | None = "", 
     given = None if seeds is None else list(seeds)  # as the run's identity has it
     seeds = [recipe.seed] if given is None else given
     ticket_dir = ensure_ticket(recipe, ticket, train_if_missing=train_ticket)
-    run_dir, identity = _resolve(run_dir, experiment, recipe, {"at_levels": list(at_levels), "methods": list(methods),
-                                                               "seeds": given}, {"ticket": ticket_dir})
-    _describe(run_dir, identity, experiment, recipe, ticket=str(ticket_dir), at_levels=list(at_levels),
-              methods=list(methods), seeds=list(seeds))
+    run_dir, identity = resolve_run(
+        run_dir,
+        experiment,
+        recipe,
+        {"at_levels": list(at_levels), "methods": list(methods), "seeds": given},
+        {"ticket": ticket_dir},
+    )
+    describe_run(
+        run_dir,
+        identity,
+        experiment,
+        recipe,
+        ticket=str(ticket_dir),
+        at_levels=list(at_levels),
+        methods=list(methods),
+        seeds=list(seeds),
+    )
     loaded = load_data(recipe)
     rows = []
     for seed in seeds:
         if "full" in methods:
-            result = _cell(run_dir, f"full-s{seed}", lambda: _train_mask(loaded, None, seed))
-            rows += _result_rows(result, "full", 0, recipe, seed, experiment, run_id or _run_label(run_dir))
+            result = cached_cell(run_dir, f"full-s{seed}", lambda: train_mask(loaded, None, seed))
+            rows += _result_rows(result, "full", 0, recipe, seed, experiment, run_id or run_label(run_dir))
         for level in at_levels:
             ticket_mask = load_ticket(ticket_dir, level).mask
             for method in methods:
                 if method == "full":
                     continue
                 name = f"{method}-l{level}-s{seed}"
-                result = _cell(run_dir, name, lambda: _baseline(loaded, method, ticket_mask, level, seed))
-                rows += _result_rows(result, method, level, recipe, seed, experiment, run_id or _run_label(run_dir))
+                result = cached_cell(run_dir, name, lambda: train_method(loaded, method, ticket_mask, level, seed))
+                rows += _result_rows(result, method, level, recipe, seed, experiment, run_id or run_label(run_dir))
     return write_rows(run_dir, rows)
 
 
-def _result_rows(result: dict, method: str, level: int, recipe: Recipe, seed: int, experiment: str,
-                 run_id: str, source_task: str | None = None) -> list[dict]:
-    base = {"experiment": experiment, "method": method, "task": recipe.task,
-            "source_task": source_task or recipe.task, "model": recipe.model, "seed": seed, "level": level,
-            "sparsity": result["sparsity"], "rewind_step": 0, "steps": result["steps"],
-            "train_seconds": result["train_seconds"], "run_id": run_id}
+def _result_rows(
+    result: dict,
+    method: str,
+    level: int,
+    recipe: Recipe,
+    seed: int,
+    experiment: str,
+    run_id: str,
+    source_task: str | None = None,
+) -> list[dict]:
+    base = {
+        "experiment": experiment,
+        "method": method,
+        "task": recipe.task,
+        "source_task": source_task or recipe.task,
+        "model": recipe.model,
+        "seed": seed,
+        "level": level,
+        "sparsity": result["sparsity"],
+        "rewind_step": 0,
+        "steps": result["steps"],
+        "train_seconds": result["train_seconds"],
+        "run_id": run_id,
+    }
     return metric_rows(base, result["metrics"])
-
-
-def _train_mask(loaded: Loaded, mask: dict | None, seed: int, init: str = "pretrained") -> dict:
-    """Fine-tune theta_0 (or random weights) under `mask` (None: dense) with a seeded head."""
-    from ticketlib.core.imp import evaluate_ticket
-    from ticketlib.core.masks import full_mask
-    from ticketlib.core.prunable import prunable_parameters
-
-    recipe = loaded.recipe
-    spec = recipe.prune_config().spec()
-    model, _ = fresh_model(recipe, seed=seed, shown=loaded.shown_warnings)
-    if mask is None:
-        mask = full_mask(prunable_parameters(model, spec))
-    result = evaluate_ticket(model, mask, loaded.data.train_features, evaluator(loaded), recipe.train_config(seed),
-                             init=init, spec=spec, pad_token_id=loaded.data.pad_token_id)
-    return result
-
-
-def _baseline(loaded: Loaded, method: str, ticket_mask: dict, level: int, seed: int) -> dict:
-    from ticketlib.core.imp import one_shot_magnitude_mask, random_mask, standard_pruning
-    from ticketlib.core.masks import sparsity
-
-    recipe = loaded.recipe
-    spec = recipe.prune_config().spec()
-    target = sparsity(ticket_mask)
-    if method == "imp":
-        return _train_mask(loaded, ticket_mask, seed)
-    if method == "random_reinit":
-        return _train_mask(loaded, ticket_mask, seed, init="random")
-    model, _ = fresh_model(recipe, seed=seed, shown=loaded.shown_warnings)
-    if method in ("random_pruning", "omp") and recipe.granularity != "weights":
-        return _train_mask(loaded, _paired_units(model, method, ticket_mask, recipe, seed), seed)
-    # granularity 'weights' from here on (the paper's path, as before): the options below are their defaults
-    units = {"granularity": recipe.granularity, "allocation": recipe.structured_allocation,
-             "head_ratio": recipe.structured_head_ratio}
-    if method == "random_pruning":
-        return _train_mask(loaded, random_mask(model, target, seed=seed + RANDOM_PRUNING_SEED_OFFSET, spec=spec,
-                                               scope=recipe.scope, **units), seed)
-    if method == "omp":
-        return _train_mask(loaded, one_shot_magnitude_mask(model, target, spec=spec, scope=recipe.scope, **units),
-                           seed)
-    if method == "wanda":  # calibration: the first batches of the training features, in order
-        from ticketlib.core.wanda import calibration_batches, wanda_mask
-
-        batches = calibration_batches(loaded.data.train_features, recipe.batch_size, loaded.data.pad_token_id)
-        return _train_mask(loaded, wanda_mask(model, batches, target, spec=spec), seed)
-    if method == "standard_pruning":
-        config = dataclasses.replace(recipe.imp_config(), train=recipe.train_config(seed),
-                                     prune=dataclasses.replace(recipe.prune_config(), levels=level))
-        started = time.perf_counter()
-        rows = standard_pruning(model, loaded.data.train_features, evaluator(loaded), config,
-                                pad_token_id=loaded.data.pad_token_id)
-        last = rows[-1]
-        return {"sparsity": last["sparsity"], "init": "pretrained", "steps": last["step"],
-                "train_seconds": round(time.perf_counter() - started, 3), "metrics": last["metrics"]}
-    raise ValueError(f"unknown method {method!r}")
-
-
-def _paired_units(model, method: str, ticket_mask: dict, recipe: Recipe, seed: int) -> dict:
-    """A structured ticket's random-units or OMP baseline: exactly the ticket's heads and neurons per
-    kind (per layer too with scope layerwise), never counts re-derived from its sparsity
-    (ticketlib.core.unit_baselines); random units with the seed random pruning draws with."""
-    from ticketlib.core.unit_baselines import paired_unit_mask
-
-    spec = recipe.prune_config().spec()
-    if method == "random_pruning":
-        return paired_unit_mask(model, ticket_mask, recipe.granularity, spec, recipe.scope, "random",
-                                seed + RANDOM_PRUNING_SEED_OFFSET)
-    return paired_unit_mask(model, ticket_mask, recipe.granularity, spec, recipe.scope, "magnitude")
 
 
 # --- 3. transfer ----------------------------------------------------------------------------
 
-def transfer(recipe: Recipe, source_task: str, ticket: str | os.PathLike | None = "",
-             at_levels: Sequence[int] = (1,), seeds: Sequence[int] | None = (0, 1),
-             source_params: dict | None = None, run_dir: str | os.PathLike | None = None, run_id: str = "",
-             experiment: str = "transfer", train_ticket: bool = False) -> pd.DataFrame:
+
+def transfer(
+    recipe: Recipe,
+    source_task: str,
+    ticket: str | os.PathLike | None = "",
+    at_levels: Sequence[int] = (1,),
+    seeds: Sequence[int] | None = (0, 1),
+    source_params: dict | None = None,
+    run_dir: str | os.PathLike | None = None,
+    run_id: str = "",
+    experiment: str = "transfer",
+    train_ticket: bool = False,
+) -> pd.DataFrame:
     """Fine-tune on the recipe's (target) task the IMP masks found on `source_task`
     (an MLM task included): one row per level, seed and metric, method "transfer", with the seed
     of the IMP run the mask came from (`mask_seed`). `seeds`: the training seeds; None: the
@@ -329,21 +283,49 @@ def transfer(recipe: Recipe, source_task: str, ticket: str | os.PathLike | None 
     seeds = [recipe.seed] if given is None else given
     source_recipe = recipe.replace(task=source_task, **(source_params or {}))
     ticket_dir = ensure_ticket(source_recipe, ticket, train_if_missing=train_ticket)
-    run_dir, identity = _resolve(run_dir, experiment, recipe, {"source_task": source_task,
-                                                               "source_params": dict(source_params or {}),
-                                                               "at_levels": list(at_levels), "seeds": given},
-                                 {"ticket": ticket_dir})
-    _describe(run_dir, identity, experiment, recipe, ticket=str(ticket_dir), source_task=source_task,
-              at_levels=list(at_levels), seeds=seeds)
+    run_dir, identity = resolve_run(
+        run_dir,
+        experiment,
+        recipe,
+        {
+            "source_task": source_task,
+            "source_params": dict(source_params or {}),
+            "at_levels": list(at_levels),
+            "seeds": given,
+        },
+        {"ticket": ticket_dir},
+    )
+    describe_run(
+        run_dir,
+        identity,
+        experiment,
+        recipe,
+        ticket=str(ticket_dir),
+        source_task=source_task,
+        at_levels=list(at_levels),
+        seeds=seeds,
+    )
     loaded = load_data(recipe)
     rows = []
     for seed in seeds:
         for level in at_levels:
             ticket_at = load_ticket(ticket_dir, level)
-            result = _cell(run_dir, f"transfer-l{level}-s{seed}", lambda: _train_mask(loaded, ticket_at.mask, seed))
-            rows += [{**row, "mask_seed": mask_seed(ticket_at)}
-                     for row in _result_rows(result, "transfer", level, recipe, seed, experiment,
-                                             run_id or _run_label(run_dir), source_task=source_task)]
+            result = cached_cell(
+                run_dir, f"transfer-l{level}-s{seed}", lambda: train_mask(loaded, ticket_at.mask, seed)
+            )
+            rows += [
+                {**row, "mask_seed": mask_seed(ticket_at)}
+                for row in _result_rows(
+                    result,
+                    "transfer",
+                    level,
+                    recipe,
+                    seed,
+                    experiment,
+                    run_id or run_label(run_dir),
+                    source_task=source_task,
+                )
+            ]
     return write_rows(run_dir, rows)
 
 
@@ -356,20 +338,27 @@ def mask_seed(ticket: Ticket) -> int | None:
 
 # --- 4. rewinding ---------------------------------------------------------------------------
 
-def rewinding(recipe: Recipe, rewind_steps: Iterable[int] = (0, 10), ticket: str | os.PathLike | None = "",
-              run_dir: str | os.PathLike | None = None, run_id: str = "",
-              experiment: str = "rewinding") -> pd.DataFrame:
+
+def rewinding(
+    recipe: Recipe,
+    rewind_steps: Iterable[int] = (0, 10),
+    ticket: str | os.PathLike | None = "",
+    run_dir: str | os.PathLike | None = None,
+    run_id: str = "",
+    experiment: str = "rewinding",
+) -> pd.DataFrame:
     """IMP with rewinding to theta_i for each i in `rewind_steps` (0 = theta_0, the paper).
     With `ticket` (a find_tickets run of the same recipe), its levels serve as i = 0."""
     rewind_steps = list(rewind_steps)
-    run_dir, identity = _resolve(run_dir, experiment, recipe, {"rewind_steps": rewind_steps},
-                                 {"ticket": ticket} if ticket else {})
-    _describe(run_dir, identity, experiment, recipe, rewind_steps=rewind_steps, ticket=str(ticket or ""))
+    run_dir, identity = resolve_run(
+        run_dir, experiment, recipe, {"rewind_steps": rewind_steps}, {"ticket": ticket} if ticket else {}
+    )
+    describe_run(run_dir, identity, experiment, recipe, rewind_steps=rewind_steps, ticket=str(ticket or ""))
     rows = []
     for step in rewind_steps:
         reused = _reusable_levels(recipe, ticket) if step == 0 and ticket else None
         levels = reused if reused is not None else _imp_levels(recipe, run_dir / f"rewind_{step}", step)
-        rows += imp_rows(levels, recipe, experiment, run_id or _run_label(run_dir), step)
+        rows += imp_rows(levels, recipe, experiment, run_id or run_label(run_dir), step)
     return write_rows(run_dir, rows)
 
 

@@ -63,16 +63,29 @@ def metrics_table(rows: pd.DataFrame, task: str, sparsity: float) -> pd.DataFram
     the difference from the full model's mean."""
     from ticketlib.tasks.registry import get_task
 
-    columns = ["experiment", "method", "source_task", "rewind_step", "level", "sparsity", "mean", "std", "seeds",
-               "vs full"]
+    columns = [
+        "experiment",
+        "method",
+        "source_task",
+        "rewind_step",
+        "level",
+        "sparsity",
+        "mean",
+        "std",
+        "seeds",
+        "vs full",
+    ]
     if not len(rows) or task not in set(rows["task"]):
         return pd.DataFrame(columns=columns)
     part = rows[(rows["task"] == task) & (rows["metric"] == get_task(task).matching_metric)]
     near = (part["sparsity"] - sparsity).abs() < SPARSITY_TOLERANCE
     part = part[near | part["method"].isin(["full", NO_SIGNAL]) | (part["level"] == 0)]
     keys = ["experiment", "method", "source_task", "rewind_step", "level"]
-    table = part.groupby(keys, dropna=False).agg(sparsity=("sparsity", "mean"), mean=("value", "mean"),
-                                                 std=("value", "std"), seeds=("seed", "nunique")).reset_index()
+    table = (
+        part.groupby(keys, dropna=False)
+        .agg(sparsity=("sparsity", "mean"), mean=("value", "mean"), std=("value", "std"), seeds=("seed", "nunique"))
+        .reset_index()
+    )
     full = table[table["method"] == "full"]
     reference = full if len(full) else table[(table["method"] == "imp") & (table["level"] == 0)]
     table["vs full"] = table["mean"] - reference["mean"].mean() if len(reference) else float("nan")
@@ -104,9 +117,15 @@ def heatmap(grid: pd.DataFrame, title: str):
 class Explorer:
     """The tickets of some runs, one of them selected (see the module docstring)."""
 
-    def __init__(self, runs: str | os.PathLike | Sequence = "", task: str = "", level: int | None = None,
-                 ticket: str | os.PathLike = "", compare_with: str | os.PathLike = "",
-                 reports: str | os.PathLike | None = None):
+    def __init__(
+        self,
+        runs: str | os.PathLike | Sequence = "",
+        task: str = "",
+        level: int | None = None,
+        ticket: str | os.PathLike = "",
+        compare_with: str | os.PathLike = "",
+        reports: str | os.PathLike | None = None,
+    ):
         self.selection = select_runs(runs, reports)
         self.rows = self.selection.rows()
         sources = [Path(ticket)] if ticket else []
@@ -124,8 +143,10 @@ class Explorer:
         if task and not ticket:
             matching = [label for label, t in self.tasks.items() if t == task]
             if not matching:
-                raise ValueError(f"no ticket of task {task!r} in {self.selection.source}; tasks with tickets: "
-                                 f"{', '.join(sorted(set(self.tasks.values())))}")
+                raise ValueError(
+                    f"no ticket of task {task!r} in {self.selection.source}; tasks with tickets: "
+                    f"{', '.join(sorted(set(self.tasks.values())))}"
+                )
             chosen = matching[0]
         self.select(chosen, level, self._compare_label(chosen, compare_with))
 
@@ -138,8 +159,10 @@ class Explorer:
             return by_task[0]
         path = Path(compare_with)
         if not path.exists():
-            raise ValueError(f"compare_with {compare_with!r} is neither a task with a ticket here "
-                             f"({', '.join(sorted(set(self.tasks.values())))}) nor an existing run folder or mask file")
+            raise ValueError(
+                f"compare_with {compare_with!r} is neither a task with a ticket here "
+                f"({', '.join(sorted(set(self.tasks.values())))}) nor an existing run folder or mask file"
+            )
         self.sources.setdefault(source_label(path), path)
         self.tasks.setdefault(source_label(path), ticket_task(path))
         return source_label(path)
@@ -173,13 +196,17 @@ class Explorer:
             return f"No ticket to explore. {self.selection.describe()}"
         matrices = self.ticket.matrices()
         fully = list(matrices[matrices["fully_pruned"]]["name"])
-        return "\n".join([f"runs: {self.selection.source}",
-                          f"tickets: {', '.join(self.sources)}",
-                          f"selected: {self.label}, level {self.level} of {self.levels(self.label)}, "
-                          f"sparsity {self.ticket.sparsity:.4f}",
-                          f"layers: {list(self.ticket.layers()['name'])}",
-                          f"fully pruned matrices: {fully or 'none'}",
-                          f"compared with: {self.compare}"])
+        return "\n".join(
+            [
+                f"runs: {self.selection.source}",
+                f"tickets: {', '.join(self.sources)}",
+                f"selected: {self.label}, level {self.level} of {self.levels(self.label)}, "
+                f"sparsity {self.ticket.sparsity:.4f}",
+                f"layers: {list(self.ticket.layers()['name'])}",
+                f"fully pruned matrices: {fully or 'none'}",
+                f"compared with: {self.compare}",
+            ]
+        )
 
     def render(self) -> None:
         """Display every view of the current selection (into a cell, or a widget's output area)."""
@@ -205,19 +232,28 @@ class Explorer:
         display(Markdown("**Fully pruned matrices:** " + (", ".join(f"`{n}`" for n in fully) or "none")))
         other, name = self.other()
         chance = t.sparsity * other.sparsity / max(t.sparsity + other.sparsity - t.sparsity * other.sparsity, 1e-12)
-        display(Markdown(f"**Overlap** (Jaccard, pruned weights) with {name}: {t.overlap(other):.3f} "
-                         f"(two independent random masks of these sparsities: about {chance:.3f})"))
+        display(
+            Markdown(
+                f"**Overlap** (Jaccard, pruned weights) with {name}: {t.overlap(other):.3f} "
+                f"(two independent random masks of these sparsities: about {chance:.3f})"
+            )
+        )
 
     def widget(self):
         """Dropdowns (ticket, level, compare with) over an output area that re-renders on change."""
         widgets = widgets_module()
         if widgets is None:
             raise ImportError("ipywidgets is not installed (pip install ipywidgets)")
-        pick = widgets.Dropdown(options=list(self.sources), value=self.label, description="ticket",
-                                layout=widgets.Layout(width="60%"))
+        pick = widgets.Dropdown(
+            options=list(self.sources), value=self.label, description="ticket", layout=widgets.Layout(width="60%")
+        )
         level = widgets.Dropdown(options=self.levels(self.label), value=self.level, description="level")
-        compare = widgets.Dropdown(options=[RANDOM] + list(self.sources), value=self.compare,
-                                   description="compare with", layout=widgets.Layout(width="60%"))
+        compare = widgets.Dropdown(
+            options=[RANDOM] + list(self.sources),
+            value=self.compare,
+            description="compare with",
+            layout=widgets.Layout(width="60%"),
+        )
         output = widgets.Output()
 
         def redraw(change=None):

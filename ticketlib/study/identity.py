@@ -53,8 +53,9 @@ def run_identity(experiment: str, params: Mapping[str, Any], needs: Mapping[str,
     """What identifies a run (see the module docstring). `needs`: parameter -> run id (or list)."""
     needs = dict(needs or {})
     kept = {k: v for k, v in params.items() if k not in CONTROL and k not in needs}
-    return to_jsonable({"experiment": experiment, "params": identity_params(kept), "needs": needs,
-                        "ticketlib_version": __version__})
+    return to_jsonable(
+        {"experiment": experiment, "params": identity_params(kept), "needs": needs, "ticketlib_version": __version__}
+    )
 
 
 def run_id(identity: Mapping[str, Any]) -> str:
@@ -75,8 +76,14 @@ def run_folder(store: str | os.PathLike, identity: Mapping[str, Any]) -> Path:
 
 def describe(folder: str | os.PathLike, identity: Mapping[str, Any], params: Mapping[str, Any] | None = None) -> None:
     """Write the folder's params.json: its run id, identity and parameters."""
-    write_json(Path(folder) / PARAMS_FILE, {"run_id": run_id(identity), "identity": identity,
-                                            "params": dict(params if params is not None else identity["params"])})
+    write_json(
+        Path(folder) / PARAMS_FILE,
+        {
+            "run_id": run_id(identity),
+            "identity": identity,
+            "params": dict(params if params is not None else identity["params"]),
+        },
+    )
 
 
 def folder_id(path: str | os.PathLike) -> str:

@@ -31,8 +31,10 @@ from ticketlib.foundations.settings import reports_root, store_root
 from ticketlib.tickets.results import concat_rows
 from ticketlib.tickets.ticket import available_levels, find_ticket_runs, run_folders_below, ticket_runs
 
-HOW_TO_RUN = ("run the study (`bash scripts/study.sh`), or a notebook by hand "
-              "(01_find_tickets makes tickets in <store>/find_tickets)")
+HOW_TO_RUN = (
+    "run the study (`bash scripts/study.sh`), or a notebook by hand "
+    "(01_find_tickets makes tickets in <store>/find_tickets)"
+)
 
 
 @dataclass
@@ -67,15 +69,19 @@ def study_listing(reports: str | os.PathLike | None = None) -> dict | None:
 
 
 def _study(listing: dict, where: str) -> Selection:
-    folders = [Path(r["folder"]) for r in listing.get("runs", [])  # runs that made results: run.json
-               if r.get("status") == "ok" and (Path(r["folder"]) / RUN_FILE).is_file()]
+    folders = [
+        Path(r["folder"])
+        for r in listing.get("runs", [])  # runs that made results: run.json
+        if r.get("status") == "ok" and (Path(r["folder"]) / RUN_FILE).is_file()
+    ]
     source = f"the last study (profile {listing.get('profile')!r}, {where})"
     note = "" if folders else f"The study at {where} has no finished run yet: {HOW_TO_RUN}."
     return Selection(folders, source, note)
 
 
-def select_runs(runs: str | os.PathLike | Sequence[str | os.PathLike] = "",
-                reports: str | os.PathLike | None = None) -> Selection:
+def select_runs(
+    runs: str | os.PathLike | Sequence[str | os.PathLike] = "", reports: str | os.PathLike | None = None
+) -> Selection:
     """The run folders a notebook's `runs` parameter names (see the module docstring)."""
     if isinstance(runs, (list, tuple)):
         folders = [f for run in runs for f in run_folders_below(run)]
@@ -85,8 +91,9 @@ def select_runs(runs: str | os.PathLike | Sequence[str | os.PathLike] = "",
     elif str(runs):
         path = Path(runs)
         if not path.exists():
-            raise FileNotFoundError(f"runs: {path} does not exist (a run folder, a store, a reports folder "
-                                    "or runs.json)")
+            raise FileNotFoundError(
+                f"runs: {path} does not exist (a run folder, a store, a reports folder or runs.json)"
+            )
         listing = study_listing(path) if path.name == RUNS_JSON or (path / RUNS_JSON).is_file() else None
         chosen = _study(listing, str(path)) if listing is not None else Selection(run_folders_below(path), str(path))
     else:
@@ -95,9 +102,12 @@ def select_runs(runs: str | os.PathLike | Sequence[str | os.PathLike] = "",
         if listing is not None:
             chosen = _study(listing, where)
         else:
-            chosen = Selection(run_folders_below(store_root()), f"the run store ({store_root()})",
-                               f"No study found ({where} does not exist), so these are the runs in the store "
-                               f"(made by hand). For a study's runs, {HOW_TO_RUN}.")
+            chosen = Selection(
+                run_folders_below(store_root()),
+                f"the run store ({store_root()})",
+                f"No study found ({where} does not exist), so these are the runs in the store "
+                f"(made by hand). For a study's runs, {HOW_TO_RUN}.",
+            )
             if not chosen.folders:
                 chosen.note = f"No study found ({where} does not exist) and no run in the store: {HOW_TO_RUN}."
     chosen.tasks = sorted({read_json(f / RUN_FILE).get("recipe", {}).get("task", "?") for f in chosen.folders})
@@ -107,6 +117,8 @@ def select_runs(runs: str | os.PathLike | Sequence[str | os.PathLike] = "",
 def tickets_listing(runs: str | os.PathLike | Sequence = "", reports: str | os.PathLike | None = None) -> str:
     """One line per ticket run of the selection (task, levels, folder), for error messages."""
     chosen = select_runs(runs, reports)
-    lines = [f"  {read_json(f / RUN_FILE)['recipe']['task']}: levels {available_levels(f)}, {f}"
-             for f in find_ticket_runs(chosen.folders)]
+    lines = [
+        f"  {read_json(f / RUN_FILE)['recipe']['task']}: levels {available_levels(f)}, {f}"
+        for f in find_ticket_runs(chosen.folders)
+    ]
     return (f"Tickets in {chosen.source}:\n" + "\n".join(lines)) if lines else f"No tickets in {chosen.source}."

@@ -41,15 +41,21 @@ def check_parameters(namespace: Mapping[str, Any], names: Iterable[str], recipe:
     `recipe_extra` key that is not a Recipe field."""
     own = set(names)
     known = own | (set(Recipe.names()) if recipe else set())
-    unknown = sorted(name for name, value in namespace.items() if name not in known and not name.startswith("_")
-                     and name not in IPYTHON_NAMES and is_parameter_like(value))
+    unknown = sorted(
+        name
+        for name, value in namespace.items()
+        if name not in known and not name.startswith("_") and name not in IPYTHON_NAMES and is_parameter_like(value)
+    )
     if unknown:
         takes = "the Recipe's fields (ticketlib.tasks.params) and " if recipe else ""
-        raise UnknownParameterError(f"unknown parameter {unknown[0]!r}.{suggest(unknown[0], known)} This notebook "
-                                    f"takes {takes}{', '.join(sorted(own))}")
+        raise UnknownParameterError(
+            f"unknown parameter {unknown[0]!r}.{suggest(unknown[0], known)} This notebook "
+            f"takes {takes}{', '.join(sorted(own))}"
+        )
     extra = namespace.get("recipe_extra") or {}
     if recipe and isinstance(extra, Mapping):
         for name in extra:
             if name not in Recipe.names():
-                raise UnknownParameterError(f"recipe_extra: unknown recipe parameter {name!r}."
-                                            f"{suggest(name, Recipe.names())}")
+                raise UnknownParameterError(
+                    f"recipe_extra: unknown recipe parameter {name!r}.{suggest(name, Recipe.names())}"
+                )

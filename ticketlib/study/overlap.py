@@ -27,16 +27,30 @@ def _shared(a: Mapping, b: Mapping) -> tuple[dict, dict]:
     return {k: a[k] for k in keys}, {k: b[k] for k in keys}
 
 
-def overlap_rows(tickets: Mapping[str, Ticket], references: Mapping[str, Mapping] | None = None,
-                 seeds: Mapping[str, int] | None = None) -> pd.DataFrame:
+def overlap_rows(
+    tickets: Mapping[str, Ticket],
+    references: Mapping[str, Mapping] | None = None,
+    seeds: Mapping[str, int] | None = None,
+) -> pd.DataFrame:
     """One row per task against theta_0's magnitude mask (`references`: task -> that mask at the
     ticket's sparsity) and per pair of tasks (both orders, for a symmetric table)."""
     out = []
 
     def add(task, other, value, ticket):
-        out.append({"experiment": "summary", "method": OVERLAP_METHOD, "task": task, "source_task": other,
-                    "seed": (seeds or {}).get(task, 0), "level": ticket.level, "sparsity": round(ticket.sparsity, 6),
-                    "rewind_step": 0, "metric": METRIC, "value": value})
+        out.append(
+            {
+                "experiment": "summary",
+                "method": OVERLAP_METHOD,
+                "task": task,
+                "source_task": other,
+                "seed": (seeds or {}).get(task, 0),
+                "level": ticket.level,
+                "sparsity": round(ticket.sparsity, 6),
+                "rewind_step": 0,
+                "metric": METRIC,
+                "value": value,
+            }
+        )
 
     for task, ticket in tickets.items():
         if references and task in references:
@@ -62,9 +76,15 @@ def theta0_magnitude_mask(ticket: Ticket, run_folder: str | Path) -> dict:
     config = recipe.prune_config()
     if config.granularity != "weights":
         return paired_unit_mask(model, ticket.mask, config.granularity, config.spec(), recipe.scope, "magnitude")
-    return one_shot_magnitude_mask(model, sparsity(ticket.mask), spec=config.spec(), scope=recipe.scope,
-                                   granularity=config.granularity, allocation=config.structured_allocation,
-                                   head_ratio=config.structured_head_ratio)
+    return one_shot_magnitude_mask(
+        model,
+        sparsity(ticket.mask),
+        spec=config.spec(),
+        scope=recipe.scope,
+        granularity=config.granularity,
+        allocation=config.structured_allocation,
+        head_ratio=config.structured_head_ratio,
+    )
 
 
 def study_overlap_rows(ticket_runs: Mapping[str, str | Path], tickets: Mapping[str, Ticket]) -> pd.DataFrame:
@@ -78,6 +98,7 @@ def study_overlap_rows(ticket_runs: Mapping[str, str | Path], tickets: Mapping[s
         try:
             references[task] = theta0_magnitude_mask(ticket, ticket_runs[task])
         except ModelUnavailableError as error:
-            warnings.warn(f"{task}: no theta_0 magnitude overlap, its model cannot be loaded here ({error})",
-                          stacklevel=2)
+            warnings.warn(
+                f"{task}: no theta_0 magnitude overlap, its model cannot be loaded here ({error})", stacklevel=2
+            )
     return overlap_rows(tickets, references)

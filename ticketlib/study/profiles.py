@@ -36,8 +36,19 @@ import yaml
 from ticketlib.foundations.settings import repo_root
 from ticketlib.tasks.params import suggest
 
-PROFILE_KEYS = {"extends", "name", "description", "notebooks", "defaults", "task_params", "experiments",
-                "engine", "jobs", "cluster", "rules"}
+PROFILE_KEYS = {
+    "extends",
+    "name",
+    "description",
+    "notebooks",
+    "defaults",
+    "task_params",
+    "experiments",
+    "engine",
+    "jobs",
+    "cluster",
+    "rules",
+}
 EXPERIMENT_KEYS = {"notebook", "params", "grid", "distinct", "needs", "enabled", "description"}
 NEED_KEYS = {"experiment", "match", "after"}
 REPLACED = {"grid", "needs"}  # replaced, not merged, when a profile extends another
@@ -48,8 +59,7 @@ class ProfileError(ValueError):
 
 
 def unknown_key_error(where: str, key: str, known) -> ProfileError:
-    return ProfileError(f"{where}: unknown key {key!r}.{suggest(key, known)} "
-                        f"Known: {', '.join(sorted(known))}")
+    return ProfileError(f"{where}: unknown key {key!r}.{suggest(key, known)} Known: {', '.join(sorted(known))}")
 
 
 @dataclass
@@ -64,7 +74,7 @@ class Profile:
     engine: str = "local"
     jobs: int | None = None
     cluster: dict = field(default_factory=dict)
-    # the verdict rules, declared before the run (ticketlib.study.claims.Rules)
+    # the verdict rules, declared before the run (ticketlib.study.rules.Rules)
     rules: dict = field(default_factory=dict)
 
 
@@ -120,8 +130,10 @@ def resolve_profile_path(name_or_path: str | os.PathLike, root: Path | None = No
     found = root / "params" / f"{path}.yaml"
     if not found.is_file():
         shipped = sorted(p.stem for p in (root / "params").glob("*.yaml"))
-        raise ProfileError(f"unknown profile {str(name_or_path)!r}.{suggest(str(name_or_path), shipped)} Profiles: "
-                           f"{', '.join(shipped)} (params/), or a YAML file's path")
+        raise ProfileError(
+            f"unknown profile {str(name_or_path)!r}.{suggest(str(name_or_path), shipped)} Profiles: "
+            f"{', '.join(shipped)} (params/), or a YAML file's path"
+        )
     return found
 
 
@@ -160,14 +172,16 @@ def load_profile(name_or_path: str | os.PathLike, root: Path | None = None) -> P
                 raise ProfileError(f"{where}: experiments.{name}.needs.{param} names no experiment")
             for target in targets:
                 if target not in experiments:
-                    raise ProfileError(f"{where}: experiments.{name}.needs.{param}: unknown experiment "
-                                       f"{target!r}.{suggest(target, experiments)}")
+                    raise ProfileError(
+                        f"{where}: experiments.{name}.needs.{param}: unknown experiment "
+                        f"{target!r}.{suggest(target, experiments)}"
+                    )
     for task, params in (data.get("task_params") or {}).items():
         if not isinstance(params, dict):
             raise ProfileError(f"{where}: task_params.{task} must be a mapping")
     rules = data.get("rules") or {}
     try:
-        from ticketlib.study.claims import Rules
+        from ticketlib.study.rules import Rules
 
         Rules.from_mapping(rules)
     except (TypeError, ValueError) as error:
@@ -175,7 +189,16 @@ def load_profile(name_or_path: str | os.PathLike, root: Path | None = None) -> P
     engine = data.get("engine", "local")
     if engine not in ("local", "submitit"):
         raise ProfileError(f"{where}: engine must be 'local' or 'submitit', got {engine!r}")
-    return Profile(name=data.get("name") or path.stem, path=path, description=data.get("description", ""),
-                   notebooks=Path(data.get("notebooks", "notebooks")), defaults=data.get("defaults") or {},
-                   task_params=data.get("task_params") or {}, experiments=experiments, engine=engine,
-                   jobs=data.get("jobs"), cluster=data.get("cluster") or {}, rules=rules)
+    return Profile(
+        name=data.get("name") or path.stem,
+        path=path,
+        description=data.get("description", ""),
+        notebooks=Path(data.get("notebooks", "notebooks")),
+        defaults=data.get("defaults") or {},
+        task_params=data.get("task_params") or {},
+        experiments=experiments,
+        engine=engine,
+        jobs=data.get("jobs"),
+        cluster=data.get("cluster") or {},
+        rules=rules,
+    )

@@ -26,8 +26,10 @@ from ticketlib.study.overlap import OVERLAP_METHOD
 def layer_table(ticket_runs: Mapping[str, str | Path], level: int | None = None) -> pd.DataFrame:
     """Per-layer sparsity (rows: layer, columns: ticket) of each task's ticket at `level`
     (default: each run's highest level)."""
-    frames = {f"{task} ({t.sparsity:.0%})": t.layers().set_index("name")["sparsity"]
-              for task, t in tickets_at(ticket_runs, level).items()}
+    frames = {
+        f"{task} ({t.sparsity:.0%})": t.layers().set_index("name")["sparsity"]
+        for task, t in tickets_at(ticket_runs, level).items()
+    }
     return pd.DataFrame(frames)
 
 
@@ -39,10 +41,12 @@ def budget_note(rows: pd.DataFrame, note: str = "") -> str:
     rows = rows[~rows["method"].isin([NO_SIGNAL_METHOD, OVERLAP_METHOD])]
     runs = rows.drop_duplicates(["run_id", "method", "seed", "level", "rewind_step"])
     low, high = int(runs["steps"].min()), int(runs["steps"].max())
-    facts = (f"This run: {rows['task'].nunique()} task(s) ({', '.join(sorted(rows['task'].unique()))}), "
-             f"{len(runs)} fine-tuning runs of {low if low == high else f'{low}-{high}'} steps each, "
-             f"sparsities up to {rows['sparsity'].max():.0%}, {_seeds_text(rows)}, "
-             f"model {', '.join(sorted(rows['model'].dropna().astype(str).unique()))}.")
+    facts = (
+        f"This run: {rows['task'].nunique()} task(s) ({', '.join(sorted(rows['task'].unique()))}), "
+        f"{len(runs)} fine-tuning runs of {low if low == high else f'{low}-{high}'} steps each, "
+        f"sparsities up to {rows['sparsity'].max():.0%}, {_seeds_text(rows)}, "
+        f"model {', '.join(sorted(rows['model'].dropna().astype(str).unique()))}."
+    )
     return facts + ("\n\n" + note.strip() if note.strip() else "")
 
 
@@ -64,8 +68,9 @@ def save_summary(run_dir: str | Path, tables: dict[str, pd.DataFrame], figures: 
         with atomic_path(folder / f"{name}.csv") as tmp:
             table.to_csv(tmp, index=False)
         with atomic_path(folder / f"{name}.html") as tmp:
-            tmp.write_text(table.to_html(index=False, float_format=lambda x: f"{x:.3f}", border=0, classes="table",
-                                         na_rep=""))
+            tmp.write_text(
+                table.to_html(index=False, float_format=lambda x: f"{x:.3f}", border=0, classes="table", na_rep="")
+            )
         order.append({"kind": "table", "name": name})
     for name, fig in figures.items():
         save_figure(fig, folder, name)

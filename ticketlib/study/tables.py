@@ -52,6 +52,7 @@ LEARNED, NOT_LEARNED, NOT_ESTABLISHED = "learned", "did not learn", "not establi
 
 # --- did the task learn? --------------------------------------------------------------------
 
+
 def no_signal_scores(rows: pd.DataFrame, given: Mapping[str, float] | None = None) -> dict[str, float]:
     """task -> no-signal score of its matching metric: `given` first, then the rows' method
     "no_signal" rows, then the label-free bar of the metric (correlations: 0)."""
@@ -84,8 +85,9 @@ class Learning:
     reason: str
 
 
-def learned(full: Interval | None, no_signal: float | None, margin: float = MARGIN,
-            one_seed_margin: float = ONE_SEED_MARGIN) -> tuple[str, str]:
+def learned(
+    full: Interval | None, no_signal: float | None, margin: float = MARGIN, one_seed_margin: float = ONE_SEED_MARGIN
+) -> tuple[str, str]:
     """(status, reason) for a full model's interval against the no-signal score (module docstring)."""
     if full is None:
         return NOT_ESTABLISHED, "no full-model result"
@@ -94,21 +96,33 @@ def learned(full: Interval | None, no_signal: float | None, margin: float = MARG
     bar = no_signal + margin
     if full.has_interval:
         if full.low > bar:
-            return LEARNED, (f"the lower end of the full model's {full.confidence:.0%} interval, {full.low:.3f}, is "
-                             f"above the no-signal score {no_signal:.3f}" + (f" + {margin}" if margin else ""))
-        return NOT_LEARNED, (f"the full model's {full.confidence:.0%} interval [{full.low:.3f}, {full.high:.3f}] "
-                             f"reaches the no-signal score {no_signal:.3f}" + (f" + {margin}" if margin else ""))
+            return LEARNED, (
+                f"the lower end of the full model's {full.confidence:.0%} interval, {full.low:.3f}, is "
+                f"above the no-signal score {no_signal:.3f}" + (f" + {margin}" if margin else "")
+            )
+        return NOT_LEARNED, (
+            f"the full model's {full.confidence:.0%} interval [{full.low:.3f}, {full.high:.3f}] "
+            f"reaches the no-signal score {no_signal:.3f}" + (f" + {margin}" if margin else "")
+        )
     if full.mean > no_signal + one_seed_margin:
-        return LEARNED, (f"one seed: {full.mean:.3f} clears the no-signal score {no_signal:.3f} by more than "
-                         f"{one_seed_margin}")
+        return LEARNED, (
+            f"one seed: {full.mean:.3f} clears the no-signal score {no_signal:.3f} by more than {one_seed_margin}"
+        )
     if full.mean <= no_signal:
         return NOT_LEARNED, f"one seed: {full.mean:.3f} is at or below the no-signal score {no_signal:.3f}"
-    return NOT_ESTABLISHED, (f"one seed: {full.mean:.3f} is above the no-signal score {no_signal:.3f} by less than "
-                             f"{one_seed_margin}; more seeds are needed")
+    return NOT_ESTABLISHED, (
+        f"one seed: {full.mean:.3f} is above the no-signal score {no_signal:.3f} by less than "
+        f"{one_seed_margin}; more seeds are needed"
+    )
 
 
-def learning(rows: pd.DataFrame, no_signal: Mapping[str, float] | None = None, confidence: float = CONFIDENCE,
-             margin: float = MARGIN, one_seed_margin: float = ONE_SEED_MARGIN) -> dict[str, Learning]:
+def learning(
+    rows: pd.DataFrame,
+    no_signal: Mapping[str, float] | None = None,
+    confidence: float = CONFIDENCE,
+    margin: float = MARGIN,
+    one_seed_margin: float = ONE_SEED_MARGIN,
+) -> dict[str, Learning]:
     cells = Cells(rows)
     bars = no_signal_scores(rows, no_signal)
     out = {}
@@ -126,20 +140,53 @@ def learning_table(rows: pd.DataFrame, no_signal: Mapping[str, float] | None = N
     out = []
     for task, item in learning(rows, no_signal, **params).items():
         full = item.full
-        out.append({"task": task, "metric": item.metric, "full mean": full.mean if full else math.nan,
-                    "full std": full.std if full else math.nan, "full seeds": full.n if full else 0,
-                    "CI low": full.low if full else math.nan, "CI high": full.high if full else math.nan,
-                    "no-signal score": item.no_signal if item.no_signal is not None else math.nan,
-                    "learned": item.status, "why": item.reason})
-    return pd.DataFrame(out, columns=["task", "metric", "full mean", "full std", "full seeds", "CI low", "CI high",
-                                      "no-signal score", "learned", "why"])
+        out.append(
+            {
+                "task": task,
+                "metric": item.metric,
+                "full mean": full.mean if full else math.nan,
+                "full std": full.std if full else math.nan,
+                "full seeds": full.n if full else 0,
+                "CI low": full.low if full else math.nan,
+                "CI high": full.high if full else math.nan,
+                "no-signal score": item.no_signal if item.no_signal is not None else math.nan,
+                "learned": item.status,
+                "why": item.reason,
+            }
+        )
+    return pd.DataFrame(
+        out,
+        columns=[
+            "task",
+            "metric",
+            "full mean",
+            "full std",
+            "full seeds",
+            "CI low",
+            "CI high",
+            "no-signal score",
+            "learned",
+            "why",
+        ],
+    )
 
 
 # --- matching -------------------------------------------------------------------------------
 
-MATCHING_COLUMNS = ["task", "metric", "learned", "full mean", "full std", "full seeds", "sparsities tested",
-                    "seeds per sparsity", "highest matching (within 1 std)", "highest matching (>= full)",
-                    "highest sparsity within 1 std", "highest sparsity >= full"]
+MATCHING_COLUMNS = [
+    "task",
+    "metric",
+    "learned",
+    "full mean",
+    "full std",
+    "full seeds",
+    "sparsities tested",
+    "seeds per sparsity",
+    "highest matching (within 1 std)",
+    "highest matching (>= full)",
+    "highest sparsity within 1 std",
+    "highest sparsity >= full",
+]
 
 
 def matches(mean: float, full_mean: float, full_std: float, criterion: str = "within_std") -> bool:
@@ -171,25 +218,31 @@ def matching_table(rows: pd.DataFrame, no_signal: Mapping[str, float] | None = N
         points.sort(key=lambda p: p[0])
         within = [s for s, st in points if matches(st["mean"], item.full.mean, item.full.std, "within_std")]
         strict = [s for s, st in points if matches(st["mean"], item.full.mean, item.full.std, "at_least")]
-        out.append({"task": task, "metric": item.metric, "learned": item.status, "full mean": item.full.mean,
-                    "full std": item.full.std, "full seeds": item.full.n,
-                    "sparsities tested": ", ".join(f"{s:.0%}" for s, _ in points),
-                    "seeds per sparsity": ", ".join(str(st["seeds"]) for _, st in points),
-                    "highest matching (within 1 std)": _pct(max(within) if within else None),
-                    "highest matching (>= full)": _pct(max(strict) if strict else None),
-                    "highest sparsity within 1 std": max(within) if within else math.nan,
-                    "highest sparsity >= full": max(strict) if strict else math.nan})
+        out.append(
+            {
+                "task": task,
+                "metric": item.metric,
+                "learned": item.status,
+                "full mean": item.full.mean,
+                "full std": item.full.std,
+                "full seeds": item.full.n,
+                "sparsities tested": ", ".join(f"{s:.0%}" for s, _ in points),
+                "seeds per sparsity": ", ".join(str(st["seeds"]) for _, st in points),
+                "highest matching (within 1 std)": _pct(max(within) if within else None),
+                "highest matching (>= full)": _pct(max(strict) if strict else None),
+                "highest sparsity within 1 std": max(within) if within else math.nan,
+                "highest sparsity >= full": max(strict) if strict else math.nan,
+            }
+        )
     return pd.DataFrame(out, columns=MATCHING_COLUMNS)
 
 
 # --- paired gaps ----------------------------------------------------------------------------
 
-GAP_COLUMNS = ["task", "level", "sparsity", "comparison", "gap", "CI low", "CI high", "pairs", "IMP mean",
-               "other mean"]
+GAP_COLUMNS = ["task", "level", "sparsity", "comparison", "gap", "CI low", "CI high", "pairs", "IMP mean", "other mean"]
 
 
-def gap_table(rows: pd.DataFrame, confidence: float = CONFIDENCE,
-              others: Sequence[str] = GAP_METHODS) -> pd.DataFrame:
+def gap_table(rows: pd.DataFrame, confidence: float = CONFIDENCE, others: Sequence[str] = GAP_METHODS) -> pd.DataFrame:
     """Per task and IMP level: IMP - each of `others`, paired by seed, with its t-interval."""
     cells = Cells(rows)
     out = []
@@ -201,18 +254,41 @@ def gap_table(rows: pd.DataFrame, confidence: float = CONFIDENCE,
                 gap = paired_gap(imp, values, confidence)
                 if gap is None:
                     continue
-                out.append({"task": task, "level": level, "sparsity": cells.sparsity(task, level),
-                            "comparison": f"IMP - {METHOD_NAMES.get(other, other)}", "method": other,
-                            "gap": gap.mean, "CI low": gap.low, "CI high": gap.high, "pairs": gap.n,
-                            "IMP mean": float(np.mean(list(imp.values()))),
-                            "other mean": float(np.mean(list(values.values())))})
+                out.append(
+                    {
+                        "task": task,
+                        "level": level,
+                        "sparsity": cells.sparsity(task, level),
+                        "comparison": f"IMP - {METHOD_NAMES.get(other, other)}",
+                        "method": other,
+                        "gap": gap.mean,
+                        "CI low": gap.low,
+                        "CI high": gap.high,
+                        "pairs": gap.n,
+                        "IMP mean": float(np.mean(list(imp.values()))),
+                        "other mean": float(np.mean(list(values.values()))),
+                    }
+                )
     return pd.DataFrame(out, columns=GAP_COLUMNS + ["method"])
 
 
 # --- transfer -------------------------------------------------------------------------------
 
-TRANSFER_COLUMNS = ["source", "target", "level", "sparsity", "mean", "std", "seeds", "own ticket mean",
-                    "difference", "CI low", "CI high", "pairs", "matching"]
+TRANSFER_COLUMNS = [
+    "source",
+    "target",
+    "level",
+    "sparsity",
+    "mean",
+    "std",
+    "seeds",
+    "own ticket mean",
+    "difference",
+    "CI low",
+    "CI high",
+    "pairs",
+    "matching",
+]
 
 
 def transfer_table(rows: pd.DataFrame, confidence: float = CONFIDENCE) -> pd.DataFrame:
@@ -229,19 +305,30 @@ def transfer_table(rows: pd.DataFrame, confidence: float = CONFIDENCE) -> pd.Dat
         own, full = cells.imp(target, level), mean_std(cells.full(target)[0])
         sources = sorted(moved.loc[(moved["task"] == target) & (moved["level"] == level), "source_task"])
         entries = ([(target, own, None)] if own else []) + [
-            (s, cells.method(target, "transfer", level, s), None) for s in sources]
+            (s, cells.method(target, "transfer", level, s), None) for s in sources
+        ]
         for source, values, _ in entries:
             gap = paired_gap(values, own, confidence) if source != target else None
             st = mean_std(values)
-            out.append({"source": source, "target": target, "level": level,
-                        "sparsity": cells.sparsity(target, level, *(("imp",) if source == target
-                                                                    else ("transfer", source))),
-                        "mean": st["mean"], "std": st["std"], "seeds": st["seeds"],
-                        "own ticket mean": mean_std(own)["mean"] if own else math.nan,
-                        "difference": 0.0 if source == target else (gap.mean if gap else math.nan),
-                        "CI low": gap.low if gap else math.nan, "CI high": gap.high if gap else math.nan,
-                        "pairs": st["seeds"] if source == target else (gap.n if gap else 0),
-                        "matching": bool(full["seeds"]) and matches(st["mean"], full["mean"], full["std"])})
+            out.append(
+                {
+                    "source": source,
+                    "target": target,
+                    "level": level,
+                    "sparsity": cells.sparsity(
+                        target, level, *(("imp",) if source == target else ("transfer", source))
+                    ),
+                    "mean": st["mean"],
+                    "std": st["std"],
+                    "seeds": st["seeds"],
+                    "own ticket mean": mean_std(own)["mean"] if own else math.nan,
+                    "difference": 0.0 if source == target else (gap.mean if gap else math.nan),
+                    "CI low": gap.low if gap else math.nan,
+                    "CI high": gap.high if gap else math.nan,
+                    "pairs": st["seeds"] if source == target else (gap.n if gap else 0),
+                    "matching": bool(full["seeds"]) and matches(st["mean"], full["mean"], full["std"]),
+                }
+            )
     return pd.DataFrame(out, columns=TRANSFER_COLUMNS)
 
 
@@ -263,10 +350,20 @@ def source_pair_gaps(rows: pd.DataFrame, confidence: float = CONFIDENCE) -> pd.D
             masks[target] = cells.imp(target, level)
         names = sorted(masks)
         for i, a in enumerate(names):
-            for b in names[i + 1:]:
+            for b in names[i + 1 :]:
                 gap = paired_gap(masks[a], masks[b], confidence)
                 if gap is not None and gap.has_interval:
-                    out.append({"target": target, "level": level, "sparsity": cells.sparsity(target, level),
-                                "a": a, "b": b, "gap": gap.mean, "CI low": gap.low, "CI high": gap.high,
-                                "pairs": gap.n})
+                    out.append(
+                        {
+                            "target": target,
+                            "level": level,
+                            "sparsity": cells.sparsity(target, level),
+                            "a": a,
+                            "b": b,
+                            "gap": gap.mean,
+                            "CI low": gap.low,
+                            "CI high": gap.high,
+                            "pairs": gap.n,
+                        }
+                    )
     return pd.DataFrame(out, columns=PAIR_COLUMNS)

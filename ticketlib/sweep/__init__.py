@@ -25,12 +25,12 @@ from ticketlib.sweep.driver import Driver, Sweep, main_sweep, plan_sweep, run_sw
 from ticketlib.sweep.engines import LocalEngine, SubmititEngine, make_engine  # noqa: F401
 from ticketlib.sweep.execute import execute_run, run_spec  # noqa: F401
 from ticketlib.sweep.notebooks import (  # noqa: F401
-                        _read_notebook,
-                        code_hash,
-                        notebook_parameters,
-                        notebook_to_html,
-                        read_notebook,
-                        strip_remote_scripts,
+    _read_notebook,
+    code_hash,
+    notebook_parameters,
+    notebook_to_html,
+    read_notebook,
+    strip_remote_scripts,
 )
 from ticketlib.sweep.plan import SWEEP_PARAMS, Run, expand  # noqa: F401
 from ticketlib.sweep.status import RunStatus, is_finished, run_state, stored_status  # noqa: F401

@@ -49,10 +49,18 @@ class Sweep:
         write_tables(self.runs, self.statuses, self.reports, self.profile, self.store)
 
 
-def plan_sweep(profile: str | Path | Profile, store: Path | None = None, reports: Path | None = None,
-               engine: str | None = None, jobs: int | None = None, threads: int | None = None,
-               cluster: dict | None = None, html: bool = True, root: Path | None = None,
-               shard: dict | None = None) -> Sweep:
+def plan_sweep(
+    profile: str | Path | Profile,
+    store: Path | None = None,
+    reports: Path | None = None,
+    engine: str | None = None,
+    jobs: int | None = None,
+    threads: int | None = None,
+    cluster: dict | None = None,
+    html: bool = True,
+    root: Path | None = None,
+    shard: dict | None = None,
+) -> Sweep:
     """`shard`: run only that shard's runs (ticketlib.sweep.shards: e.g. {"seed": 0})."""
     profile = profile if isinstance(profile, Profile) else load_profile(profile, root)
     store = Path(store or store_root()).resolve()
@@ -73,16 +81,30 @@ def _shard_runs(runs: list[Run], filters: dict) -> list[Run]:
 
     chosen = select_shard(runs, filters)
     borrowed = [r.name for r in chosen.borrowed if not is_finished(r.folder)]
-    log(f"shard {chosen.label()}: {len(chosen.own)} of the profile's {len(runs)} runs"
-        + (f"; {len(borrowed)} run(s) of other shards they need run here too (import that shard first to "
-           f"reuse them): {', '.join(borrowed)}" if borrowed else ""))
+    log(
+        f"shard {chosen.label()}: {len(chosen.own)} of the profile's {len(runs)} runs"
+        + (
+            f"; {len(borrowed)} run(s) of other shards they need run here too (import that shard first to "
+            f"reuse them): {', '.join(borrowed)}"
+            if borrowed
+            else ""
+        )
+    )
     return chosen.runs
 
 
-def run_sweep(profile: str | Path | Profile, store: Path | None = None, reports: Path | None = None,
-              engine: str | None = None, jobs: int | None = None, threads: int | None = None,
-              cluster: dict | None = None, html: bool = True, root: Path | None = None,
-              shard: dict | None = None) -> list[dict]:
+def run_sweep(
+    profile: str | Path | Profile,
+    store: Path | None = None,
+    reports: Path | None = None,
+    engine: str | None = None,
+    jobs: int | None = None,
+    threads: int | None = None,
+    cluster: dict | None = None,
+    html: bool = True,
+    root: Path | None = None,
+    shard: dict | None = None,
+) -> list[dict]:
     """Run every unfinished run of `profile` (of its `shard`); returns one status per run
     (RunStatus.to_dict())."""
     sweep = plan_sweep(profile, store, reports, engine, jobs, threads, cluster, html, root, shard)
@@ -91,8 +113,10 @@ def run_sweep(profile: str | Path | Profile, store: Path | None = None, reports:
             sweep.statuses[run.run_id] = stored_status(run.folder)
             log(f"reused {run.name}: finished before, in {run.folder}")
     todo = [r for r in sweep.runs if r.run_id not in sweep.statuses]
-    log(f"profile {sweep.profile.name}: {len(sweep.runs)} runs, {len(sweep.runs) - len(todo)} already done, "
-        f"{len(todo)} to run ({sweep.engine} engine, {sweep.jobs} at a time, store {sweep.store})")
+    log(
+        f"profile {sweep.profile.name}: {len(sweep.runs)} runs, {len(sweep.runs) - len(todo)} already done, "
+        f"{len(todo)} to run ({sweep.engine} engine, {sweep.jobs} at a time, store {sweep.store})"
+    )
     if todo:
         Driver(sweep, todo).drive()
     sweep.write_tables()
@@ -113,8 +137,15 @@ class Driver:
         from tqdm import tqdm
 
         total, done = len(self.sweep.runs), len(self.sweep.runs) - len(self.pending)
-        with tqdm(total=total, initial=done, unit="run", desc=f"sweep {self.sweep.profile.name}", file=sys.stderr,
-                  disable=None, dynamic_ncols=True) as self.bar:
+        with tqdm(
+            total=total,
+            initial=done,
+            unit="run",
+            desc=f"sweep {self.sweep.profile.name}",
+            file=sys.stderr,
+            disable=None,
+            dynamic_ncols=True,
+        ) as self.bar:
             try:
                 while self.pending or self.running:
                     self.start_ready()
@@ -135,8 +166,14 @@ class Driver:
             failed = [d.name for d, w in zip(run.waits, waits) if not w.ok]
             hard = [d for d in run.needs.values() if not isinstance(d, list)]
             if any(not statuses[d.run_id].ok for d in hard):
-                status = RunStatus(run.run_id, run.experiment, run.name, run.params, "skipped",
-                                   f"needs {', '.join(failed)}, which did not finish")
+                status = RunStatus(
+                    run.run_id,
+                    run.experiment,
+                    run.name,
+                    run.params,
+                    "skipped",
+                    f"needs {', '.join(failed)}, which did not finish",
+                )
                 self.finish(run, status)
                 continue
             inputs = sorted(d.run_id for d, w in zip(run.waits, waits) if w.ok) if run.gathers else None
@@ -167,8 +204,11 @@ class Driver:
     def finish(self, run: Run, status: RunStatus) -> None:
         self.sweep.statuses[run.run_id] = status
         if status.ok:
-            log(f"done {run.name} in {status.duration_s or 0:.1f} s"
-                + (" (by another sweep on this store)" if status.found else "") + f": {run.folder}")
+            log(
+                f"done {run.name} in {status.duration_s or 0:.1f} s"
+                + (" (by another sweep on this store)" if status.found else "")
+                + f": {run.folder}"
+            )
         elif status.status == "skipped":
             log(f"SKIPPED {run.name}: {status.error}")
         else:
@@ -181,8 +221,7 @@ def run_folder_now(run: Run, status: RunStatus | None) -> Path:
     return run.folder if status and status.ok else partial_dir(run.folder)
 
 
-def write_tables(runs: list[Run], statuses: dict[str, RunStatus], reports: Path, profile: Profile,
-                 store: Path) -> None:
+def write_tables(runs: list[Run], statuses: dict[str, RunStatus], reports: Path, profile: Profile, store: Path) -> None:
     """results.csv (every finished run's rows, in run order, ticketlib.tickets.results) and runs.json
     (every run's status).
 
@@ -196,27 +235,58 @@ def write_tables(runs: list[Run], statuses: dict[str, RunStatus], reports: Path,
         for run in runs:
             if not (run.run_id in statuses and statuses[run.run_id].ok) and is_finished(run.folder):
                 statuses[run.run_id] = stored_status(run.folder)
-        finished = [run for run in runs
-                    if run.run_id in statuses and statuses[run.run_id].ok and (run.folder / ROWS_FILE).is_file()]
-        write_table(concat_rows([run.folder / ROWS_FILE for run in finished], [run.experiment for run in finished]),
-                    reports / RESULTS_CSV)
+        finished = [
+            run
+            for run in runs
+            if run.run_id in statuses and statuses[run.run_id].ok and (run.folder / ROWS_FILE).is_file()
+        ]
+        write_table(
+            concat_rows([run.folder / ROWS_FILE for run in finished], [run.experiment for run in finished]),
+            reports / RESULTS_CSV,
+        )
         listing = []
         for run in runs:
             status = statuses.get(run.run_id) or RunStatus(run.run_id, run.experiment, run.name, run.params)
-            listing.append({"run_id": run.run_id, "experiment": run.experiment, "name": run.name, "label": run.label,
-                            "status": status.status, "skipped": status.found, "duration_s": status.duration_s,
-                            "error": status.error, "params": run.params, "needs": run.dependency_params(),
-                            "folder": str(run_folder_now(run, status))})
-        write_json(reports / RUNS_JSON, {"profile": profile.name, "description": profile.description,
-                                           "store": str(store), "rules": profile.rules, "runs": listing})
+            listing.append(
+                {
+                    "run_id": run.run_id,
+                    "experiment": run.experiment,
+                    "name": run.name,
+                    "label": run.label,
+                    "status": status.status,
+                    "skipped": status.found,
+                    "duration_s": status.duration_s,
+                    "error": status.error,
+                    "params": run.params,
+                    "needs": run.dependency_params(),
+                    "folder": str(run_folder_now(run, status)),
+                }
+            )
+        write_json(
+            reports / RUNS_JSON,
+            {
+                "profile": profile.name,
+                "description": profile.description,
+                "store": str(store),
+                "rules": profile.rules,
+                "runs": listing,
+            },
+        )
 
 
-def main_sweep(profile: str, store=None, reports=None, engine=None, jobs=None, threads=None,
-               build_report: bool = True, shard: dict | None = None) -> int:
+def main_sweep(
+    profile: str,
+    store=None,
+    reports=None,
+    engine=None,
+    jobs=None,
+    threads=None,
+    build_report: bool = True,
+    shard: dict | None = None,
+) -> int:
     """`ticketlib study` / `ticketlib sweep run`: run, then build the report; 1 if any run failed."""
     started = time.time()
-    statuses = run_sweep(profile, store=store, reports=reports, engine=engine, jobs=jobs, threads=threads,
-                         shard=shard)
+    statuses = run_sweep(profile, store=store, reports=reports, engine=engine, jobs=jobs, threads=threads, shard=shard)
     reports = Path(reports or repo_root() / "reports").resolve()
     if build_report:
         from ticketlib.study.report import build_report as build

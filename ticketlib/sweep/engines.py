@@ -19,11 +19,13 @@ _executing = threading.Lock()  # held by a pool worker while it executes a run
 def _watch_driver(driver_pid: int) -> None:
     """Pool-worker initializer: once the driver is gone (killed), finish the run in progress,
     which publishes itself, and exit, instead of idling forever on the task queue."""
+
     def watch():
         while os.getppid() == driver_pid:
             time.sleep(1.0)
         with _executing:
             os._exit(0)
+
     threading.Thread(target=watch, daemon=True, name="watch-driver").start()
 
 
@@ -41,8 +43,9 @@ class LocalEngine:
 
     def __init__(self, jobs: int):
         self.jobs = jobs
-        self.pool = concurrent.futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                                                           initializer=_watch_driver, initargs=(os.getpid(),))
+        self.pool = concurrent.futures.ProcessPoolExecutor(
+            jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_watch_driver, initargs=(os.getpid(),)
+        )
 
     def submit(self, spec: dict):
         return self.pool.submit(_execute_in_pool, spec, os.getpid())

@@ -23,15 +23,31 @@ from ticketlib.sweep.status import RunStatus, reusable_status
 def run_spec(run: Run, threads: int | None, html: bool = True, inputs: list[str] | None = None) -> dict:
     """Everything a worker needs, as plain JSON-able data. `inputs`: a gathering run's needed
     runs that finished ok (RunStatus.inputs)."""
-    return to_jsonable({"run_id": run.run_id, "experiment": run.experiment, "name": run.name,
-                        "notebook": str(run.notebook), "params": run.notebook_params(),
-                        "identity": run.identity(), "folder": str(run.folder), "threads": threads, "html": html,
-                        "inputs": inputs})
+    return to_jsonable(
+        {
+            "run_id": run.run_id,
+            "experiment": run.experiment,
+            "name": run.name,
+            "notebook": str(run.notebook),
+            "params": run.notebook_params(),
+            "identity": run.identity(),
+            "folder": str(run.folder),
+            "threads": threads,
+            "html": html,
+            "inputs": inputs,
+        }
+    )
 
 
 def new_status(spec: dict, status: str = "pending", error: str | None = None) -> RunStatus:
-    return RunStatus(run_id=spec["run_id"], experiment=spec["experiment"], name=spec["name"],
-                     params=spec["params"], status=status, error=error)
+    return RunStatus(
+        run_id=spec["run_id"],
+        experiment=spec["experiment"],
+        name=spec["name"],
+        params=spec["params"],
+        status=status,
+        error=error,
+    )
 
 
 def execute_run(spec: dict) -> dict:
@@ -73,9 +89,11 @@ def execute_run(spec: dict) -> dict:
 
 def _execute(spec: dict, work: Path) -> RunStatus:
     describe(work, spec["identity"], spec["params"])
-    kernel_env = {"TQDM_DISABLE": os.environ.get("TQDM_DISABLE", "1"),
-                  RUNS: str(store_of(work)),  # the kernel's store is the sweep's (it prints paths within it)
-                  **(threads_env(spec["threads"]) if spec.get("threads") else {})}
+    kernel_env = {
+        "TQDM_DISABLE": os.environ.get("TQDM_DISABLE", "1"),
+        RUNS: str(store_of(work)),  # the kernel's store is the sweep's (it prints paths within it)
+        **(threads_env(spec["threads"]) if spec.get("threads") else {}),
+    }
     status = new_status(spec)
     status.started, status.host = time.time(), os.uname().nodename
     status.notebook_code = code_hash(Path(spec["notebook"]))
@@ -83,9 +101,14 @@ def _execute(spec: dict, work: Path) -> RunStatus:
     output = work / NOTEBOOK_FILE
     try:
         with environment(kernel_env):
-            execute_notebook(spec["notebook"], output,
-                             {**spec["params"], "run_dir": str(work), "run_id": spec["run_id"]},
-                             cwd=work, progress_bar=False, log_output=False)
+            execute_notebook(
+                spec["notebook"],
+                output,
+                {**spec["params"], "run_dir": str(work), "run_id": spec["run_id"]},
+                cwd=work,
+                progress_bar=False,
+                log_output=False,
+            )
         status.status = "ok"
     except Exception as error:  # the notebook failed (its error is in the executed notebook) or could not start
         status.status, status.error = "failed", f"{type(error).__name__}: {short(error)}"

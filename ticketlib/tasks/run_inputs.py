@@ -38,9 +38,16 @@ def load_data(recipe: Recipe) -> Loaded:
 
     set_threads(recipe)
     tokenizer = load_tokenizer(recipe.model)
-    data = load_task_data(recipe.task, recipe.source, tokenizer, max_train_examples=recipe.max_train_examples,
-                          max_eval_examples=recipe.max_eval_examples, subset_seed=recipe.subset_seed,
-                          glue_dir=recipe.glue_dir, max_length=recipe.max_length)
+    data = load_task_data(
+        recipe.task,
+        recipe.source,
+        tokenizer,
+        max_train_examples=recipe.max_train_examples,
+        max_eval_examples=recipe.max_eval_examples,
+        subset_seed=recipe.subset_seed,
+        glue_dir=recipe.glue_dir,
+        max_length=recipe.max_length,
+    )
     return Loaded(recipe, data, tokenizer, data.info)
 
 
@@ -54,8 +61,9 @@ def fresh_model(recipe: Recipe, seed: int = 0, shown: set[str] | None = None):
     transformers_logging.disable_progress_bar()  # its "Loading weights" bar stays at 0% in a notebook's output
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model, _, info = load_model(recipe.model, recipe.task, num_layers=recipe.num_layers, seed=seed,
-                                    pooling=recipe.pooling)
+        model, _, info = load_model(
+            recipe.model, recipe.task, num_layers=recipe.num_layers, seed=seed, pooling=recipe.pooling
+        )
     shown = set() if shown is None else shown
     for warning in caught:  # once per message, without this machine's file paths
         if str(warning.message) not in shown:

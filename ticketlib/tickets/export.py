@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from ticketlib.core.config import PrunableSet
-from ticketlib.core.structured import units_from_mask
+from ticketlib.core.units import units_from_mask
 from ticketlib.foundations.atomic import follow_umask, read_json
 from ticketlib.foundations.paths import CARD_FILE, HEAD_FILE, IMP_DIR, ROWS_FILE, RUN_FILE, level_dir
 from ticketlib.tickets.sentence_folder import is_sentence_folder, write_sentence_folder
@@ -49,12 +49,21 @@ from ticketlib.tickets.ticket_folder import (  # noqa: F401  (push_to_hub: part 
 
 SHRUNK_DIR = "shrunk"
 # transformers' Auto class for a checkpoint's architecture suffix
-AUTO_CLASSES = {"ForSequenceClassification": "AutoModelForSequenceClassification",
-                "ForQuestionAnswering": "AutoModelForQuestionAnswering", "ForMaskedLM": "AutoModelForMaskedLM"}
+AUTO_CLASSES = {
+    "ForSequenceClassification": "AutoModelForSequenceClassification",
+    "ForQuestionAnswering": "AutoModelForQuestionAnswering",
+    "ForMaskedLM": "AutoModelForMaskedLM",
+}
 
 
-def export(run: str | os.PathLike, level: int, out: str | os.PathLike, model: nn.Module | None = None,
-           tokenizer=None, fine_tune: bool = False) -> Path:
+def export(
+    run: str | os.PathLike,
+    level: int,
+    out: str | os.PathLike,
+    model: nn.Module | None = None,
+    tokenizer=None,
+    fine_tune: bool = False,
+) -> Path:
     """Write the ticket of `run` at `level` as a folder that loads with `load_calls(out)` (see
     the module docstring). `model` (theta_0 with a head, e.g. from tests) and `tokenizer` are
     built from the run's recipe when not given."""
@@ -77,9 +86,11 @@ def export(run: str | os.PathLike, level: int, out: str | os.PathLike, model: nn
     if fine_tune:
         note, head = _fine_tune(model, ticket, recipe, spec, facts, level)
     else:
-        note = ("NOT fine-tuned: theta_0 (the pre-trained weights) with the mask applied (zeros exactly where "
-                f"the mask is 0), plus {head}. The metrics above are the run's own (its fine-tuned weights, which "
-                "the run does not store); `ticketlib export --fine-tune` trains this ticket once more.")
+        note = (
+            "NOT fine-tuned: theta_0 (the pre-trained weights) with the mask applied (zeros exactly where "
+            f"the mask is 0), plus {head}. The metrics above are the run's own (its fine-tuned weights, which "
+            "the run does not store); `ticketlib export --fine-tune` trains this ticket once more."
+        )
     facts["head"] = head
     model.eval()
     out.mkdir(parents=True, exist_ok=True)
@@ -92,11 +103,14 @@ def export(run: str | os.PathLike, level: int, out: str | os.PathLike, model: nn
         _need_tokenizer(tokenizer)
         _encoder_with_pooler(model.base_model).save_pretrained(str(out))
         write_sentence_folder(out, tokenizer, getattr(model, "classifier", None), max_length)
-        note += ("\n\nThe encoder is saved as a plain base model (config.json) whose pooler is zeros: mean pooling "
-                 "does not use it, and loading finds no missing weights.")
+        note += (
+            "\n\nThe encoder is saved as a plain base model (config.json) whose pooler is zeros: mean pooling "
+            "does not use it, and loading finds no missing weights."
+        )
     if facts["granularity"] != "weights":
-        note += _save_shrunk(model, units_from_mask(ticket.mask, model, spec), spec, out / SHRUNK_DIR, tokenizer,
-                             max_length)
+        note += _save_shrunk(
+            model, units_from_mask(ticket.mask, model, spec), spec, out / SHRUNK_DIR, tokenizer, max_length
+        )
     facts["library"] = "sentence-transformers" if is_sentence_folder(out) else "transformers"
     note += "\n\n" + usage(out, relative=True)
     save_folder(out, ticket.mask, ticket.meta, ticket.path, facts, weights_note=note)
@@ -133,8 +147,10 @@ def _load_level_head(model: nn.Module, run: Path, level: int) -> str:
         return "no task head (a sentence encoder)"
     head_file = level_dir(imp_folder(run), level) / HEAD_FILE
     if not head_file.is_file():
-        return ("NO TRAINED HEAD: this run stored none (it predates stored heads), so the head is the run's seeded "
-                "initial head, random: its outputs are chance until the ticket is fine-tuned (`--fine-tune`)")
+        return (
+            "NO TRAINED HEAD: this run stored none (it predates stored heads), so the head is the run's seeded "
+            "initial head, random: its outputs are chance until the ticket is fine-tuned (`--fine-tune`)"
+        )
     stored = load_file(str(head_file))
     if stored.keys() != params.keys():
         raise ValueError(f"{head_file} holds {sorted(stored)}, the model's head is {sorted(params)}")
@@ -165,24 +181,35 @@ def _fine_tune(model, ticket, recipe, spec, facts: dict, level: int) -> tuple[st
     from ticketlib.tasks.run_inputs import evaluator, load_data
 
     loaded = load_data(recipe)
-    result = evaluate_ticket(model, ticket.mask, loaded.data.train_features, evaluator(loaded),
-                             recipe.train_config(recipe.seed), spec=spec, pad_token_id=loaded.data.pad_token_id)
+    result = evaluate_ticket(
+        model,
+        ticket.mask,
+        loaded.data.train_features,
+        evaluator(loaded),
+        recipe.train_config(recipe.seed),
+        spec=spec,
+        pad_token_id=loaded.data.pad_token_id,
+    )
     run_metrics, facts["run_metrics"] = facts["metrics"], facts["metrics"]
     facts["metrics"] = [{"seed": recipe.seed, "level": level, **result["metrics"]}]
     runs = "; ".join(", ".join(f"{k} {v}" for k, v in m.items() if k not in ("seed", "level")) for m in run_metrics)
-    note = (f"Fine-tuned: theta_0 with the mask applied, fine-tuned once more with the run's recipe and seed "
-            f"{recipe.seed} by the standard recipe (a fresh head seeded {head_seed(recipe.seed, 0)}, a learning-rate "
-            f"schedule of its own), as the baselines' 'imp' method does; the metrics above are that fine-tuning's. "
-            f"The run's IMP level scored {runs or 'nothing recorded'}: it trained the same mask with head policy "
-            f"'{recipe.head_policy}' (head seed {head_seed(recipe.seed, level)} for 'reinit') and the run's schedule, "
-            "so the two differ by that training noise. Zeros exactly where the mask is 0.")
+    note = (
+        f"Fine-tuned: theta_0 with the mask applied, fine-tuned once more with the run's recipe and seed "
+        f"{recipe.seed} by the standard recipe (a fresh head seeded {head_seed(recipe.seed, 0)}, a learning-rate "
+        f"schedule of its own), as the baselines' 'imp' method does; the metrics above are that fine-tuning's. "
+        f"The run's IMP level scored {runs or 'nothing recorded'}: it trained the same mask with head policy "
+        f"'{recipe.head_policy}' (head seed {head_seed(recipe.seed, level)} for 'reinit') and the run's schedule, "
+        "so the two differ by that training noise. Zeros exactly where the mask is 0."
+    )
     return note, "the head of this fine-tuning"
 
 
 def _need_tokenizer(tokenizer) -> None:
     if tokenizer is None:
-        raise ValueError("a mean-pooled ticket is exported as a sentence-transformers folder, which needs the "
-                         "tokenizer (pass tokenizer=)")
+        raise ValueError(
+            "a mean-pooled ticket is exported as a sentence-transformers folder, which needs the "
+            "tokenizer (pass tokenizer=)"
+        )
 
 
 @torch.no_grad()
@@ -214,12 +241,17 @@ def _save_shrunk(model, units, spec: PrunableSet, folder: Path, tokenizer, max_l
     elif tokenizer is not None:
         tokenizer.save_pretrained(str(folder))
     sizes = f"{record['num_attention_heads']} heads and {record['intermediate_sizes']} FFN units per layer"
-    return (f"\n\nThe shrunk model (pruned heads and neurons removed: {sizes}; the same outputs up to float "
-            f"rounding) is in `{folder.name}/`, with the same head."
-            + (" Its encoder module is `ticketlib.tickets.sentence_folder.ShrunkTransformer` (layers of different "
-               "sizes, which no transformers config describes): sentence-transformers imports it from the installed "
-               "ticketlib when asked with `trust_remote_code=True`; no code is read from the folder."
-               if mean_pooled else ""))
+    return (
+        f"\n\nThe shrunk model (pruned heads and neurons removed: {sizes}; the same outputs up to float "
+        f"rounding) is in `{folder.name}/`, with the same head."
+        + (
+            " Its encoder module is `ticketlib.tickets.sentence_folder.ShrunkTransformer` (layers of different "
+            "sizes, which no transformers config describes): sentence-transformers imports it from the installed "
+            "ticketlib when asked with `trust_remote_code=True`; no code is read from the folder."
+            if mean_pooled
+            else ""
+        )
+    )
 
 
 def load_calls(out: str | os.PathLike) -> dict[str, str]:
@@ -235,8 +267,10 @@ def load_calls(out: str | os.PathLike) -> dict[str, str]:
 def _load_call(folder: Path) -> str:
     if is_sentence_folder(folder):
         trust = ", trust_remote_code=True" if (folder / "shrink.json").is_file() else ""
-        return (f"from sentence_transformers import SentenceTransformer; "
-                f"model = SentenceTransformer({str(folder)!r}{trust})")
+        return (
+            f"from sentence_transformers import SentenceTransformer; "
+            f"model = SentenceTransformer({str(folder)!r}{trust})"
+        )
     if (folder / "shrink.json").is_file():
         return f"from ticketlib.core.shrink import load_shrunk; model = load_shrunk({str(folder)!r})"
     architecture = (read_json(folder / "config.json").get("architectures") or [""])[0]
@@ -253,8 +287,10 @@ def outputs(folder: str | os.PathLike) -> str:
         return "`model(**tokenizer(texts, return_tensors='pt', padding=True))` (tokenizer: AutoTokenizer of the folder)"
     modules = read_json(folder / "modules.json")
     if any(m["type"].endswith(".Dense") for m in modules):
-        return ("`model.encode(texts)`: the logits of the trained head on the mean-pooled encoder (pairs as "
-                "tuples; one value per text for a regression task)")
+        return (
+            "`model.encode(texts)`: the logits of the trained head on the mean-pooled encoder (pairs as "
+            "tuples; one value per text for a regression task)"
+        )
     return "`model.encode(texts)`: the mean-pooled embeddings"
 
 
@@ -266,8 +302,9 @@ def usage(out: str | os.PathLike, relative: bool = False) -> str:
         folder = out if name == "." else out / name
         if relative:
             call = call.replace(repr(str(out)), "DIR").replace(repr(str(folder)), f"DIR + '/{name}'")
-        lines.append(f"- {'the masked model' if name == '.' else 'the shrunk model'}: `{call}`; "
-                     f"then {outputs(folder)}.")
+        lines.append(
+            f"- {'the masked model' if name == '.' else 'the shrunk model'}: `{call}`; then {outputs(folder)}."
+        )
     return "Load with one call:\n\n" + "\n".join(lines)
 
 

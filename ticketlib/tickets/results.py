@@ -19,8 +19,23 @@ from ticketlib.foundations.settings import store_root
 
 # mask_seed: the seed of the IMP run whose mask a transfer trained (empty elsewhere; absent from
 # results written before it, which still read)
-ROW_COLUMNS = ["experiment", "method", "task", "source_task", "model", "seed", "mask_seed", "level", "sparsity",
-               "rewind_step", "metric", "value", "steps", "train_seconds", "run_id"]
+ROW_COLUMNS = [
+    "experiment",
+    "method",
+    "task",
+    "source_task",
+    "model",
+    "seed",
+    "mask_seed",
+    "level",
+    "sparsity",
+    "rewind_step",
+    "metric",
+    "value",
+    "steps",
+    "train_seconds",
+    "run_id",
+]
 
 # every value of the `method` column: the registry (ticketlib.foundations.methods)
 METHODS = {m.name: (m.short, m.title) for m in REGISTRY}
@@ -91,6 +106,9 @@ def collect_rows(runs: Sequence[str | os.PathLike] | str | os.PathLike = ()) -> 
         elif (run / ROWS_FILE).is_file():
             paths.append(run / ROWS_FILE)
         elif run.is_dir():
-            paths += sorted(p for p in run.rglob(ROWS_FILE)
-                            if not any(part.endswith(PARTIAL_SUFFIX) for part in p.relative_to(run).parts))
+            paths += sorted(
+                p
+                for p in run.rglob(ROWS_FILE)
+                if not any(part.endswith(PARTIAL_SUFFIX) for part in p.relative_to(run).parts)
+            )
     return concat_rows(paths)

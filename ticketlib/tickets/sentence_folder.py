@@ -39,8 +39,10 @@ else:
 
 def _require() -> None:
     if _MISSING is not None:
-        raise RuntimeError(f"exporting a mean-pooled ticket needs sentence-transformers "
-                           f"(pip install -c constraints.txt 'bert-tickets[sharing]'): {_MISSING}")
+        raise RuntimeError(
+            f"exporting a mean-pooled ticket needs sentence-transformers "
+            f"(pip install -c constraints.txt 'bert-tickets[sharing]'): {_MISSING}"
+        )
 
 
 class ShrunkTransformer(Transformer):
@@ -65,8 +67,13 @@ class ShrunkTransformer(Transformer):
         self.save_config(output_path)
 
 
-def write_sentence_folder(folder: str | os.PathLike, tokenizer, head: nn.Linear | None = None,
-                          max_length: int | None = None, shrunk: bool = False) -> None:
+def write_sentence_folder(
+    folder: str | os.PathLike,
+    tokenizer,
+    head: nn.Linear | None = None,
+    max_length: int | None = None,
+    shrunk: bool = False,
+) -> None:
     """Turn `folder`, which holds an encoder (`save_pretrained`, or `ticketlib.core.shrink.save_shrunk`
     when `shrunk`), into a sentence-transformers folder: the tokenizer, mean pooling and, given a
     head, a Dense module with its weights. `max_length`: the run's truncation length."""

@@ -35,8 +35,11 @@ def run_folders_below(folder: str | os.PathLike) -> list[Path]:
     folder = Path(folder)
     if (folder / RUN_FILE).is_file():
         return [folder]
-    return sorted(p.parent for p in folder.rglob(RUN_FILE)
-                  if not any(part.endswith(PARTIAL_SUFFIX) for part in p.relative_to(folder).parts))
+    return sorted(
+        p.parent
+        for p in folder.rglob(RUN_FILE)
+        if not any(part.endswith(PARTIAL_SUFFIX) for part in p.relative_to(folder).parts)
+    )
 
 
 @dataclass
@@ -63,8 +66,11 @@ class Ticket:
         frame = self.report()
         frame = frame[frame["scope"] == "matrix"].copy()
         frame["layer"] = frame["name"].str.extract(r"layer\.(\d+)\.")[0]
-        frame["matrix"] = frame["name"].str.replace(r"^.*encoder\.layer\.\d+\.", "", regex=True) \
-                                       .str.replace(".weight", "", regex=False)
+        frame["matrix"] = (
+            frame["name"]
+            .str.replace(r"^.*encoder\.layer\.\d+\.", "", regex=True)
+            .str.replace(".weight", "", regex=False)
+        )
         return frame[["name", "layer", "matrix", "total", "pruned", "sparsity", "fully_pruned"]].reset_index(drop=True)
 
     def save_pretrained(self, folder: str | os.PathLike) -> Path:
@@ -101,9 +107,13 @@ def ticket_facts(ticket: Ticket) -> dict:
     path = Path(ticket.path).resolve()
     run = next((p for p in path.parents[1:3] if (p / RUN_FILE).is_file()), None)
     level_file = path.parent / LEVEL_FILE
-    return facts(ticket.mask, ticket.meta, ticket.level,
-                 recipe=read_json(run / RUN_FILE).get("recipe") if run else None,
-                 level_metrics=read_json(level_file).get("metrics", {}) if run and level_file.is_file() else None)
+    return facts(
+        ticket.mask,
+        ticket.meta,
+        ticket.level,
+        recipe=read_json(run / RUN_FILE).get("recipe") if run else None,
+        level_metrics=read_json(level_file).get("metrics", {}) if run and level_file.is_file() else None,
+    )
 
 
 def imp_folder(ticket: str | os.PathLike) -> Path:
@@ -144,16 +154,28 @@ def imp_levels_table(ticket: str | os.PathLike) -> pd.DataFrame:
     rows = []
     for level in available_levels(ticket):
         data = read_level(ticket, level)
-        rows.append({"level": level, "sparsity": data["sparsity"], "steps": data["steps"],
-                     "train_seconds": data["train_seconds"], **data["metrics"]})
+        rows.append(
+            {
+                "level": level,
+                "sparsity": data["sparsity"],
+                "steps": data["steps"],
+                "train_seconds": data["train_seconds"],
+                **data["metrics"],
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def find_ticket_runs(folders: Sequence[str | os.PathLike]) -> list[Path]:
     """The find_tickets runs among `folders` (run.json says so) with at least one finished level."""
     folders = [Path(f) for f in folders]
-    return [f for f in folders if (f / RUN_FILE).is_file()
-            and read_json(f / RUN_FILE).get("experiment") == "find_tickets" and available_levels(f)]
+    return [
+        f
+        for f in folders
+        if (f / RUN_FILE).is_file()
+        and read_json(f / RUN_FILE).get("experiment") == "find_tickets"
+        and available_levels(f)
+    ]
 
 
 def ticket_runs(runs: Sequence[str | os.PathLike] | str | os.PathLike = ()) -> dict[str, Path]:

@@ -35,18 +35,34 @@ from ticketlib.foundations.paths import CARD_FILE, MASK_FILE
 
 # The pinned offline model's upstream name on the hub (ticketlib.tasks.assets, "minilm-l6").
 HUB_NAMES = {"offline-minilm": "sentence-transformers/all-MiniLM-L6-v2"}
-PIPELINES = {"classification": "text-classification", "regression": "text-classification",
-             "qa": "question-answering", "mlm": "fill-mask", "contrastive": "sentence-similarity"}
+PIPELINES = {
+    "classification": "text-classification",
+    "regression": "text-classification",
+    "qa": "question-answering",
+    "mlm": "fill-mask",
+    "contrastive": "sentence-similarity",
+}
 
 
-def facts(mask: Mapping[str, torch.Tensor], meta: Mapping[str, str], level: int | None,
-          recipe: dict | None = None, level_metrics: dict | None = None) -> dict:
+def facts(
+    mask: Mapping[str, torch.Tensor],
+    meta: Mapping[str, str],
+    level: int | None,
+    recipe: dict | None = None,
+    level_metrics: dict | None = None,
+) -> dict:
     """What the card says, from the mask metadata, the run's recipe and the level's metrics."""
     seed = int(meta["seed"]) if "seed" in meta else None
-    return {"task": meta.get("task"), "model": meta.get("model"), "level": level,
-            "sparsity": round(sparsity(mask), 6), "granularity": meta.get("granularity", "weights"),
-            "seed": seed, "recipe": recipe,
-            "metrics": [{"seed": seed, "level": level, **level_metrics}] if level_metrics is not None else []}
+    return {
+        "task": meta.get("task"),
+        "model": meta.get("model"),
+        "level": level,
+        "sparsity": round(sparsity(mask), 6),
+        "granularity": meta.get("granularity", "weights"),
+        "seed": seed,
+        "recipe": recipe,
+        "metrics": [{"seed": seed, "level": level, **level_metrics}] if level_metrics is not None else [],
+    }
 
 
 def reproduce_command(recipe: dict | None) -> str | None:
@@ -62,6 +78,7 @@ def reproduce_command(recipe: dict | None) -> str | None:
             parts += [flag, "none" if value is None else str(value)]
     return shlex.join(parts)
 
+
 def card(facts: dict, weights_note: str | None = None) -> str:
     """The model card (README.md) of a ticket: Hugging Face YAML metadata, then prose."""
     from huggingface_hub import ModelCard, ModelCardData
@@ -69,9 +86,11 @@ def card(facts: dict, weights_note: str | None = None) -> str:
     model = facts.get("model") or "unknown"
     base = HUB_NAMES.get(model, model)
     command = reproduce_command(facts.get("recipe"))
-    how = (f"Iterative magnitude pruning with rewinding to the pre-trained weights (Chen et al. 2020, "
-           f"'The Lottery Ticket Hypothesis for Pre-trained BERT Networks'), granularity "
-           f"{facts['granularity']}, level {facts['level']}, found with bert-tickets (ticketlib).")
+    how = (
+        f"Iterative magnitude pruning with rewinding to the pre-trained weights (Chen et al. 2020, "
+        f"'The Lottery Ticket Hypothesis for Pre-trained BERT Networks'), granularity "
+        f"{facts['granularity']}, level {facts['level']}, found with bert-tickets (ticketlib)."
+    )
     task_kind = None
     if facts.get("task"):
         from ticketlib.tasks.registry import get_task
@@ -82,29 +101,47 @@ def card(facts: dict, weights_note: str | None = None) -> str:
             task_kind = None
     library = facts.get("library") or "transformers"
     exported = {k: facts[k] for k in ("head", "run_metrics") if facts.get(k) is not None}  # set by an export
-    data = ModelCardData(base_model=base, library_name=library,
-                         pipeline_tag=PIPELINES.get(task_kind),
-                         tags=["bert-tickets", "lottery-ticket", "pruning", f"granularity-{facts['granularity']}"]
-                         + ([library] if library != "transformers" else []),
-                         ticket={"task": facts.get("task"), "sparsity": facts["sparsity"],
-                                 "granularity": facts["granularity"], "level": facts["level"],
-                                 "seed": facts.get("seed"), "metrics": facts["metrics"], **exported,
-                                 "how_found": how, "reproduce": command, "ticketlib_model": model})
-    metrics = "\n".join(f"- seed {m.get('seed')}: " + ", ".join(f"{k} {v}" for k, v in m.items()
-                                                              if k not in ("seed", "level"))
-                        for m in facts["metrics"]) or "- none recorded with the mask"
-    body = f"""
-# Lottery ticket: {facts.get('task')} at {100 * facts['sparsity']:.1f}% sparsity ({facts['granularity']})
+    data = ModelCardData(
+        base_model=base,
+        library_name=library,
+        pipeline_tag=PIPELINES.get(task_kind),
+        tags=["bert-tickets", "lottery-ticket", "pruning", f"granularity-{facts['granularity']}"]
+        + ([library] if library != "transformers" else []),
+        ticket={
+            "task": facts.get("task"),
+            "sparsity": facts["sparsity"],
+            "granularity": facts["granularity"],
+            "level": facts["level"],
+            "seed": facts.get("seed"),
+            "metrics": facts["metrics"],
+            **exported,
+            "how_found": how,
+            "reproduce": command,
+            "ticketlib_model": model,
+        },
+    )
+    metrics = (
+        "\n".join(
+            f"- seed {m.get('seed')}: " + ", ".join(f"{k} {v}" for k, v in m.items() if k not in ("seed", "level"))
+            for m in facts["metrics"]
+        )
+        or "- none recorded with the mask"
+    )
+    body = (
+        f"""
+# Lottery ticket: {facts.get("task")} at {100 * facts["sparsity"]:.1f}% sparsity ({facts["granularity"]})
 
 A subnetwork (a binary mask over the prunable weight matrices) of `{base}`.
 
 - **How it was found:** {how}
-- **Sparsity:** {facts['sparsity']} of the prunable weights (every encoder Linear weight, and
+- **Sparsity:** {facts["sparsity"]} of the prunable weights (every encoder Linear weight, and
   the pooler's if the mask has an entry for it) are zero.
 - **Metrics (seeds), at the level where the mask was used for fine-tuning:**
 {metrics}
-- **Reproduce:** `{command or 'see the run folder'}`
-""" + (f"- **Head in this folder:** {facts['head']}\n" if facts.get("head") else "") + """
+- **Reproduce:** `{command or "see the run folder"}`
+"""
+        + (f"- **Head in this folder:** {facts['head']}\n" if facts.get("head") else "")
+        + """
 
 ## Use
 
@@ -118,6 +155,7 @@ ticket.apply(model)  # checks the fit, zeroes the masked weights
 model, e.g. `encoder.layer.0.attention.self.query.weight`) and metadata with a sha256 of the
 mask, so an edited file is refused.
 """
+    )
     if weights_note:
         body += f"\n## Weights in this folder\n\n{weights_note}\n"
     return ModelCard.from_template(data, template_str="---\n{{ card_data }}\n---\n{{ body }}", body=body).content
@@ -133,8 +171,9 @@ def card_metadata(path: str | os.PathLike) -> dict:
     return yaml.safe_load(text.split("---\n")[1]) or {}
 
 
-def write_mask(mask: Mapping[str, torch.Tensor], meta: Mapping[str, str], source: str | os.PathLike | None,
-               path: Path) -> None:
+def write_mask(
+    mask: Mapping[str, torch.Tensor], meta: Mapping[str, str], source: str | os.PathLike | None, path: Path
+) -> None:
     """The ticket's mask file: a byte copy of `source` when that file still holds this mask and
     metadata, else written anew (same metadata, checksum recomputed)."""
     if source is not None and Path(source).is_file():
@@ -142,15 +181,24 @@ def write_mask(mask: Mapping[str, torch.Tensor], meta: Mapping[str, str], source
             found, found_meta = load_mask(source)
         except ValueError:
             found, found_meta = {}, {}
-        if found_meta == dict(meta) and found.keys() == mask.keys() and \
-                all(torch.equal(found[k], mask[k].to(torch.bool)) for k in found):
+        if (
+            found_meta == dict(meta)
+            and found.keys() == mask.keys()
+            and all(torch.equal(found[k], mask[k].to(torch.bool)) for k in found)
+        ):
             write_bytes(path, Path(source).read_bytes())
             return
     save_mask(path, mask, **meta)
 
 
-def save_folder(folder: str | os.PathLike, mask: Mapping[str, torch.Tensor], meta: Mapping[str, str],
-                source: str | os.PathLike | None, card_facts: dict, weights_note: str | None = None) -> Path:
+def save_folder(
+    folder: str | os.PathLike,
+    mask: Mapping[str, torch.Tensor],
+    meta: Mapping[str, str],
+    source: str | os.PathLike | None,
+    card_facts: dict,
+    weights_note: str | None = None,
+) -> Path:
     """Write mask.safetensors and README.md into `folder`."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -181,8 +229,12 @@ def mask_file_of(source: str | os.PathLike) -> Path:
 
 
 @torch.no_grad()
-def apply_mask(mask: Mapping[str, torch.Tensor], meta: Mapping[str, str] | None, model: nn.Module,
-               spec: PrunableSet = PrunableSet()) -> nn.Module:
+def apply_mask(
+    mask: Mapping[str, torch.Tensor],
+    meta: Mapping[str, str] | None,
+    model: nn.Module,
+    spec: PrunableSet = PrunableSet(),
+) -> nn.Module:
     """Check that the mask fits `model` and zero its masked weights in place (a pooler the mask
     does not cover stays dense). Returns the model."""
     check_fits(mask, model, spec, meta)

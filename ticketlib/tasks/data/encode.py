@@ -30,7 +30,7 @@ def encode_pairs(tokenizer, examples: Sequence[dict], max_length: int) -> list[d
     """Sentence or sentence-pair examples {"text_a", "text_b"?, "label"} -> features."""
     features = []
     for start in range(0, len(examples), CHUNK):
-        chunk = examples[start:start + CHUNK]
+        chunk = examples[start : start + CHUNK]
         texts_b = [e["text_b"] for e in chunk] if "text_b" in chunk[0] else None
         encoding = tokenizer([e["text_a"] for e in chunk], texts_b, truncation=True, max_length=max_length)
         for i, example in enumerate(chunk):
@@ -43,12 +43,13 @@ def encode_retrieval(tokenizer, examples: Sequence[dict], max_length: int) -> li
     "token_type_ids" for text_a and the same fields prefixed "pair_" for text_b."""
     features = []
     for start in range(0, len(examples), CHUNK):
-        chunk = examples[start:start + CHUNK]
+        chunk = examples[start : start + CHUNK]
         first = tokenizer([e["text_a"] for e in chunk], truncation=True, max_length=max_length)
         second = tokenizer([e["text_b"] for e in chunk], truncation=True, max_length=max_length)
         for i in range(len(chunk)):
-            features.append({**_model_fields(first, i),
-                             **{f"pair_{k}": v for k, v in _model_fields(second, i).items()}})
+            features.append(
+                {**_model_fields(first, i), **{f"pair_{k}": v for k, v in _model_fields(second, i).items()}}
+            )
     return features
 
 
@@ -56,12 +57,15 @@ def _cut_questions(tokenizer, questions: list[str], limit: int) -> list[str]:
     """Questions stripped of leading space and cut to `limit` tokens (at a token boundary)."""
     questions = [q.lstrip() for q in questions]
     encoding = tokenizer(questions, add_special_tokens=False, return_offsets_mapping=True)
-    return [q if len(offsets) <= limit else q[:offsets[limit - 1][1]]
-            for q, offsets in zip(questions, encoding["offset_mapping"])]
+    return [
+        q if len(offsets) <= limit else q[: offsets[limit - 1][1]]
+        for q, offsets in zip(questions, encoding["offset_mapping"])
+    ]
 
 
-def encode_qa(tokenizer, examples: Sequence[dict], max_length: int, doc_stride: int,
-              train: bool) -> tuple[list[dict], list[dict]]:
+def encode_qa(
+    tokenizer, examples: Sequence[dict], max_length: int, doc_stride: int, train: bool
+) -> tuple[list[dict], list[dict]]:
     """SQuAD examples -> (features, meta). Train features carry "start_positions"/"end_positions"
     (the [CLS] index 0 when the answer is not inside the window); meta holds, per feature,
     "example_index" and "offsets" (character span per token; None outside the context)."""
@@ -70,11 +74,17 @@ def encode_qa(tokenizer, examples: Sequence[dict], max_length: int, doc_stride: 
     limit = min(MAX_QUERY_TOKENS, max_length // 2)
     features, meta = [], []
     for start in range(0, len(examples), CHUNK):
-        chunk = examples[start:start + CHUNK]
+        chunk = examples[start : start + CHUNK]
         questions = _cut_questions(tokenizer, [e["question"] for e in chunk], limit)
-        encoding = tokenizer(questions, [e["context"] for e in chunk], truncation="only_second",
-                             max_length=max_length, stride=doc_stride, return_overflowing_tokens=True,
-                             return_offsets_mapping=True)
+        encoding = tokenizer(
+            questions,
+            [e["context"] for e in chunk],
+            truncation="only_second",
+            max_length=max_length,
+            stride=doc_stride,
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+        )
         for i in range(len(encoding["input_ids"])):
             example_index = encoding["overflow_to_sample_mapping"][i]
             sequence_ids = encoding.sequence_ids(i)
@@ -84,7 +94,8 @@ def encode_qa(tokenizer, examples: Sequence[dict], max_length: int, doc_stride: 
                 answers = chunk[example_index]["answers"]
                 answer_start = answers["answer_start"][0]
                 feature["start_positions"], feature["end_positions"] = _answer_tokens(
-                    offsets, answer_start, answer_start + len(answers["text"][0]))
+                    offsets, answer_start, answer_start + len(answers["text"][0])
+                )
             features.append(feature)
             meta.append({"example_index": start + example_index, "offsets": [list(o) if o else None for o in offsets]})
     return features, meta
@@ -107,13 +118,13 @@ def encode_blocks(tokenizer, texts: Sequence[str], max_length: int) -> list[dict
         raise ValueError(f"MLM max_length must be >= 8, got {max_length}")
     stream: list[int] = []
     for start in range(0, len(texts), CHUNK):
-        for ids in tokenizer(list(texts[start:start + CHUNK]), add_special_tokens=False)["input_ids"]:
+        for ids in tokenizer(list(texts[start : start + CHUNK]), add_special_tokens=False)["input_ids"]:
             stream.extend(ids + [tokenizer.sep_token_id])
     width = max_length - 2
     count = max(1, len(stream) // width)
     blocks = []
     for b in range(count):
-        ids = [tokenizer.cls_token_id] + stream[b * width:(b + 1) * width] + [tokenizer.sep_token_id]
+        ids = [tokenizer.cls_token_id] + stream[b * width : (b + 1) * width] + [tokenizer.sep_token_id]
         blocks.append({"input_ids": ids, "attention_mask": [1] * len(ids), "token_type_ids": [0] * len(ids)})
     return blocks
 

@@ -21,8 +21,11 @@ MLM_MAX_BATCH = 16  # MLM logits are batch x length x vocab floats: cap the memo
 
 def _inputs(model: nn.Module, batch: dict, device: torch.device) -> dict:
     accepted = set(inspect.signature(model.forward).parameters)
-    return {k: v.to(device) for k, v in batch.items() if k in accepted and k not in ("labels", "start_positions",
-                                                                                       "end_positions")}
+    return {
+        k: v.to(device)
+        for k, v in batch.items()
+        if k in accepted and k not in ("labels", "start_positions", "end_positions")
+    }
 
 
 def _batches(data, features, batch_size: int):
@@ -122,8 +125,9 @@ def _embed(data, model, features, batch_size, device) -> torch.Tensor:
 
 def _evaluate_retrieval(data, model, features, batch_size, device) -> dict[str, float]:
     questions, candidates, gold = retrieval_pool(features)
-    similarities = _embed(data, model, questions, batch_size, device) @ _embed(data, model, candidates, batch_size,
-                                                                                 device).T
+    similarities = (
+        _embed(data, model, questions, batch_size, device) @ _embed(data, model, candidates, batch_size, device).T
+    )
     return M.retrieval_metrics(similarities.numpy(), gold)
 
 

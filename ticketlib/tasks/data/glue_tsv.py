@@ -18,8 +18,10 @@ from ticketlib.tasks.registry import Task
 
 csv.field_size_limit(sys.maxsize)  # MNLI parse-tree columns are long
 
-HOW_TO_GET = ("get the GLUE data with the GLUE download script (folders CoLA/, SST-2/, ... in one directory) "
-              "and pass glue_dir=, or use source='hub'")
+HOW_TO_GET = (
+    "get the GLUE data with the GLUE download script (folders CoLA/, SST-2/, ... in one directory) "
+    "and pass glue_dir=, or use source='hub'"
+)
 
 
 def read_tsv(path: Path) -> list[list[str]]:
@@ -31,11 +33,14 @@ def read_tsv(path: Path) -> list[list[str]]:
 def split_files(task: Task, glue_dir: str | Path | None) -> dict[str, Path]:
     """{"train": path, <eval split>: path, ...} for `task`, checked to exist."""
     if task.glue is None:
-        raise DataUnavailableError(f"task {task.name!r} is not a GLUE task; source 'glue_dir' cannot provide it "
-                                   f"(its sources: {', '.join(task.sources)})")
+        raise DataUnavailableError(
+            f"task {task.name!r} is not a GLUE task; source 'glue_dir' cannot provide it "
+            f"(its sources: {', '.join(task.sources)})"
+        )
     if glue_dir is None:
-        raise DataUnavailableError(f"source 'glue_dir' needs glue_dir=<folder holding {task.glue.folder}/>; "
-                                   f"{HOW_TO_GET}")
+        raise DataUnavailableError(
+            f"source 'glue_dir' needs glue_dir=<folder holding {task.glue.folder}/>; {HOW_TO_GET}"
+        )
     folder = Path(glue_dir).expanduser() / task.glue.folder
     files = {"train": folder / task.glue.train_file, **{name: folder / f for name, f in task.glue.eval_files}}
     missing = [str(p) for p in files.values() if not p.is_file()]

@@ -28,29 +28,42 @@ def load_hub(task: Task) -> tuple[dict[str, list[dict]], dict]:
         raise DataUnavailableError(f"task {task.name!r} has no hub source (its sources: {', '.join(task.sources)})")
     reason = hub_unavailable_reason()
     if reason:
-        raise DataUnavailableError(f"source 'hub' tried {_call(task)}: the Hugging Face hub is unreachable "
-                                   f"({reason}); {_alternatives(task)}")
+        raise DataUnavailableError(
+            f"source 'hub' tried {_call(task)}: the Hugging Face hub is unreachable ({reason}); {_alternatives(task)}"
+        )
     import datasets  # heavy; only needed here
 
     try:
         loaded = datasets.load_dataset(task.hub.path, task.hub.config)
     except Exception as error:  # network, missing dataset, auth: all mean "not available here"
-        raise DataUnavailableError(f"source 'hub' tried {_call(task)} and failed: "
-                                   f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}; "
-                                   f"{_alternatives(task)}") from error
+        raise DataUnavailableError(
+            f"source 'hub' tried {_call(task)} and failed: "
+            f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}; "
+            f"{_alternatives(task)}"
+        ) from error
     splits = {"train": _convert(task, loaded[task.hub.train_split])}
     for name, hub_split in task.hub.eval_splits:
         splits[name] = _convert(task, loaded[hub_split])
-    provenance = {"hub_dataset": task.hub.path, "hub_config": task.hub.config,
-                  "fingerprints": {k: getattr(v, "_fingerprint", None) for k, v in loaded.items()}}
+    provenance = {
+        "hub_dataset": task.hub.path,
+        "hub_config": task.hub.config,
+        "fingerprints": {k: getattr(v, "_fingerprint", None) for k, v in loaded.items()},
+    }
     return splits, provenance
 
 
 def _convert(task: Task, split) -> list[dict]:
     if task.head == "qa":
-        return [{"id": r["id"], "title": r["title"], "context": r["context"], "question": r["question"],
-                 "answers": {"text": list(r["answers"]["text"]), "answer_start": list(r["answers"]["answer_start"])}}
-                for r in split]
+        return [
+            {
+                "id": r["id"],
+                "title": r["title"],
+                "context": r["context"],
+                "question": r["question"],
+                "answers": {"text": list(r["answers"]["text"]), "answer_start": list(r["answers"]["answer_start"])},
+            }
+            for r in split
+        ]
     if task.head == "mlm":
         return [{"text": r["text"]} for r in split if r["text"].strip()]
     fields = task.hub.text_fields

@@ -69,10 +69,20 @@ def load_raw(task: Task, source: str, glue_dir: str | Path | None = None) -> tup
     return load_offline(task)
 
 
-def load_task_data(task: str | Task, source: str, tokenizer, *, max_train_examples: int | None = None,
-                   max_eval_examples: int | None = None, subset_seed: int = 0, glue_dir: str | Path | None = None,
-                   max_length: int | None = None, doc_stride: int | None = None, mask_seed: int = 0,
-                   cache: bool = True) -> TaskData:
+def load_task_data(
+    task: str | Task,
+    source: str,
+    tokenizer,
+    *,
+    max_train_examples: int | None = None,
+    max_eval_examples: int | None = None,
+    subset_seed: int = 0,
+    glue_dir: str | Path | None = None,
+    max_length: int | None = None,
+    doc_stride: int | None = None,
+    mask_seed: int = 0,
+    cache: bool = True,
+) -> TaskData:
     """Load, subset and tokenize `task` from `source` ("hub", "glue_dir" or "offline").
 
     max_train_examples / max_eval_examples / subset_seed: a seeded cap on split sizes (per eval
@@ -89,28 +99,82 @@ def load_task_data(task: str | Task, source: str, tokenizer, *, max_train_exampl
     eval_names = [name for name in splits if name != "train"]
     fingerprint = tokenizer_fingerprint(tokenizer)
     key_base = {"tokenizer": fingerprint, "task": task.name, "source": source, "max_length": max_length}
-    info = {"task": task.name, "source": source, "provenance": provenance, "max_length": max_length,
-            "tokenizer_sha256": fingerprint, "metrics": list(task.metrics), "matching_metric": task.matching_metric,
-            "subset": {"max_train_examples": max_train_examples, "max_eval_examples": max_eval_examples,
-                       "subset_seed": subset_seed}, "splits": {}, "cache_hits": {}}
+    info = {
+        "task": task.name,
+        "source": source,
+        "provenance": provenance,
+        "max_length": max_length,
+        "tokenizer_sha256": fingerprint,
+        "metrics": list(task.metrics),
+        "matching_metric": task.matching_metric,
+        "subset": {
+            "max_train_examples": max_train_examples,
+            "max_eval_examples": max_eval_examples,
+            "subset_seed": subset_seed,
+        },
+        "splits": {},
+        "cache_hits": {},
+    }
     qa_eval = None
     if task.head == "mlm":
-        train, eval_sets = _mlm(splits, eval_names, tokenizer, max_length, key_base, info, cache,
-                                max_train_examples, max_eval_examples, subset_seed, mask_seed)
+        train, eval_sets = _mlm(
+            splits,
+            eval_names,
+            tokenizer,
+            max_length,
+            key_base,
+            info,
+            cache,
+            max_train_examples,
+            max_eval_examples,
+            subset_seed,
+            mask_seed,
+        )
     elif task.head == "qa":
         stride = doc_stride or _default_stride(task, max_length)
         info["doc_stride"] = stride
-        train, eval_sets, qa_eval = _qa(splits, eval_names, tokenizer, max_length, stride, key_base, info, cache,
-                                        max_train_examples, max_eval_examples, subset_seed)
+        train, eval_sets, qa_eval = _qa(
+            splits,
+            eval_names,
+            tokenizer,
+            max_length,
+            stride,
+            key_base,
+            info,
+            cache,
+            max_train_examples,
+            max_eval_examples,
+            subset_seed,
+        )
     else:
         encoder = encode.encode_retrieval if task.head == "contrastive" else encode.encode_pairs
-        train, eval_sets = _pairs(splits, eval_names, tokenizer, max_length, key_base, info, cache,
-                                  max_train_examples, max_eval_examples, subset_seed, encoder)
+        train, eval_sets = _pairs(
+            splits,
+            eval_names,
+            tokenizer,
+            max_length,
+            key_base,
+            info,
+            cache,
+            max_train_examples,
+            max_eval_examples,
+            subset_seed,
+            encoder,
+        )
     if not train:
-        raise DataUnavailableError(f"task {task.name!r} from {source!r}: the training set is empty after subsetting "
-                                   f"(max_train_examples={max_train_examples})")
-    return TaskData(task=task, source=source, train_features=train, eval_sets=eval_sets,
-                    pad_token_id=tokenizer.pad_token_id or 0, info=info, qa_eval=qa_eval)
+        raise DataUnavailableError(
+            f"task {task.name!r} from {source!r}: the training set is empty after subsetting "
+            f"(max_train_examples={max_train_examples})"
+        )
+    return TaskData(
+        task=task,
+        source=source,
+        train_features=train,
+        eval_sets=eval_sets,
+        pad_token_id=tokenizer.pad_token_id or 0,
+        info=info,
+        qa_eval=qa_eval,
+    )
 
 
 def _default_stride(task: Task, max_length: int) -> int:
@@ -127,14 +191,26 @@ def _subset_examples(splits, eval_names, max_train, max_eval, seed, info):
     return chosen
 
 
-def _pairs(splits, eval_names, tokenizer, max_length, key_base, info, use_cache, max_train, max_eval, seed,
-           encoder=encode.encode_pairs):
+def _pairs(
+    splits,
+    eval_names,
+    tokenizer,
+    max_length,
+    key_base,
+    info,
+    use_cache,
+    max_train,
+    max_eval,
+    seed,
+    encoder=encode.encode_pairs,
+):
     chosen = _subset_examples(splits, eval_names, max_train, max_eval, seed, info)
     encoded = {}
     for name, examples in chosen.items():
         key = {**key_base, "split": name, "examples": examples_fingerprint(examples)}
         encoded[name], info["cache_hits"][name] = cached(
-            key, lambda: encoder(tokenizer, examples, max_length), use_cache)
+            key, lambda: encoder(tokenizer, examples, max_length), use_cache
+        )
         info["splits"][name]["features"] = len(encoded[name])
     return encoded["train"], {name: encoded[name] for name in eval_names}
 
@@ -144,20 +220,27 @@ def _qa(splits, eval_names, tokenizer, max_length, stride, key_base, info, use_c
     encoded, qa_eval = {}, {}
     for name, examples in chosen.items():
         train = name == "train"
-        key = {**key_base, "split": name, "doc_stride": stride, "train": train,
-               "examples": examples_fingerprint(examples)}
+        key = {
+            **key_base,
+            "split": name,
+            "doc_stride": stride,
+            "train": train,
+            "examples": examples_fingerprint(examples),
+        }
 
         def build():
             features, meta = encode.encode_qa(tokenizer, examples, max_length, stride, train)
-            return [{**f, "__example_index": m["example_index"], "__offsets": m["offsets"]}
-                    for f, m in zip(features, meta)]
+            return [
+                {**f, "__example_index": m["example_index"], "__offsets": m["offsets"]} for f, m in zip(features, meta)
+            ]
 
         rows, info["cache_hits"][name] = cached(key, build, use_cache)
         encoded[name] = [{k: v for k, v in r.items() if not k.startswith("__")} for r in rows]
         if not train:
-            qa_eval[name] = {"examples": examples,
-                             "meta": [{"example_index": r["__example_index"], "offsets": r["__offsets"]}
-                                      for r in rows]}
+            qa_eval[name] = {
+                "examples": examples,
+                "meta": [{"example_index": r["__example_index"], "offsets": r["__offsets"]} for r in rows],
+            }
         info["splits"][name]["features"] = len(encoded[name])
     return encoded["train"], {name: encoded[name] for name in eval_names}, qa_eval
 
@@ -168,8 +251,9 @@ def _mlm(splits, eval_names, tokenizer, max_length, key_base, info, use_cache, m
     for name in ["train", *eval_names]:
         texts = [e["text"] for e in splits[name]]
         key = {**key_base, "split": name, "blocks": True, "examples": examples_fingerprint(texts)}
-        blocks, info["cache_hits"][name] = cached(key, lambda: encode.encode_blocks(tokenizer, texts, max_length),
-                                                  use_cache)
+        blocks, info["cache_hits"][name] = cached(
+            key, lambda: encode.encode_blocks(tokenizer, texts, max_length), use_cache
+        )
         used = take_subset(blocks, max_train if name == "train" else max_eval, seed)
         info["splits"][name] = {"texts": len(texts), "blocks_total": len(blocks), "blocks_used": len(used)}
         masked = encode.mask_tokens(used, tokenizer, seed=mask_seed + (1 if name == "train" else 0))

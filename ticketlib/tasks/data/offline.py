@@ -37,20 +37,34 @@ def _asset(name: str, task: Task):
     try:
         return assets.fetch(name)
     except assets.AssetError as error:
-        raise DataUnavailableError(f"source 'offline' for task {task.name!r} tried asset {name!r} "
-                                   f"({assets.get_asset(name).requirement}): {error}") from error
+        raise DataUnavailableError(
+            f"source 'offline' for task {task.name!r} tried asset {name!r} "
+            f"({assets.get_asset(name).requirement}): {error}"
+        ) from error
 
 
 # --- SQuAD ---
+
 
 def read_squad_file(path) -> list[dict]:
     """QA examples {"id", "title", "context", "question", "answers": {"text", "answer_start"}}."""
     with open(path, encoding="utf-8") as handle:
         data = json.load(handle)["data"]
-    return [{"id": qa["id"], "title": article["title"], "context": paragraph["context"], "question": qa["question"],
-             "answers": {"text": [a["text"] for a in qa["answers"]],
-                         "answer_start": [a["answer_start"] for a in qa["answers"]]}}
-            for article in data for paragraph in article["paragraphs"] for qa in paragraph["qas"]]
+    return [
+        {
+            "id": qa["id"],
+            "title": article["title"],
+            "context": paragraph["context"],
+            "question": qa["question"],
+            "answers": {
+                "text": [a["text"] for a in qa["answers"]],
+                "answer_start": [a["answer_start"] for a in qa["answers"]],
+            },
+        }
+        for article in data
+        for paragraph in article["paragraphs"]
+        for qa in paragraph["qas"]
+    ]
 
 
 def squad(task: Task) -> dict[str, list[dict]]:
@@ -59,6 +73,7 @@ def squad(task: Task) -> dict[str, list[dict]]:
 
 
 # --- Rotten Tomatoes sentences ---
+
 
 def read_rt_sentences(path) -> list[tuple[str, float, str]]:
     """(id, mean score, sentence) rows of movieReviewSnippets_GroundTruth.txt (latin-1, tab separated)."""
@@ -73,8 +88,11 @@ def read_rt_sentences(path) -> list[tuple[str, float, str]]:
 
 
 def _rt(task: Task, target: Callable[[float], int | float]) -> dict[str, list[dict]]:
-    rows = [r for r in read_rt_sentences(_asset("rt-sentences", task) / "movieReviewSnippets_GroundTruth.txt")
-            if r[1] != 0.0]  # neither positive nor negative: no binary label (SST-2 drops neutral too)
+    rows = [
+        r
+        for r in read_rt_sentences(_asset("rt-sentences", task) / "movieReviewSnippets_GroundTruth.txt")
+        if r[1] != 0.0
+    ]  # neither positive nor negative: no binary label (SST-2 drops neutral too)
     train_ids, _ = hashed_split([r[0] for r in rows], RT_DEV_SIZE, salt="rt-sentiment")
     splits = {"train": [], "dev": []}
     for sentence_id, score, sentence in rows:
@@ -155,14 +173,14 @@ def squad_qnli(task: Task) -> dict[str, list[dict]]:
 
 # --- question -> answer sentence retrieval from SQuAD ---
 
+
 def retrieval_pairs(examples: list[dict]) -> list[dict]:
     """{"id", "text_a": question, "text_b": the sentence holding its first answer}, in input order;
     questions whose answer crosses a sentence boundary are skipped."""
     pairs = []
     for example, spans, holding in answer_sentences(examples):
         s, e = spans[holding]
-        pairs.append({"id": example["id"], "text_a": example["question"],
-                      "text_b": example["context"][s:e].strip()})
+        pairs.append({"id": example["id"], "text_a": example["question"], "text_b": example["context"][s:e].strip()})
     return pairs
 
 
@@ -176,8 +194,7 @@ def retrieval_pool(pairs: list[dict], size: int, salt: str) -> list[dict]:
         if pair["text_b"] not in best or rank[pair["id"]] < rank[best[pair["text_b"]]["id"]]:
             best[pair["text_b"]] = pair
     if len(best) < size:
-        raise DataUnavailableError(f"a retrieval pool of {size} needs {size} distinct sentences; "
-                                   f"there are {len(best)}")
+        raise DataUnavailableError(f"a retrieval pool of {size} needs {size} distinct sentences; there are {len(best)}")
     _, chosen = hashed_split([p["id"] for p in best.values()], size, salt)
     return [p for p in pairs if p["id"] in chosen]
 
@@ -186,11 +203,14 @@ def squad_retrieval(task: Task) -> dict[str, list[dict]]:
     """Train: every SQuAD train question with its answer sentence; dev: the fixed pool of
     `task.retrieval.dev_pool` pairs from SQuAD dev (see retrieval_pool)."""
     examples = squad(task)
-    return {"train": retrieval_pairs(examples["train"]),
-            "dev": retrieval_pool(retrieval_pairs(examples["dev"]), task.retrieval.dev_pool, salt=task.name)}
+    return {
+        "train": retrieval_pairs(examples["train"]),
+        "dev": retrieval_pool(retrieval_pairs(examples["dev"]), task.retrieval.dev_pool, salt=task.name),
+    }
 
 
 # --- Wikipedia text for MLM ---
+
 
 def wiki_mlm(task: Task) -> dict[str, list[dict]]:
     with open(_asset("wiki-summaries", task) / "summaries_en-us.json", encoding="utf-8") as handle:
@@ -206,21 +226,38 @@ def wiki_mlm(task: Task) -> dict[str, list[dict]]:
 
 
 BUILDERS: dict[str, Callable[[Task], dict[str, list[dict]]]] = {
-    "squad": squad, "rt-sentiment": rt_sentiment, "rt-sentiment-score": rt_sentiment_score,
-    "squad-qnli": squad_qnli, "squad-retrieval": squad_retrieval, "wiki-mlm": wiki_mlm,
+    "squad": squad,
+    "rt-sentiment": rt_sentiment,
+    "rt-sentiment-score": rt_sentiment_score,
+    "squad-qnli": squad_qnli,
+    "squad-retrieval": squad_retrieval,
+    "wiki-mlm": wiki_mlm,
 }
 
-ASSETS_USED = {"squad": "squad-v1.1", "rt-sentiment": "rt-sentences", "rt-sentiment-score": "rt-sentences",
-               "squad-qnli": "squad-v1.1", "squad-retrieval": "squad-v1.1", "wiki-mlm": "wiki-summaries"}
+ASSETS_USED = {
+    "squad": "squad-v1.1",
+    "rt-sentiment": "rt-sentences",
+    "rt-sentiment-score": "rt-sentences",
+    "squad-qnli": "squad-v1.1",
+    "squad-retrieval": "squad-v1.1",
+    "wiki-mlm": "wiki-summaries",
+}
 
 
 def load_offline(task: Task) -> tuple[dict[str, list[dict]], dict]:
     """All splits of `task` from registry assets, plus provenance (package, version, sha256)."""
     if task.offline is None:
-        hint = (f"; its offline stand-in is task {task.offline_alternative!r}" if task.offline_alternative
-                else f"; its sources: {', '.join(task.sources)}")
+        hint = (
+            f"; its offline stand-in is task {task.offline_alternative!r}"
+            if task.offline_alternative
+            else f"; its sources: {', '.join(task.sources)}"
+        )
         raise DataUnavailableError(f"task {task.name!r} has no offline source (no registry ships it){hint}")
     splits = BUILDERS[task.offline](task)
     asset = assets.get_asset(ASSETS_USED[task.offline])
-    return splits, {"asset": asset.name, "package": asset.requirement, "archive_sha256": asset.sha256,
-                    "builder": task.offline}
+    return splits, {
+        "asset": asset.name,
+        "package": asset.requirement,
+        "archive_sha256": asset.sha256,
+        "builder": task.offline,
+    }

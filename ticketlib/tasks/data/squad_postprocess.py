@@ -8,8 +8,14 @@ from typing import Sequence
 import numpy as np
 
 
-def best_spans(examples: Sequence[dict], meta: Sequence[dict], start_logits: Sequence[np.ndarray],
-               end_logits: Sequence[np.ndarray], n_best: int = 20, max_answer_tokens: int = 30) -> dict[str, str]:
+def best_spans(
+    examples: Sequence[dict],
+    meta: Sequence[dict],
+    start_logits: Sequence[np.ndarray],
+    end_logits: Sequence[np.ndarray],
+    n_best: int = 20,
+    max_answer_tokens: int = 30,
+) -> dict[str, str]:
     """{question id: answer text}. For every window of a question, the `n_best` start and end
     tokens are paired; a pair is valid if both lie in the context, end >= start, and it spans at
     most `max_answer_tokens`; the valid pair with the highest start + end logit over all the
@@ -29,5 +35,5 @@ def best_spans(examples: Sequence[dict], meta: Sequence[dict], start_logits: Seq
                     continue
                 score = float(starts[s] + ends[e])
                 if index not in best or score > best[index][0]:
-                    best[index] = (score, context[offsets[s][0]:offsets[e][1]])
+                    best[index] = (score, context[offsets[s][0] : offsets[e][1]])
     return {example["id"]: best.get(i, (0.0, ""))[1] for i, example in enumerate(examples)}
