@@ -67,11 +67,16 @@ if [ "$have" != "$want" ] && [ "$have" != "$pins [all]" ]; then
   echo "[setup] installing bert-tickets[$EXTRAS] with pinned dependencies"
   install_package
   # Fail here, not later; and compile what every run of the study imports (its kernel, the model,
-  # figures, statistics) once here, not in each of the first runs' processes.
+  # figures, statistics) once here, not in each of the first runs' processes: on the other core,
+  # while the assets are checked.
   "$VENV/bin/python" -c "import torch, transformers, ticketlib.study.experiments, ticketlib.study.report, ticketlib.study.figures, \
 ticketlib.sweep.execute, ipykernel.ipkernel, matplotlib.pyplot, seaborn, statsmodels.stats.multitest, \
-statsmodels.stats.weightstats, transformers.models.bert.modeling_bert"
-  echo "$want" > "$stamp"
+statsmodels.stats.weightstats, transformers.models.bert.modeling_bert" &
+  compiling=$!
 fi
 echo "[setup] fetching offline assets (pinned, sha256-checked, cached in \${TICKETLIB_CACHE:-~/.cache/bert-tickets})"
 "$VENV/bin/python" -m ticketlib fetch-assets
+if [ -n "${compiling:-}" ]; then
+  wait "$compiling"  # its failure stops the set-up here (set -e), before the stamp says installed
+  echo "$want" > "$stamp"
+fi
